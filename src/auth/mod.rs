@@ -1,0 +1,7 @@
+//! Local sign-in, sessions, invites, password resets and `/api/me`.
+
+pub mod handlers;
+pub mod mail;
+pub mod password;
+pub mod principal;
+pub mod service;

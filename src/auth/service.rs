@@ -1,0 +1,1050 @@
+//! Local sign-in and sessions: authenticate a request, register the first admin, log in and
+//! out, switch tenant, invites and the signup exchange, password resets, `/api/me`.
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use super::principal::{Actor, Principal};
+use crate::audit::{self, Event};
+use crate::crypto;
+use crate::domain::{Email, PersonName, RoleSource, new_id, validate_password};
+use crate::error::{Error, Result};
+use crate::http::extract::ClientInfo;
+use crate::rbac::roles;
+use crate::rbac::service as rbac;
+use crate::state::AppState;
+use crate::store::roles::AssignmentRow;
+use crate::store::sessions::{SessionAuth, SessionRow};
+use crate::store::tenants::TenantRow;
+use crate::store::tokens::{InviteRow, ResetRow};
+use crate::store::users::UserRow;
+use crate::store::{self, AsConn, Tx};
+use crate::tenants::TenantView;
+use crate::tokens::jwt::{self, AccessClaims};
+use crate::users::{UserView, new_user_row};
+
+const API_TOKEN_PREFIX: &str = "idb_";
+
+/// Authenticates a request by `Authorization: Bearer` (access token or integration token) or
+/// by the session cookie.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
+    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
+        let value = auth.to_str().map_err(|_| Error::Unauthenticated)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Unauthenticated)?;
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return authenticate_api_token(state, token).await;
+        }
+        let claims = jwt::verify(
+            &state.keys,
+            token,
+            &state.public_url,
+            &state.settings.session.audience,
+            state.clock.now_secs(),
+        )?;
+        let mut c = state.store.acquire().await?;
+        let auth = store::sessions::auth_by_id(c.conn(), &claims.sid)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if auth.user_id != claims.sub {
+            return Err(Error::Unauthenticated);
+        }
+        return principal_from_session(state, auth, Some(claims.tid), false);
+    }
+    let token = session_cookie_value(headers, &state.cookie_name).ok_or(Error::Unauthenticated)?;
+    let mut c = state.store.acquire().await?;
+    let auth = store::sessions::auth_by_token(c.conn(), &crypto::token_hash(token))
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    principal_from_session(state, auth, None, true)
+}
+
+fn principal_from_session(
+    state: &AppState,
+    a: SessionAuth,
+    tenant: Option<String>,
+    via_cookie: bool,
+) -> Result<Principal> {
+    let live = a.revoked_at.is_none()
+        && a.expires_at > state.now_ms()
+        && a.session_version == a.user_session_version
+        && a.user_status == "active";
+    if !live {
+        return Err(Error::Unauthenticated);
+    }
+    let name = display_name(&a.first_name, a.last_name.as_deref());
+    Ok(Principal {
+        actor: Actor::User {
+            id: a.user_id,
+            email: a.email,
+            name,
+            platform_admin: a.platform_admin,
+        },
+        tenant_id: tenant.unwrap_or(a.tenant_id),
+        session_id: Some(a.session_id),
+        via_cookie,
+        rbac_generation: a.rbac_generation,
+    })
+}
+
+async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Principal> {
+    let mut c = state.store.acquire().await?;
+    let row = store::tokens::api_token_by_hash(c.conn(), &crypto::token_hash(token))
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if row.kind != "integration" {
+        return Err(Error::Unauthenticated);
+    }
+    let now = state.now_ms();
+    // Last-used is informative: write it at most once a minute per token.
+    if row.last_used_at.is_none_or(|t| now - t > 60_000) {
+        store::tokens::touch_api_token(c.conn(), &row.id, now).await?;
+    }
+    let generation = store::counter(c.conn(), "rbac").await?;
+    Ok(Principal {
+        actor: Actor::Token {
+            id: row.id,
+            name: row.name,
+            role_id: row.role_id,
+        },
+        tenant_id: row.tenant_id,
+        session_id: None,
+        via_cookie: false,
+        rbac_generation: generation,
+    })
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+pub fn display_name(first: &str, last: Option<&str>) -> String {
+    match last {
+        Some(l) if !l.is_empty() => format!("{first} {l}"),
+        _ => first.to_string(),
+    }
+}
+
+/// `Set-Cookie` for a session (`max_age_secs = 0` clears it).
+pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
+    let mut c = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        state.cookie_name,
+        value,
+        max_age_secs.max(0)
+    );
+    if !state.settings.server.insecure_dev_cookies {
+        c.push_str("; Secure");
+    }
+    if !state.settings.session.cookie_domain.is_empty() {
+        c.push_str(&format!(
+            "; Domain={}",
+            state.settings.session.cookie_domain
+        ));
+    }
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions and tokens
+
+/// What a successful sign-in returns (the session token goes into the cookie, not the body).
+#[derive(Debug, Serialize)]
+pub struct SignedIn {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub tenant: String,
+    pub user: UserView,
+    #[serde(skip)]
+    pub session_token: String,
+    #[serde(skip)]
+    pub session_max_age: i64,
+}
+
+async fn start_session(
+    state: &AppState,
+    tx: &mut Tx,
+    user: &UserRow,
+    tenant: &TenantRow,
+    client: &ClientInfo,
+) -> Result<SignedIn> {
+    let now = state.now_ms();
+    let token = crypto::new_token("");
+    let lifetime = state.settings.session.lifetime_secs;
+    let session = SessionRow {
+        id: new_id(),
+        token_hash: crypto::token_hash(&token),
+        user_id: user.id.clone(),
+        tenant_id: tenant.id.clone(),
+        session_version: user.session_version,
+        created_at: now,
+        expires_at: now + lifetime * 1000,
+        last_seen_at: now,
+        revoked_at: None,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+    };
+    store::sessions::insert(tx.conn(), &session).await?;
+    store::users::set_last_login(tx.conn(), &user.id, now).await?;
+    let principal = Principal {
+        actor: Actor::User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: display_name(&user.first_name, user.last_name.as_deref()),
+            platform_admin: user.platform_admin,
+        },
+        tenant_id: tenant.id.clone(),
+        session_id: Some(session.id.clone()),
+        via_cookie: false,
+        rbac_generation: i64::MIN + 1,
+    };
+    let access_token = mint_for(state, tx, &principal, user, tenant).await?;
+    let mut view = UserView::from(user.clone());
+    view.last_login_at = Some(now);
+    Ok(SignedIn {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.settings.session.access_token_ttl_secs,
+        tenant: tenant.slug.clone(),
+        user: view,
+        session_token: token,
+        session_max_age: lifetime,
+    })
+}
+
+async fn mint_for(
+    state: &AppState,
+    db: &mut impl AsConn,
+    p: &Principal,
+    user: &UserRow,
+    tenant: &TenantRow,
+) -> Result<String> {
+    let compiled = rbac::compiled(state, db, p, tenant).await?;
+    let now = state.clock.now_secs();
+    let claims = AccessClaims {
+        iss: state.public_url.clone(),
+        sub: user.id.clone(),
+        aud: state.settings.session.audience.clone(),
+        exp: now + state.settings.session.access_token_ttl_secs,
+        iat: now,
+        nbf: now,
+        jti: new_id(),
+        sid: p.session_id.clone().unwrap_or_default(),
+        tid: tenant.id.clone(),
+        tenant: tenant.slug.clone(),
+        email: user.email.clone(),
+        name: display_name(&user.first_name, user.last_name.as_deref()),
+        roles: compiled.roles.clone(),
+    };
+    jwt::mint(&state.keys, &claims)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register, login, logout, switch tenant
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Slug of the first tenant (default `default`).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub tenant_name: Option<String>,
+    #[serde(default)]
+    pub preset: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    pub user: UserView,
+    pub tenant: TenantView,
+}
+
+/// Creates the first platform admin and the first tenant; refused once any user exists.
+pub async fn register(state: &AppState, req: RegisterRequest, source: &str) -> Result<Registered> {
+    let email = Email::parse(&req.email)?;
+    let first = PersonName::parse(&req.first_name, "first_name")?;
+    let last = req
+        .last_name
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| PersonName::parse(s, "last_name"))
+        .transpose()?;
+    validate_password(&req.password)?;
+    let slug = req.tenant.clone().unwrap_or_else(|| "default".into());
+    let tenant_name = req.tenant_name.clone().unwrap_or_else(|| "Default".into());
+    let preset = req
+        .preset
+        .clone()
+        .unwrap_or_else(|| state.settings.auth.default_preset.clone());
+    let hash = state.hasher.hash(req.password).await?;
+    let now = state.now_ms();
+
+    let mut tx = state.store.begin().await?;
+    store::lock_bootstrap(tx.conn()).await?;
+    if store::users::count(tx.conn()).await? > 0 {
+        return Err(Error::forbidden(
+            "registration_closed",
+            "registration is only open while there are no users: ask an admin for an invite, or sign in with SSO",
+        ));
+    }
+    let mut user = new_user_row(&email, first, last, Some(hash), now);
+    user.platform_admin = true;
+    store::users::insert(tx.conn(), &user).await?;
+    let actor = audit::Actor {
+        id: Some(&user.id),
+        label: user.email.clone(),
+        source,
+        request_id: None,
+    };
+    let tenant = crate::tenants::service::create_in_tx(
+        state,
+        &mut tx,
+        &actor,
+        crate::tenants::service::NewTenant {
+            slug,
+            name: tenant_name,
+            preset: Some(preset),
+            parent: None,
+            rbac_tier: None,
+            boundary: None,
+        },
+    )
+    .await?;
+    store::tenants::add_member(tx.conn(), &tenant.id, &user.id, now).await?;
+    let admin = admin_role_of(&mut tx, &tenant).await?;
+    store::roles::assign(
+        tx.conn(),
+        &AssignmentRow {
+            id: new_id(),
+            user_id: user.id.clone(),
+            tenant_id: tenant.id.clone(),
+            role_id: admin.id.clone(),
+            source: RoleSource::Manual.as_str().into(),
+            assigned_by: Some(user.id.clone()),
+            assigned_at: now,
+        },
+    )
+    .await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &actor,
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "auth.register",
+            target_type: "user",
+            target_id: Some(&user.id),
+            before: None,
+            after: Some(serde_json::json!({"email": user.email, "platform_admin": true, "role": admin.name})),
+        },
+    )
+    .await?;
+    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.commit().await?;
+    state.rbac.invalidate();
+    Ok(Registered {
+        user: user.into(),
+        tenant: tenant.into(),
+    })
+}
+
+async fn admin_role_of(tx: &mut Tx, tenant: &TenantRow) -> Result<crate::store::roles::RoleRow> {
+    store::roles::list(tx.conn(), &tenant.root_id)
+        .await?
+        .into_iter()
+        .find(|r| r.is_admin && r.builtin)
+        .ok_or_else(|| Error::internal("the tenant's preset has no admin role"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+pub async fn login(state: &AppState, client: &ClientInfo, req: LoginRequest) -> Result<SignedIn> {
+    let bad = || Error::Invalid {
+        code: "invalid_credentials".into(),
+        message: "wrong email or password".into(),
+        field: None,
+    };
+    let email = Email::parse(&req.email).map_err(|_| bad())?;
+    let user = {
+        let mut c = state.store.acquire().await?;
+        store::users::get_by_email(c.conn(), email.normalized()).await?
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = state.hasher.verify(req.password, hash).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::info!(
+            event = "auth.login_failed",
+            "sign-in refused: wrong email or password"
+        );
+        return Err(bad());
+    };
+    if user.status != "active" {
+        return Err(Error::forbidden(
+            "account_disabled",
+            "this account is deactivated: ask an administrator",
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    let tenant = pick_tenant(state, &mut tx, &user, req.tenant.as_deref()).await?;
+    let settings: rbac::TenantSettings = serde_json::from_str(&tenant.settings).unwrap_or_default();
+    if settings.password_login == Some(false) && !user.platform_admin {
+        return Err(Error::forbidden(
+            "password_login_disabled",
+            "this tenant signs in with SSO only",
+        ));
+    }
+    let signed = start_session(state, &mut tx, &user, &tenant, client).await?;
+    let actor = audit::Actor {
+        id: Some(&user.id),
+        label: user.email.clone(),
+        source: "api",
+        request_id: None,
+    };
+    audit::record(
+        tx.conn(),
+        state.now_ms(),
+        &actor,
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "auth.login",
+            target_type: "user",
+            target_id: Some(&user.id),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(signed)
+}
+
+/// The tenant a sign-in lands in: the one asked for (if the user belongs to it), else the
+/// user's first tenant.
+async fn pick_tenant(
+    state: &AppState,
+    tx: &mut Tx,
+    user: &UserRow,
+    wanted: Option<&str>,
+) -> Result<TenantRow> {
+    let probe = Principal {
+        actor: Actor::User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: String::new(),
+            platform_admin: false,
+        },
+        tenant_id: String::new(),
+        session_id: None,
+        via_cookie: false,
+        rbac_generation: i64::MIN + 1,
+    };
+    if let Some(slug) = wanted.filter(|s| !s.is_empty()) {
+        let t = store::tenants::get_by_slug(tx.conn(), slug).await?;
+        if let Some(t) = t {
+            let c = rbac::compiled(state, tx, &probe, &t).await?;
+            if c.member || user.platform_admin {
+                return Ok(t);
+            }
+        }
+        return Err(Error::forbidden(
+            "not_a_member",
+            format!("you are not a member of tenant `{slug}`"),
+        ));
+    }
+    store::tenants::of_user(tx.conn(), &user.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::forbidden(
+                "no_tenant",
+                "this account belongs to no tenant yet: ask an administrator to add you",
+            )
+        })
+}
+
+pub async fn logout(state: &AppState, p: &Principal) -> Result<()> {
+    let Some(sid) = &p.session_id else {
+        return Err(Error::invalid(
+            "not_a_session",
+            "integration tokens have no session to end: delete the token instead",
+        ));
+    };
+    let mut tx = state.store.begin().await?;
+    store::sessions::revoke(tx.conn(), sid, state.now_ms()).await?;
+    audit::record(
+        tx.conn(),
+        state.now_ms(),
+        &audit::Actor::of(p, None),
+        Event {
+            tenant_id: Some(&p.tenant_id),
+            action: "auth.logout",
+            target_type: "session",
+            target_id: Some(sid),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchTenantRequest {
+    pub tenant: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Switched {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub tenant: String,
+}
+
+pub async fn switch_tenant(
+    state: &AppState,
+    p: &Principal,
+    req: SwitchTenantRequest,
+) -> Result<Switched> {
+    let (Some(uid), Some(sid)) = (p.user_id(), p.session_id.as_deref()) else {
+        return Err(Error::invalid(
+            "not_a_session",
+            "integration tokens are bound to one tenant",
+        ));
+    };
+    let mut tx = state.store.begin().await?;
+    let tenant = store::tenants::get_by_slug(tx.conn(), &req.tenant)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
+    if !compiled.member && !p.is_platform_admin() {
+        return Err(Error::NotFound("tenant"));
+    }
+    let user = store::users::get(tx.conn(), uid)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    store::sessions::set_tenant(tx.conn(), sid, &tenant.id).await?;
+    let mut switched = p.clone();
+    switched.tenant_id = tenant.id.clone();
+    let access_token = mint_for(state, &mut tx, &switched, &user, &tenant).await?;
+    tx.commit().await?;
+    Ok(Switched {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.settings.session.access_token_ttl_secs,
+        tenant: tenant.slug,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invites
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub email: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub role_id: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InviteCreated {
+    pub id: String,
+    pub email: String,
+    pub tenant: String,
+    pub role: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub expires_at: i64,
+    pub mail_sent: bool,
+    /// The one-time link; present only when it was not mailed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+pub async fn invite(
+    state: &AppState,
+    p: &Principal,
+    request_id: Option<&str>,
+    req: InviteRequest,
+) -> Result<InviteCreated> {
+    let email = Email::parse(&req.email)?;
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let tenant = rbac::tenant_for(&mut tx, p, req.tenant.as_deref()).await?;
+    rbac::require_any(state, &mut tx, p, &tenant, &["users:write", "rbac:manage"]).await?;
+    let role = match roles::resolve(
+        &mut tx,
+        &tenant,
+        req.role_id.as_deref(),
+        req.role.as_deref(),
+    )
+    .await?
+    {
+        Some(r) => r,
+        None => roles::default_role(&mut tx, &tenant).await?,
+    };
+    let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
+    let perms = roles::patterns(&mut tx, &role.id).await?;
+    rbac::require_holds_all(&compiled, &perms)?;
+    if store::users::get_by_email(tx.conn(), email.normalized())
+        .await?
+        .is_some()
+    {
+        return Err(Error::conflict(
+            "user_exists",
+            format!(
+                "this person already has an account: add them with POST /api/tenants/{}/members",
+                tenant.slug
+            ),
+        ));
+    }
+    let token = crypto::new_token("inv_");
+    let row = InviteRow {
+        id: new_id(),
+        token_hash: crypto::token_hash(&token),
+        tenant_id: tenant.id.clone(),
+        email: email.as_str().to_string(),
+        email_norm: email.normalized().to_string(),
+        role_id: role.id.clone(),
+        created_by: p.user_id().map(str::to_string),
+        created_at: now,
+        expires_at: now + state.settings.auth.invite_ttl_hours * 3_600_000,
+        used_at: None,
+    };
+    store::tokens::insert_invite(tx.conn(), &row).await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, request_id),
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "auth.invite",
+            target_type: "invite",
+            target_id: Some(&row.id),
+            before: None,
+            after: Some(serde_json::json!({"email": row.email, "role": role.name})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let url = format!("{}/signup?token={}", state.public_url, token);
+    let mail_sent = if state.mailer.is_configured() {
+        let body = format!(
+            "You have been invited to {} on idbridge.\n\nSet your password here (valid for {} hours, once):\n{}\n",
+            tenant.name, state.settings.auth.invite_ttl_hours, url
+        );
+        match state
+            .mailer
+            .send(
+                email.as_str(),
+                &format!("Invitation to {}", tenant.name),
+                body,
+            )
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, invite = %row.id, "invite mail failed; the link is in the API response");
+                false
+            }
+        }
+    } else {
+        false
+    };
+    Ok(InviteCreated {
+        id: row.id,
+        email: row.email,
+        tenant: tenant.slug,
+        role: role.name,
+        expires_at: row.expires_at,
+        mail_sent,
+        invite_url: (!mail_sent).then(|| url.clone()),
+        token: (!mail_sent).then_some(token),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupExchangeRequest {
+    pub token: String,
+    pub password: String,
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: Option<String>,
+}
+
+/// Turns an invite into an account with the invited role, and signs the new user in.
+pub async fn signup_exchange(
+    state: &AppState,
+    client: &ClientInfo,
+    req: SignupExchangeRequest,
+) -> Result<SignedIn> {
+    let first = PersonName::parse(&req.first_name, "first_name")?;
+    let last = req
+        .last_name
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| PersonName::parse(s, "last_name"))
+        .transpose()?;
+    validate_password(&req.password)?;
+    let now = state.now_ms();
+    let hash_of = crypto::token_hash(req.token.trim());
+    let invite = {
+        let mut c = state.store.acquire().await?;
+        store::tokens::invite_by_token(c.conn(), &hash_of).await?
+    };
+    let invite = check_one_time(invite.map(|i| (i.used_at, i.expires_at, i)), now, "invite")?;
+    let hash = state.hasher.hash(req.password).await?;
+    let mut tx = state.store.begin().await?;
+    if !store::tokens::use_invite(tx.conn(), &invite.id, now).await? {
+        return Err(Error::gone(
+            "invite_used",
+            "this invite link has already been used",
+        ));
+    }
+    let email = Email::parse(&invite.email)?;
+    let user = new_user_row(&email, first, last, Some(hash), now);
+    store::users::insert(tx.conn(), &user).await?;
+    store::tenants::add_member(tx.conn(), &invite.tenant_id, &user.id, now).await?;
+    store::roles::assign(
+        tx.conn(),
+        &AssignmentRow {
+            id: new_id(),
+            user_id: user.id.clone(),
+            tenant_id: invite.tenant_id.clone(),
+            role_id: invite.role_id.clone(),
+            source: RoleSource::Invite.as_str().into(),
+            assigned_by: invite.created_by.clone(),
+            assigned_at: now,
+        },
+    )
+    .await?;
+    let tenant = store::tenants::get(tx.conn(), &invite.tenant_id)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let actor = audit::Actor {
+        id: Some(&user.id),
+        label: user.email.clone(),
+        source: "api",
+        request_id: None,
+    };
+    audit::record(
+        tx.conn(),
+        now,
+        &actor,
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "auth.signup",
+            target_type: "user",
+            target_id: Some(&user.id),
+            before: None,
+            after: Some(serde_json::json!({"email": user.email, "invite": invite.id})),
+        },
+    )
+    .await?;
+    store::bump_counter(tx.conn(), "rbac").await?;
+    let signed = start_session(state, &mut tx, &user, &tenant, client).await?;
+    tx.commit().await?;
+    state.rbac.invalidate();
+    Ok(signed)
+}
+
+/// Shared checks of one-time links: unknown, used and expired are all 410.
+fn check_one_time<T>(found: Option<(Option<i64>, i64, T)>, now: i64, what: &str) -> Result<T> {
+    match found {
+        None => Err(Error::gone(
+            format!("{what}_invalid"),
+            format!("this {what} link is not valid: ask for a new one"),
+        )),
+        Some((Some(_), _, _)) => Err(Error::gone(
+            format!("{what}_used"),
+            format!("this {what} link has already been used"),
+        )),
+        Some((None, exp, _)) if exp <= now => Err(Error::gone(
+            format!("{what}_expired"),
+            format!("this {what} link has expired: ask for a new one"),
+        )),
+        Some((None, _, v)) => Ok(v),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Password resets
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+/// Always the same answer; a link is mailed (or, without mail, written to the server log) only
+/// when an active account exists.
+pub async fn forgot_password(state: &AppState, req: ForgotPasswordRequest) -> Result<()> {
+    let Ok(email) = Email::parse(&req.email) else {
+        return Ok(());
+    };
+    let user = {
+        let mut c = state.store.acquire().await?;
+        store::users::get_by_email(c.conn(), email.normalized()).await?
+    };
+    let Some(user) = user.filter(|u| u.status == "active") else {
+        return Ok(());
+    };
+    let url = create_reset(state, &user, None).await?;
+    let state = state.clone();
+    // Send in the background so the response time does not reveal whether the account exists.
+    tokio::spawn(async move {
+        deliver_reset(&state, &user.email, &url).await;
+    });
+    Ok(())
+}
+
+async fn deliver_reset(state: &AppState, to: &str, url: &str) {
+    if state.mailer.is_configured() {
+        let body = format!(
+            "A password reset was asked for your idbridge account.\n\nSet a new password here (once, soon):\n{url}\n\nIf it was not you, ignore this mail.\n"
+        );
+        if let Err(e) = state
+            .mailer
+            .send(to, "Reset your idbridge password", body)
+            .await
+        {
+            tracing::warn!(error = %e, "password reset mail failed");
+        }
+    } else {
+        tracing::warn!(
+            event = "auth.password_reset_link",
+            email = %to,
+            link = %url,
+            "mail is not configured ([mail] smtp_url): the password reset link is only in this log line"
+        );
+    }
+}
+
+async fn create_reset(
+    state: &AppState,
+    user: &UserRow,
+    created_by: Option<&Principal>,
+) -> Result<String> {
+    let now = state.now_ms();
+    let token = crypto::new_token("rst_");
+    let row = ResetRow {
+        id: new_id(),
+        token_hash: crypto::token_hash(&token),
+        user_id: user.id.clone(),
+        created_by: created_by.and_then(|p| p.user_id().map(str::to_string)),
+        created_at: now,
+        expires_at: now + state.settings.auth.reset_ttl_minutes * 60_000,
+        used_at: None,
+    };
+    let mut tx = state.store.begin().await?;
+    store::tokens::insert_reset(tx.conn(), &row).await?;
+    let actor = match created_by {
+        Some(p) => audit::Actor::of(p, None),
+        None => audit::Actor::system("api"),
+    };
+    audit::record(
+        tx.conn(),
+        now,
+        &actor,
+        Event {
+            tenant_id: None,
+            action: "auth.password_reset_requested",
+            target_type: "user",
+            target_id: Some(&user.id),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!(
+        "{}/reset-password?token={}",
+        state.public_url, token
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResetLink {
+    pub url: String,
+    pub expires_in: i64,
+}
+
+/// An admin's reset link for a member of their tenant.
+pub async fn admin_reset_link(state: &AppState, p: &Principal, user_id: &str) -> Result<ResetLink> {
+    let user = crate::users::service::load_visible_for_write(state, p, user_id).await?;
+    if user.status != "active" {
+        return Err(Error::rule(
+            "user_not_active",
+            "activate the user before creating a reset link",
+        ));
+    }
+    let url = create_reset(state, &user, Some(p)).await?;
+    Ok(ResetLink {
+        url,
+        expires_in: state.settings.auth.reset_ttl_minutes * 60,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    pub token: String,
+    pub password: String,
+}
+
+/// Sets a new password from a one-time link and ends every session of the account.
+pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Result<()> {
+    validate_password(&req.password)?;
+    let now = state.now_ms();
+    let found = {
+        let mut c = state.store.acquire().await?;
+        store::tokens::reset_by_token(c.conn(), &crypto::token_hash(req.token.trim())).await?
+    };
+    let reset = check_one_time(found.map(|r| (r.used_at, r.expires_at, r)), now, "reset")?;
+    let hash = state.hasher.hash(req.password).await?;
+    let mut tx = state.store.begin().await?;
+    if !store::tokens::use_reset(tx.conn(), &reset.id, now).await? {
+        return Err(Error::gone(
+            "reset_used",
+            "this reset link has already been used",
+        ));
+    }
+    let mut user = store::users::get(tx.conn(), &reset.user_id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if user.status != "active" {
+        return Err(Error::gone(
+            "reset_invalid",
+            "this reset link is not valid: ask for a new one",
+        ));
+    }
+    user.password_hash = Some(hash);
+    user.session_version += 1;
+    user.updated_at = now;
+    store::users::update(tx.conn(), &user).await?;
+    store::sessions::revoke_all_for_user(tx.conn(), &user.id, now).await?;
+    let actor = audit::Actor {
+        id: Some(&user.id),
+        label: user.email.clone(),
+        source: "api",
+        request_id: None,
+    };
+    audit::record(
+        tx.conn(),
+        now,
+        &actor,
+        Event {
+            tenant_id: None,
+            action: "auth.password_reset",
+            target_type: "user",
+            target_id: Some(&user.id),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+// ---------------------------------------------------------------------------------------------
+// /api/me
+
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub user: Option<UserView>,
+    pub token: Option<serde_json::Value>,
+    pub tenant: TenantView,
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+    pub tenants: Vec<MeTenant>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeTenant {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub parent: Option<String>,
+    pub current: bool,
+}
+
+pub async fn me(state: &AppState, p: &Principal) -> Result<Me> {
+    let mut tx = state.store.read().await?;
+    let tenant = store::tenants::get(tx.conn(), &p.tenant_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
+    let (user, token, tenants) = match &p.actor {
+        Actor::User { id, .. } => {
+            let user = store::users::get(tx.conn(), id)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            let mut tenants = Vec::new();
+            for t in store::tenants::of_user(tx.conn(), id).await? {
+                for sub in std::iter::once(t.clone())
+                    .chain(store::tenants::children(tx.conn(), &t.id).await?)
+                {
+                    if !tenants.iter().any(|x: &MeTenant| x.id == sub.id) {
+                        tenants.push(MeTenant {
+                            current: sub.id == tenant.id,
+                            parent: sub.parent_id.clone(),
+                            id: sub.id,
+                            slug: sub.slug,
+                            name: sub.name,
+                        });
+                    }
+                }
+            }
+            (Some(UserView::from(user)), None, tenants)
+        }
+        Actor::Token { id, name, .. } => (
+            None,
+            Some(serde_json::json!({"id": id, "name": name})),
+            Vec::new(),
+        ),
+    };
+    Ok(Me {
+        user,
+        token,
+        roles: compiled.roles.clone(),
+        permissions: compiled.effective(),
+        tenant: tenant.into(),
+        tenants,
+    })
+}

@@ -1,0 +1,453 @@
+//! Typed, layered settings.
+//!
+//! Layers, later wins: built-in defaults < `config/default.toml` (when present in the working
+//! directory) < `--config FILE` < environment `IDBRIDGE_<SECTION>__<KEY>`. Every secret can also be
+//! read from a file named by the matching `*_file` key (`IDBRIDGE_SECRETS__MASTER_KEY_FILE`).
+//! Unknown keys are an error that names the key. Secrets never print in `Debug`.
+//!
+//! Two aliases from the reference platforms are honoured: `SSO_GROUP_ROLE_MAP` and
+//! `SSO_JIT_DEFAULT_ROLE` set `sso.group_role_map` and `sso.jit_default_role`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret string: never shown by `Debug` or `Display`.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"[redacted]\"")
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub data: DataSettings,
+    pub secrets: SecretSettings,
+    pub session: SessionSettings,
+    pub auth: AuthSettings,
+    pub mail: MailSettings,
+    pub sso: SsoSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: String,
+    /// The URL users and apps reach idbridge at; the token issuer. Empty: `http://<bind>`.
+    pub public_url: String,
+    /// Drops `Secure` and the `__Host-` prefix from cookies so plain-http localhost works.
+    pub insecure_dev_cookies: bool,
+    /// Request bodies larger than this are refused with 413.
+    pub body_limit_bytes: usize,
+    /// Requests taking longer than this are cut off with 408.
+    pub request_timeout_secs: u64,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            insecure_dev_cookies: false,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Empty: `<data.dir>/idbridge.db`.
+    pub url: Secret,
+    pub url_file: Option<PathBuf>,
+    pub max_connections: u32,
+    /// Run pending migrations at start (`idbridge migrate` does it explicitly).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::default(),
+            url_file: None,
+            max_connections: 10,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSettings {
+    /// Folder for the SQLite database and generated secrets (created 0700, files 0600).
+    pub dir: PathBuf,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretSettings {
+    /// 32 random bytes, base64: encrypts private keys and connection secrets at rest.
+    /// Empty: read or generate `<data.dir>/master.key`. Every replica must share it.
+    pub master_key: Secret,
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Absolute lifetime of a browser session.
+    pub lifetime_secs: i64,
+    /// Lifetime of access tokens (JWT).
+    pub access_token_ttl_secs: i64,
+    /// Cookie name; gets the `__Host-` prefix unless `cookie_domain` is set or cookies are insecure.
+    pub cookie_name: String,
+    /// Set for apps on sibling subdomains: adds `Domain=` and drops `__Host-`.
+    pub cookie_domain: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            lifetime_secs: 8 * 3600,
+            access_token_ttl_secs: 600,
+            cookie_name: "idbridge_session".into(),
+            cookie_domain: String::new(),
+            audience: "idbridge".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub invite_ttl_hours: i64,
+    pub reset_ttl_minutes: i64,
+    /// Preset for the first tenant and for tenants created without one.
+    pub default_preset: String,
+    /// Argon2id cost: memory in KiB, iterations, lanes (OWASP: 19456 / 2 / 1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// At most this many password hashes run at once (each takes `argon2_memory_kib`).
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            invite_ttl_hours: 72,
+            reset_ttl_minutes: 60,
+            default_preset: "itsm".into(),
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain or STARTTLS when offered), `smtps://host:port` (implicit TLS).
+    /// Empty: mail is off; invite links are returned by the API, reset links go to the log.
+    pub smtp_url: String,
+    pub username: String,
+    pub password: Secret,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            username: String::new(),
+            password: Secret::default(),
+            password_file: None,
+            from: "idbridge <no-reply@localhost>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsoSettings {
+    /// Global IdP group -> role map, `Group:role,Group2:role2` (alias env `SSO_GROUP_ROLE_MAP`).
+    pub group_role_map: String,
+    /// Role for JIT users whose groups match nothing (alias env `SSO_JIT_DEFAULT_ROLE`).
+    pub jit_default_role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `json` (one object per line) or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `idbridge=debug,tower_http=info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Settings {
+    /// Loads the layered settings. `file` is `--config FILE`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        let default_toml = Path::new("config/default.toml");
+        if default_toml.exists() {
+            fig = fig.merge(Toml::file(default_toml));
+        }
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::ReadFile {
+                    path: file.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        // `IDBRIDGE_TEST_DATABASE_URL` belongs to the test suite, not to the settings.
+        fig = fig.merge(
+            Env::prefixed("IDBRIDGE_")
+                .ignore(&["test_database_url"])
+                .split("__"),
+        );
+        if let Ok(map) = std::env::var("SSO_GROUP_ROLE_MAP") {
+            fig = fig.merge(Serialized::default("sso.group_role_map", map));
+        }
+        if let Ok(role) = std::env::var("SSO_JIT_DEFAULT_ROLE") {
+            fig = fig.merge(Serialized::default("sso.jit_default_role", role));
+        }
+        let mut settings: Settings = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        settings.resolve_files()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Reads every `*_file` secret into its value.
+    pub fn resolve_files(&mut self) -> Result<(), ConfigError> {
+        fn read(path: &Path) -> Result<Secret, ConfigError> {
+            std::fs::read_to_string(path)
+                .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
+                .map_err(|source| ConfigError::ReadFile {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        if let Some(p) = self.database.url_file.clone() {
+            self.database.url = read(&p)?;
+        }
+        if let Some(p) = self.secrets.master_key_file.clone() {
+            self.secrets.master_key = read(&p)?;
+        }
+        if let Some(p) = self.mail.password_file.clone() {
+            self.mail.password = read(&p)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the values that the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "server.bind = {:?} is not an address:port such as 127.0.0.1:8080",
+                self.server.bind
+            ));
+        }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("http://")
+                || self.server.public_url.starts_with("https://"))
+        {
+            return bad(format!(
+                "server.public_url = {:?} must start with https:// (or http:// for local use)",
+                self.server.public_url
+            ));
+        }
+        let url = self.database.url.expose();
+        if !url.is_empty()
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return bad(
+                "database.url must start with sqlite: or postgres:// (the value is not shown: it may hold a password)"
+                    .into(),
+            );
+        }
+        if self.session.access_token_ttl_secs < 30 || self.session.access_token_ttl_secs > 3600 {
+            return bad("session.access_token_ttl_secs must be between 30 and 3600".into());
+        }
+        if self.session.lifetime_secs < 60 {
+            return bad("session.lifetime_secs must be at least 60".into());
+        }
+        if !["json", "pretty"].contains(&self.log.format.as_str()) {
+            return bad(format!(
+                "log.format = {:?}: use \"json\" or \"pretty\"",
+                self.log.format
+            ));
+        }
+        if self.auth.max_concurrent_hashes == 0 {
+            return bad("auth.max_concurrent_hashes must be at least 1".into());
+        }
+        if !self.mail.smtp_url.is_empty()
+            && !(self.mail.smtp_url.starts_with("smtp://")
+                || self.mail.smtp_url.starts_with("smtps://"))
+        {
+            return bad(format!(
+                "mail.smtp_url = {:?} must start with smtp:// or smtps://",
+                self.mail.smtp_url
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL after defaults: SQLite in the data folder when none is set.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.expose();
+        if url.is_empty() {
+            format!("sqlite://{}", self.data.dir.join("idbridge.db").display())
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// The session cookie's full name (with `__Host-` when it may carry it).
+    pub fn cookie_name(&self) -> String {
+        if self.session.cookie_domain.is_empty() && !self.server.insecure_dev_cookies {
+            format!("__Host-{}", self.session.cookie_name)
+        } else {
+            self.session.cookie_name.clone()
+        }
+    }
+}
+
+fn describe(err: figment::Error) -> String {
+    let mut out = Vec::new();
+    for e in err {
+        let key = if e.path.is_empty() {
+            String::new()
+        } else {
+            e.path.join(".")
+        };
+        let text = match &e.kind {
+            figment::error::Kind::UnknownField(field, _) => {
+                let full = if key.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{key}.{field}")
+                };
+                format!("unknown key `{full}` (see config/default.toml for the keys there are)")
+            }
+            _ if key.is_empty() => e.to_string(),
+            _ => format!("`{key}`: {}", e.kind),
+        };
+        out.push(text);
+    }
+    out.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_never_shows_the_value() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "\"[redacted]\"");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key() {
+        let fig = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("[server]\nbindd = \"x\"\n"));
+        let err = fig.extract::<Settings>().map_err(describe).unwrap_err();
+        assert!(err.contains("server.bindd"), "{err}");
+    }
+
+    #[test]
+    fn default_settings_validate() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn cookie_name_drops_host_prefix_with_a_domain() {
+        let mut s = Settings::default();
+        assert_eq!(s.cookie_name(), "__Host-idbridge_session");
+        s.session.cookie_domain = "example.com".into();
+        assert_eq!(s.cookie_name(), "idbridge_session");
+    }
+}

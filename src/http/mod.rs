@@ -1,0 +1,10 @@
+//! Shared web plumbing: the error mapping for `/api`, extractors, middleware, health and
+//! metrics endpoints, and the router that mounts every feature's routes.
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod router;
+
+pub use error::{ApiError, ApiResult};
+pub use extract::{AppJson, AppQuery, ClientInfo, RequestId};

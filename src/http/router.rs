@@ -1,0 +1,72 @@
+//! The whole router: every feature's routes, then the middleware stack (request id, tracing,
+//! metrics, body limit, timeout, panic catcher, sensitive headers).
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use super::error::body;
+use crate::state::AppState;
+
+pub fn build(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.settings.server.body_limit_bytes;
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    Router::new()
+        .merge(super::health::routes())
+        .merge(crate::auth::handlers::routes())
+        .merge(crate::users::handlers::routes())
+        .merge(crate::tenants::handlers::routes())
+        .merge(crate::rbac::handlers::routes())
+        .merge(crate::tokens::api_tokens::routes())
+        .merge(crate::audit::handlers::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::custom(|_| body(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    body(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint: see docs/api.md",
+    )
+}
+
+/// Counts and times every request by its route template (never the raw path: ids would
+/// explode the label set).
+async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    s.metrics
+        .observe(&method, &route, status, start.elapsed().as_micros() as u64);
+    resp.into_response()
+}

@@ -1,0 +1,200 @@
+//! The `idbridge` command: a thin CLI over the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use idbridge::clock::SystemClock;
+use idbridge::config::Settings;
+use idbridge::startup::{self, App};
+
+#[derive(Parser)]
+#[command(
+    name = "idbridge",
+    version,
+    about = "SSO and SCIM identity bridge gateway"
+)]
+struct Cli {
+    /// A TOML settings file, layered over config/default.toml and under IDBRIDGE_* env vars.
+    #[arg(long, global = true, env = "IDBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create the first platform admin (and the first tenant) when there are no users yet.
+    Bootstrap {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "IDBRIDGE_BOOTSTRAP_PASSWORD")]
+        password: String,
+        #[arg(long, default_value = "Admin")]
+        first_name: String,
+        #[arg(long)]
+        last_name: Option<String>,
+        /// Slug of the first tenant.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Role preset of the first tenant: itsm, console or iam-tiers.
+        #[arg(long)]
+        preset: Option<String>,
+    },
+    /// Check the configuration and the database connection, then exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(s: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&s.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if s.log.format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = idbridge::store::Store::connect(
+                &settings.database_url(),
+                settings.database.max_connections,
+            )
+            .await?;
+            let n = store.migrate().await?;
+            println!("migrations applied: {n}");
+            Ok(())
+        }
+        Command::Bootstrap {
+            email,
+            password,
+            first_name,
+            last_name,
+            tenant,
+            preset,
+        } => {
+            let state = startup::build_state(settings, Arc::new(SystemClock), unbound()).await?;
+            let req = idbridge::auth::service::RegisterRequest {
+                email,
+                password,
+                first_name,
+                last_name,
+                tenant: Some(tenant),
+                tenant_name: None,
+                preset,
+            };
+            let out = idbridge::auth::service::register(&state, req, "cli").await?;
+            println!(
+                "created platform admin {} and tenant `{}` (preset {}).\nSign in: POST {}/api/auth/login {{\"email\": \"{}\", \"password\": \"...\"}}",
+                out.user.email,
+                out.tenant.slug,
+                out.tenant.preset,
+                state.public_url,
+                out.user.email
+            );
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let url = settings.database_url();
+            let backend = if url.starts_with("sqlite:") {
+                "SQLite"
+            } else {
+                "PostgreSQL"
+            };
+            let store = idbridge::store::Store::connect(&url, 1).await?;
+            store.ping().await?;
+            println!(
+                "configuration OK\n  bind: {}\n  database: {backend} (reachable)\n  data dir: {}\n  mail: {}",
+                settings.server.bind,
+                settings.data.dir.display(),
+                if settings.mail.smtp_url.is_empty() {
+                    "off"
+                } else {
+                    "on"
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+fn unbound() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+async fn serve(settings: Settings) -> idbridge::error::Result<()> {
+    let app = App::build(settings).await?;
+    let url = app.state().public_url.clone();
+    tracing::info!(address = %app.addr(), public_url = %url, "idbridge is listening");
+    if !startup::has_users(app.state()).await? {
+        eprintln!(
+            "\nidbridge is running at {url} with no users yet. Create the first admin with either:\n  idbridge bootstrap --email you@example.com --password 'Choose-a-g00d-one'\n  curl -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n    -d '{{\"email\":\"you@example.com\",\"password\":\"Choose-a-g00d-one\",\"first_name\":\"Ada\"}}'\n"
+        );
+    }
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,407 @@
+//! The RBAC decision, in one place and in memory.
+//!
+//! A user's effective permissions in tenant T are the union of the permissions of their roles
+//! assigned in T (and, when T is a subtenant, in its parent organisation), keeping a permission
+//! scoped to a subtenant only when T is that subtenant, intersected with T's boundary. The tier
+//! `none` lets every member do everything the boundary allows. Nothing inherits across tenants.
+//!
+//! [`PermissionSet`] indexes patterns by resource then action, so a decision is at most four
+//! hash lookups whatever the number of roles and permissions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::domain::{PermissionPattern, RbacTier};
+
+/// Patterns indexed for constant-time coverage checks; each remembers the first role that
+/// granted it (for the "why" of a decision).
+#[derive(Debug, Default, Clone)]
+pub struct PermissionSet {
+    by_resource: HashMap<Box<str>, HashMap<Box<str>, Arc<str>>>,
+    len: usize,
+}
+
+impl PermissionSet {
+    pub fn insert(&mut self, p: &PermissionPattern, granted_by: &Arc<str>) {
+        let actions = self.by_resource.entry(p.resource().into()).or_default();
+        if !actions.contains_key(p.action()) {
+            actions.insert(p.action().into(), granted_by.clone());
+            self.len += 1;
+        }
+    }
+
+    /// The set that allows everything (the default boundary).
+    pub fn everything() -> Self {
+        let mut s = Self::default();
+        s.insert(
+            &PermissionPattern::parse("*").unwrap_or_else(|_| unreachable!()),
+            &Arc::from("*"),
+        );
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The role of the first pattern that covers `resource:action`, if any.
+    pub fn covering(&self, resource: &str, action: &str) -> Option<&Arc<str>> {
+        fn in_map<'a>(m: &'a HashMap<Box<str>, Arc<str>>, action: &str) -> Option<&'a Arc<str>> {
+            m.get(action).or_else(|| m.get("*"))
+        }
+        self.by_resource
+            .get(resource)
+            .and_then(|m| in_map(m, action))
+            .or_else(|| self.by_resource.get("*").and_then(|m| in_map(m, action)))
+    }
+
+    pub fn covers(&self, wanted: &PermissionPattern) -> bool {
+        self.covering(wanted.resource(), wanted.action()).is_some()
+    }
+
+    /// Every pattern, sorted (for `/api/me`).
+    pub fn patterns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .by_resource
+            .iter()
+            .flat_map(|(r, acts)| {
+                acts.keys().map(move |a| {
+                    if &**r == "*" && &**a == "*" {
+                        "*".to_string()
+                    } else {
+                        format!("{r}:{a}")
+                    }
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Why a decision came out as it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "code")]
+pub enum Reason {
+    GrantedByRole { role: String },
+    PlatformAdmin,
+    TierNone,
+    TenantSuspended,
+    NotMember,
+    NoRole,
+    NotGranted,
+    OutsideBoundary,
+}
+
+impl Reason {
+    pub fn message(&self, tenant: &str, wanted: &str) -> String {
+        match self {
+            Reason::GrantedByRole { role } => {
+                format!("granted by role `{role}` in tenant `{tenant}`")
+            }
+            Reason::PlatformAdmin => "granted: platform administrators may do everything".into(),
+            Reason::TierNone => format!(
+                "granted: tenant `{tenant}` has RBAC tier `none`, so every member has full access"
+            ),
+            Reason::TenantSuspended => format!("denied: tenant `{tenant}` is suspended"),
+            Reason::NotMember => format!("denied: not a member of tenant `{tenant}`"),
+            Reason::NoRole => format!("denied: no role in tenant `{tenant}`"),
+            Reason::NotGranted => {
+                format!("denied: none of your roles in tenant `{tenant}` grants `{wanted}`")
+            }
+            Reason::OutsideBoundary => {
+                format!(
+                    "denied: `{wanted}` is outside the boundary of tenant `{tenant}`, whatever the roles grant"
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+}
+
+/// Everything a decision for one (principal, tenant) needs, compiled once and cached.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub tenant_active: bool,
+    pub member: bool,
+    pub platform_admin: bool,
+    pub tier: RbacTier,
+    /// Roles in effect (names, sorted, deduplicated).
+    pub roles: Vec<String>,
+    pub granted: PermissionSet,
+    pub boundary: PermissionSet,
+}
+
+impl Compiled {
+    pub fn decide(&self, wanted: &PermissionPattern) -> Decision {
+        let d = self.decide_as_member(wanted);
+        if !d.allowed && self.platform_admin {
+            return Decision {
+                allowed: true,
+                reason: Reason::PlatformAdmin,
+            };
+        }
+        d
+    }
+
+    fn decide_as_member(&self, wanted: &PermissionPattern) -> Decision {
+        let deny = |reason| Decision {
+            allowed: false,
+            reason,
+        };
+        if !self.tenant_active {
+            return deny(Reason::TenantSuspended);
+        }
+        if !self.member {
+            return deny(Reason::NotMember);
+        }
+        if self.tier == RbacTier::None {
+            return if self.boundary.covers(wanted) {
+                Decision {
+                    allowed: true,
+                    reason: Reason::TierNone,
+                }
+            } else {
+                deny(Reason::OutsideBoundary)
+            };
+        }
+        if self.roles.is_empty() {
+            return deny(Reason::NoRole);
+        }
+        let Some(role) = self.granted.covering(wanted.resource(), wanted.action()) else {
+            return deny(Reason::NotGranted);
+        };
+        if !self.boundary.covers(wanted) {
+            return deny(Reason::OutsideBoundary);
+        }
+        Decision {
+            allowed: true,
+            reason: Reason::GrantedByRole {
+                role: role.to_string(),
+            },
+        }
+    }
+
+    /// The effective permissions: granted patterns inside the boundary. A granted pattern wider
+    /// than the boundary is shown as the boundary patterns it covers.
+    pub fn effective(&self) -> Vec<String> {
+        if self.platform_admin {
+            return vec!["*".into()];
+        }
+        if !self.member || !self.tenant_active {
+            return Vec::new();
+        }
+        let source = if self.tier == RbacTier::None {
+            PermissionSet::everything()
+        } else {
+            self.granted.clone()
+        };
+        let mut out = Vec::new();
+        for p in source.patterns() {
+            let Ok(pat) = PermissionPattern::parse(&p) else {
+                continue;
+            };
+            if self.boundary.covers(&pat) {
+                out.push(p);
+            } else {
+                for b in self.boundary.patterns() {
+                    if let Ok(bp) = PermissionPattern::parse(&b)
+                        && pat.covers(&bp)
+                    {
+                        out.push(b);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// One granted permission as loaded from the store.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub role: String,
+    pub role_tier: Option<String>,
+    pub permission: Option<String>,
+    /// `""` = unscoped; otherwise the subtenant the permission is limited to.
+    pub scope_tenant_id: String,
+}
+
+/// Inputs of a compilation.
+pub struct CompileInput<'a> {
+    pub tenant_id: &'a str,
+    pub tenant_active: bool,
+    pub member: bool,
+    pub platform_admin: bool,
+    pub tier: RbacTier,
+    pub boundary: &'a [PermissionPattern],
+    pub grants: &'a [Grant],
+}
+
+pub fn compile(input: CompileInput<'_>) -> Compiled {
+    let mut granted = PermissionSet::default();
+    let mut roles: Vec<String> = Vec::new();
+    let mut names: HashMap<&str, Arc<str>> = HashMap::new();
+    for g in input.grants {
+        if !input.tier.exposes(g.role_tier.as_deref()) {
+            continue;
+        }
+        let name = names.entry(g.role.as_str()).or_insert_with(|| {
+            roles.push(g.role.clone());
+            Arc::from(g.role.as_str())
+        });
+        let in_scope = g.scope_tenant_id.is_empty() || g.scope_tenant_id == input.tenant_id;
+        if let (true, Some(p)) = (in_scope, &g.permission)
+            && let Ok(p) = PermissionPattern::parse(p)
+        {
+            granted.insert(&p, name);
+        }
+    }
+    roles.sort();
+    roles.dedup();
+    let mut boundary = PermissionSet::default();
+    let label: Arc<str> = Arc::from("boundary");
+    for b in input.boundary {
+        boundary.insert(b, &label);
+    }
+    Compiled {
+        tenant_active: input.tenant_active,
+        member: input.member,
+        platform_admin: input.platform_admin,
+        tier: input.tier,
+        roles,
+        granted,
+        boundary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PermissionPattern {
+        PermissionPattern::parse(s).unwrap()
+    }
+
+    fn grant(role: &str, perm: &str) -> Grant {
+        Grant {
+            role: role.into(),
+            role_tier: None,
+            permission: Some(perm.into()),
+            scope_tenant_id: String::new(),
+        }
+    }
+
+    fn compiled(grants: &[Grant], boundary: &[&str], tier: RbacTier) -> Compiled {
+        let boundary: Vec<_> = boundary.iter().map(|b| p(b)).collect();
+        compile(CompileInput {
+            tenant_id: "t1",
+            tenant_active: true,
+            member: true,
+            platform_admin: false,
+            tier,
+            boundary: &boundary,
+            grants,
+        })
+    }
+
+    #[test]
+    fn union_of_roles_grants_and_names_the_role() {
+        let c = compiled(
+            &[grant("reader", "users:read"), grant("itsm", "itsm:*")],
+            &["*"],
+            RbacTier::Enterprise,
+        );
+        assert_eq!(
+            c.decide(&p("itsm:write")),
+            Decision {
+                allowed: true,
+                reason: Reason::GrantedByRole {
+                    role: "itsm".into()
+                }
+            }
+        );
+        assert!(c.decide(&p("users:read")).allowed);
+        assert_eq!(c.decide(&p("users:write")).reason, Reason::NotGranted);
+    }
+
+    #[test]
+    fn boundary_caps_what_roles_grant() {
+        let c = compiled(
+            &[grant("admin", "*")],
+            &["itsm:*", "users:read"],
+            RbacTier::Enterprise,
+        );
+        assert!(c.decide(&p("itsm:read")).allowed);
+        assert!(c.decide(&p("users:read")).allowed);
+        assert_eq!(c.decide(&p("users:write")).reason, Reason::OutsideBoundary);
+        assert_eq!(
+            c.effective(),
+            vec!["itsm:*".to_string(), "users:read".to_string()]
+        );
+    }
+
+    #[test]
+    fn scoped_permission_applies_only_in_its_subtenant() {
+        let mut g = grant("ops", "runbooks:run");
+        g.scope_tenant_id = "sub-a".into();
+        let here = compiled(std::slice::from_ref(&g), &["*"], RbacTier::Enterprise);
+        assert!(!here.decide(&p("runbooks:run")).allowed);
+        let there = compile(CompileInput {
+            tenant_id: "sub-a",
+            tenant_active: true,
+            member: true,
+            platform_admin: false,
+            tier: RbacTier::Enterprise,
+            boundary: &[p("*")],
+            grants: &[g],
+        });
+        assert!(there.decide(&p("runbooks:run")).allowed);
+    }
+
+    #[test]
+    fn tier_none_gives_members_everything_inside_the_boundary() {
+        let c = compiled(&[], &["itsm:*"], RbacTier::None);
+        assert_eq!(c.decide(&p("itsm:read")).reason, Reason::TierNone);
+        assert_eq!(c.decide(&p("users:read")).reason, Reason::OutsideBoundary);
+    }
+
+    #[test]
+    fn basic_tier_hides_enterprise_roles() {
+        let mut g = grant("Integrations.Viewer", "connections:read");
+        g.role_tier = Some("enterprise".into());
+        let c = compiled(std::slice::from_ref(&g), &["*"], RbacTier::Basic);
+        assert_eq!(c.decide(&p("connections:read")).reason, Reason::NoRole);
+        let c = compiled(&[g], &["*"], RbacTier::Enterprise);
+        assert!(c.decide(&p("connections:read")).allowed);
+    }
+
+    #[test]
+    fn non_members_and_suspended_tenants_are_denied() {
+        let mut c = compiled(&[grant("admin", "*")], &["*"], RbacTier::Enterprise);
+        c.member = false;
+        assert_eq!(c.decide(&p("users:read")).reason, Reason::NotMember);
+        c.member = true;
+        c.tenant_active = false;
+        assert_eq!(c.decide(&p("users:read")).reason, Reason::TenantSuspended);
+    }
+
+    #[test]
+    fn no_roles_is_its_own_reason() {
+        let c = compiled(&[], &["*"], RbacTier::Enterprise);
+        assert_eq!(c.decide(&p("users:read")).reason, Reason::NoRole);
+    }
+}

@@ -1,0 +1,8 @@
+//! Roles, permissions and decisions.
+
+pub mod cache;
+pub mod engine;
+pub mod handlers;
+pub mod presets;
+pub mod roles;
+pub mod service;

@@ -1,0 +1,208 @@
+//! RBAC decisions for a principal in a tenant (compiled once, cached), and the role and
+//! assignment operations.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::{self, Compiled, Decision, Grant};
+use crate::auth::principal::{Actor, Principal};
+use crate::domain::{PermissionPattern, RbacTier};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::tenants::TenantRow;
+use crate::store::{self, AsConn};
+
+/// A tenant's settings (stored as JSON on the tenant row).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Role for JIT and invites when nothing else is said (name); empty = the preset default.
+    pub jit_default_role: String,
+    /// IdP group -> role name.
+    pub group_role_map: std::collections::BTreeMap<String, String>,
+    /// Whether members may sign in with a password.
+    pub password_login: Option<bool>,
+    /// `idp`, `local` or `scim` (who decides roles at SSO login).
+    pub role_source: Option<String>,
+}
+
+pub fn boundary_of(t: &TenantRow) -> Vec<PermissionPattern> {
+    serde_json::from_str::<Vec<String>>(&t.boundary)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| PermissionPattern::parse(p).ok())
+        .collect()
+}
+
+/// The intersection of two patterns, if they overlap.
+pub fn intersect(a: &PermissionPattern, b: &PermissionPattern) -> Option<PermissionPattern> {
+    let seg = |x: &str, y: &str| -> Option<String> {
+        if x == "*" {
+            Some(y.to_string())
+        } else if y == "*" || x == y {
+            Some(x.to_string())
+        } else {
+            None
+        }
+    };
+    let r = seg(a.resource(), b.resource())?;
+    let act = seg(a.action(), b.action())?;
+    PermissionPattern::parse(&format!("{r}:{act}")).ok()
+}
+
+/// Compiles (or fetches from cache) what `principal` may do in `tenant`.
+pub async fn compiled(
+    state: &AppState,
+    db: &mut impl AsConn,
+    principal: &Principal,
+    tenant: &TenantRow,
+) -> Result<Arc<Compiled>> {
+    let key = principal.cache_key();
+    state.rbac.observe(principal.rbac_generation);
+    if let Some(hit) = state.rbac.get(&key, &tenant.id) {
+        return Ok(hit);
+    }
+    let parent = match &tenant.parent_id {
+        Some(pid) => store::tenants::get(db.conn(), pid).await?,
+        None => None,
+    };
+    let mut boundary = boundary_of(tenant);
+    if let Some(parent) = &parent {
+        let outer = boundary_of(parent);
+        boundary = boundary
+            .iter()
+            .flat_map(|a| outer.iter().filter_map(move |b| intersect(a, b)))
+            .collect();
+    }
+    let active = tenant.status == "active" && parent.as_ref().is_none_or(|p| p.status == "active");
+    let tier = RbacTier::parse(&tenant.rbac_tier).unwrap_or(RbacTier::Enterprise);
+    let (member, grants, platform_admin) = match &principal.actor {
+        Actor::User {
+            id, platform_admin, ..
+        } => {
+            let mut member = store::tenants::is_member(db.conn(), &tenant.id, id).await?;
+            if !member && let Some(p) = &parent {
+                member = store::tenants::is_member(db.conn(), &p.id, id).await?;
+            }
+            let rows = store::roles::grants(db.conn(), id, &tenant.id, tenant.parent_id.as_deref())
+                .await?;
+            let grants = rows
+                .into_iter()
+                .map(|r| Grant {
+                    role: r.role_name,
+                    role_tier: r.tier,
+                    permission: r.permission,
+                    scope_tenant_id: r.scope_tenant_id.unwrap_or_default(),
+                })
+                .collect::<Vec<_>>();
+            (member, grants, *platform_admin)
+        }
+        Actor::Token { role_id, .. } => {
+            // A token acts only in its own tenant, with its one role.
+            let member = principal.tenant_id == tenant.id;
+            let mut grants = Vec::new();
+            if let (true, Some(role_id)) = (member, role_id)
+                && let Some(role) = store::roles::get(db.conn(), role_id).await?
+            {
+                for p in store::roles::permissions(db.conn(), role_id).await? {
+                    grants.push(Grant {
+                        role: role.name.clone(),
+                        role_tier: role.tier.clone(),
+                        permission: Some(p.permission),
+                        scope_tenant_id: p.scope_tenant_id,
+                    });
+                }
+            }
+            (member, grants, false)
+        }
+    };
+    let compiled = Arc::new(engine::compile(engine::CompileInput {
+        tenant_id: &tenant.id,
+        tenant_active: active,
+        member,
+        platform_admin,
+        tier,
+        boundary: &boundary,
+        grants: &grants,
+    }));
+    state.rbac.put(
+        principal.rbac_generation,
+        &key,
+        &tenant.id,
+        compiled.clone(),
+    );
+    Ok(compiled)
+}
+
+/// The decision for one permission.
+pub async fn decide(
+    state: &AppState,
+    db: &mut impl AsConn,
+    principal: &Principal,
+    tenant: &TenantRow,
+    permission: &PermissionPattern,
+) -> Result<Decision> {
+    Ok(compiled(state, db, principal, tenant)
+        .await?
+        .decide(permission))
+}
+
+/// Fails with 403 naming the permission unless the principal holds it in `tenant`.
+pub async fn require(
+    state: &AppState,
+    db: &mut impl AsConn,
+    principal: &Principal,
+    tenant: &TenantRow,
+    permission: &str,
+) -> Result<()> {
+    require_any(state, db, principal, tenant, &[permission]).await
+}
+
+/// Fails with 403 unless the principal holds one of `permissions` in `tenant`.
+pub async fn require_any(
+    state: &AppState,
+    db: &mut impl AsConn,
+    principal: &Principal,
+    tenant: &TenantRow,
+    permissions: &[&str],
+) -> Result<()> {
+    let c = compiled(state, db, principal, tenant).await?;
+    for p in permissions {
+        if c.decide(&PermissionPattern::parse(p)?).allowed {
+            return Ok(());
+        }
+    }
+    Err(Error::missing_permission(&permissions.join("` or `")))
+}
+
+/// "You can't grant what you don't hold": every permission must be held by the caller.
+pub fn require_holds_all(c: &Compiled, permissions: &[PermissionPattern]) -> Result<()> {
+    for p in permissions {
+        if !c.decide(p).allowed {
+            return Err(Error::forbidden(
+                "privilege_escalation",
+                format!("you cannot grant `{p}`: you do not hold it in this tenant"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the tenant a request works in: `slug` when given, else the caller's current one.
+pub async fn tenant_for(
+    db: &mut impl AsConn,
+    principal: &Principal,
+    slug: Option<&str>,
+) -> Result<TenantRow> {
+    let found = match slug.filter(|s| !s.is_empty()) {
+        Some(slug) => store::tenants::get_by_slug(db.conn(), slug).await?,
+        None => store::tenants::get(db.conn(), &principal.tenant_id).await?,
+    };
+    found.ok_or(Error::NotFound("tenant"))
+}
+
+/// The organisation (root tenant) that owns the roles used in `tenant`.
+pub fn org_of(t: &TenantRow) -> &str {
+    &t.root_id
+}

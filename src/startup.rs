@@ -1,0 +1,200 @@
+//! `App::build(settings)`: data folder and secrets, store and migrations, keys, state,
+//! listener (port 0 picks a free one), background housekeeping. Tests and `idbridge serve`
+//! both start here.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::mail::Mailer;
+use crate::auth::password::PasswordHasher;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::rbac::cache::RbacCache;
+use crate::state::{AppState, Inner};
+use crate::store::{self, Store};
+use crate::tokens::keys::KeyRing;
+
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .await
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot listen on {} ({e}): set server.bind to a free address",
+                    settings.server.bind
+                ))
+            })?;
+        let addr = listener.local_addr().map_err(Error::internal)?;
+        let state = build_state(settings, clock, addr).await?;
+        Ok(Self {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let router = crate::http::router::build(self.state.clone());
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::internal);
+        housekeeping.abort();
+        self.state.store.close().await;
+        served
+    }
+}
+
+/// Everything but the listener: used by `serve` and by the CLI commands that need the services.
+pub async fn build_state(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    bound: SocketAddr,
+) -> Result<AppState> {
+    prepare_data_dir(&settings)?;
+    let master_key = master_key(&settings)?;
+    let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    if settings.database.migrate_on_start {
+        let ran = store.migrate().await?;
+        if ran > 0 {
+            tracing::info!(migrations = ran, "database migrated");
+        }
+    }
+    let keys = KeyRing::load_or_create(&store, &master_key, clock.now_ms()).await?;
+    let public_url = settings.public_url(bound);
+    let inner = Inner {
+        cookie_name: settings.cookie_name(),
+        hasher: PasswordHasher::new(&settings.auth)?,
+        mailer: Mailer::new(&settings.mail)?,
+        public_url,
+        store,
+        clock,
+        master_key,
+        keys,
+        rbac: RbacCache::default(),
+        metrics: Metrics::default(),
+        settings,
+    };
+    Ok(AppState::new(inner))
+}
+
+/// Creates the data folder (0700) when the embedded database or a generated secret lives there.
+fn prepare_data_dir(s: &Settings) -> Result<()> {
+    let needs = s.database.url.is_empty() || s.secrets.master_key.is_empty();
+    if needs && !s.data.dir.exists() {
+        std::fs::create_dir_all(&s.data.dir).map_err(|e| {
+            Error::internal(format!(
+                "cannot create the data folder {} ({e}): set data.dir",
+                s.data.dir.display()
+            ))
+        })?;
+        set_mode(&s.data.dir, 0o700);
+    }
+    Ok(())
+}
+
+/// The master key from config, else `<data>/master.key`, generated (0600) on first start.
+fn master_key(s: &Settings) -> Result<MasterKey> {
+    if !s.secrets.master_key.is_empty() {
+        return MasterKey::from_base64(s.secrets.master_key.expose());
+    }
+    let path = s.data.dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::internal(format!("cannot read {} ({e})", path.display())))?;
+        return MasterKey::from_base64(&text);
+    }
+    let key = MasterKey::generate();
+    write_secret(&path, &key.to_base64())?;
+    tracing::info!(path = %path.display(), "generated the master key; back it up: it encrypts the signing keys");
+    Ok(key)
+}
+
+fn write_secret(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Error::internal(format!("cannot write {} ({e})", path.display())))?;
+    f.write_all(contents.as_bytes()).map_err(Error::internal)?;
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
+/// Hourly: delete sessions that ended more than a day ago.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = state.now_ms() - 24 * 3_600_000;
+        let result = async {
+            let mut tx = state.store.begin().await?;
+            let n = store::sessions::purge(tx.conn(), cutoff).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(n)
+        }
+        .await;
+        match result {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "old sessions deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session housekeeping failed"),
+        }
+    }
+}
+
+/// Whether any user exists (for the first-run hint).
+pub async fn has_users(state: &AppState) -> Result<bool> {
+    let mut c = state.store.acquire().await?;
+    Ok(store::users::count(c.conn()).await? > 0)
+}

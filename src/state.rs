@@ -1,0 +1,49 @@
+//! The shared application context every service receives.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::auth::mail::Mailer;
+use crate::auth::password::PasswordHasher;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::metrics::Metrics;
+use crate::rbac::cache::RbacCache;
+use crate::store::Store;
+use crate::tokens::keys::KeyRing;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Issuer and base of every link, without a trailing slash.
+    pub public_url: String,
+    pub cookie_name: String,
+    pub master_key: MasterKey,
+    pub keys: KeyRing,
+    pub rbac: RbacCache,
+    pub hasher: PasswordHasher,
+    pub mailer: Mailer,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

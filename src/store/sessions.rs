@@ -1,0 +1,138 @@
+//! Sessions: one row per sign-in; the cookie carries a random token whose SHA-256 is stored.
+
+use super::Conn;
+use crate::error::Result;
+use crate::on_conn;
+use sqlx::AssertSqlSafe;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    pub session_version: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+    pub revoked_at: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What authenticating a request needs, in one query: the session, the user's state and the
+/// RBAC generation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionAuth {
+    pub session_id: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub session_version: i64,
+    pub user_session_version: i64,
+    pub user_status: String,
+    pub platform_admin: bool,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub rbac_generation: i64,
+}
+
+const AUTH: &str = "SELECT s.id AS session_id, s.user_id, s.tenant_id, s.expires_at, s.revoked_at, s.session_version, \
+     u.session_version AS user_session_version, u.status AS user_status, u.platform_admin, u.email, u.first_name, u.last_name, \
+     (SELECT value FROM counters WHERE name = 'rbac') AS rbac_generation \
+     FROM sessions s JOIN users u ON u.id = s.user_id";
+
+pub async fn insert(c: Conn<'_>, s: &SessionRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, tenant_id, session_version, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    )
+    .bind(&s.id)
+    .bind(&s.token_hash)
+    .bind(&s.user_id)
+    .bind(&s.tenant_id)
+    .bind(s.session_version)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .bind(s.last_seen_at)
+    .bind(s.revoked_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn auth_by_token(c: Conn<'_>, token_hash: &str) -> Result<Option<SessionAuth>> {
+    let sql = format!("{AUTH} WHERE s.token_hash = $1");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, SessionAuth>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(token_hash)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn auth_by_id(c: Conn<'_>, id: &str) -> Result<Option<SessionAuth>> {
+    let sql = format!("{AUTH} WHERE s.id = $1");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, SessionAuth>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn revoke(c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
+    let n = on_conn!(c, |c| sqlx::query(
+        "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+pub async fn revoke_all_for_user(c: Conn<'_>, user_id: &str, now: i64) -> Result<u64> {
+    let n = on_conn!(c, |c| sqlx::query(
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n)
+}
+
+pub async fn set_tenant(c: Conn<'_>, id: &str, tenant_id: &str) -> Result<()> {
+    on_conn!(c, |c| sqlx::query(
+        "UPDATE sessions SET tenant_id = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Deletes sessions that ended more than `before` ago (housekeeping).
+pub async fn purge(c: Conn<'_>, before: i64) -> Result<u64> {
+    let n =
+        on_conn!(c, |c| {
+            sqlx::query(
+        "DELETE FROM sessions WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $1)"
+    )
+    .bind(before)
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+        })?;
+    Ok(n)
+}

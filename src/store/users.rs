@@ -1,0 +1,288 @@
+//! Users: profile, status, password hash, session version.
+
+use super::Conn;
+use crate::error::Result;
+use crate::on_conn;
+use sqlx::AssertSqlSafe;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub email_norm: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub sort_name: String,
+    pub search_text: String,
+    pub status: String,
+    pub password_hash: Option<String>,
+    pub platform_admin: bool,
+    pub session_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_login_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+pub const COLS: &str = "id, email, email_norm, first_name, last_name, sort_name, search_text, status, password_hash, platform_admin, session_version, created_at, updated_at, last_login_at, deleted_at";
+
+fn prefixed(p: &str) -> String {
+    COLS.split(", ")
+        .map(|c| format!("{p}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn insert(c: Conn<'_>, u: &UserRow) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO users ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    );
+    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.email_norm)
+        .bind(&u.first_name)
+        .bind(&u.last_name)
+        .bind(&u.sort_name)
+        .bind(&u.search_text)
+        .bind(&u.status)
+        .bind(&u.password_hash)
+        .bind(u.platform_admin)
+        .bind(u.session_version)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .bind(u.last_login_at)
+        .bind(u.deleted_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Writes every mutable column back (email is immutable and not written).
+pub async fn update(c: Conn<'_>, u: &UserRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE users SET first_name = $2, last_name = $3, sort_name = $4, search_text = $5, status = $6, \
+         password_hash = $7, platform_admin = $8, session_version = $9, updated_at = $10, last_login_at = $11, \
+         deleted_at = $12 WHERE id = $1"
+    )
+    .bind(&u.id)
+    .bind(&u.first_name)
+    .bind(&u.last_name)
+    .bind(&u.sort_name)
+    .bind(&u.search_text)
+    .bind(&u.status)
+    .bind(&u.password_hash)
+    .bind(u.platform_admin)
+    .bind(u.session_version)
+    .bind(u.updated_at)
+    .bind(u.last_login_at)
+    .bind(u.deleted_at)
+    .execute(c)
+    .await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn get(c: Conn<'_>, id: &str) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {COLS} FROM users WHERE id = $1");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, UserRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn get_by_email(c: Conn<'_>, email_norm: &str) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {COLS} FROM users WHERE email_norm = $1");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, UserRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(email_norm)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn count(c: Conn<'_>) -> Result<i64> {
+    Ok(on_conn!(c, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+pub async fn set_last_login(c: Conn<'_>, id: &str, now: i64) -> Result<()> {
+    on_conn!(c, |c| sqlx::query(
+        "UPDATE users SET last_login_at = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Sort keys for the user list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Email,
+    Created,
+    LastLogin,
+}
+
+impl SortKey {
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::Name => "u.sort_name",
+            SortKey::Email => "u.email_norm",
+            SortKey::Created => "u.created_at",
+            SortKey::LastLogin => "COALESCE(u.last_login_at, 0)",
+        }
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(self, SortKey::Name | SortKey::Email)
+    }
+}
+
+/// A keyset position: the sort value of the last row seen and its id.
+#[derive(Debug, Clone)]
+pub enum After {
+    Text(String, String),
+    Int(i64, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub tenant_id: String,
+    /// Lower-cased search text, matched anywhere in name or email.
+    pub search: Option<String>,
+    pub status: Option<String>,
+    pub include_deleted: bool,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub limit: i64,
+    pub after: Option<After>,
+}
+
+/// One page of the tenant's members (keyset pagination, never OFFSET).
+pub async fn list(c: Conn<'_>, q: &ListQuery) -> Result<Vec<UserRow>> {
+    let mut sql = format!(
+        "SELECT {} FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $1 WHERE 1 = 1",
+        prefixed("u")
+    );
+    if q.search.is_some() {
+        sql.push_str(" AND u.search_text LIKE $2 ESCAPE '\\'");
+    }
+    if q.status.is_some() {
+        sql.push_str(" AND u.status = $3");
+    } else if !q.include_deleted {
+        sql.push_str(" AND u.status <> 'deleted'");
+    }
+    let col = q.sort.column();
+    let (cmp, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if q.after.is_some() {
+        sql.push_str(&format!(
+            " AND ({col} {cmp} $4 OR ({col} = $4 AND u.id {cmp} $5))"
+        ));
+    }
+    sql.push_str(&format!(" ORDER BY {col} {dir}, u.id {dir} LIMIT $6"));
+    let pattern = q
+        .search
+        .as_ref()
+        .map(|s| format!("%{}%", super::like_escape(s)));
+    let status = q.status.clone();
+    let limit = q.limit;
+    let (after_text, after_int, after_id) = match &q.after {
+        Some(After::Text(v, id)) => (Some(v.clone()), None, Some(id.clone())),
+        Some(After::Int(v, id)) => (None, Some(*v), Some(id.clone())),
+        None => (None, None, None),
+    };
+    macro_rules! run {
+        ($c:ident) => {{
+            let mut query = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql.as_str()))
+                .bind(&q.tenant_id)
+                .bind(&pattern)
+                .bind(&status);
+            query = if q.sort.is_text() {
+                query.bind(&after_text)
+            } else {
+                query.bind(after_int)
+            };
+            query.bind(&after_id).bind(limit).fetch_all($c).await
+        }};
+    }
+    Ok(on_conn!(c, |c| run!(c))?)
+}
+
+#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub active: i64,
+    pub new_this_week: i64,
+}
+
+/// Counts over the tenant's non-deleted members.
+pub async fn stats(c: Conn<'_>, tenant_id: &str, week_ago: i64) -> Result<Stats> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, Stats>(
+        "SELECT COUNT(*) AS total, \
+                COALESCE(SUM(CASE WHEN u.status = 'active' THEN 1 ELSE 0 END), 0) AS active, \
+                COALESCE(SUM(CASE WHEN u.created_at >= $2 THEN 1 ELSE 0 END), 0) AS new_this_week \
+         FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $1 WHERE u.status <> 'deleted'"
+    )
+    .bind(tenant_id)
+    .bind(week_ago)
+    .fetch_one(c)
+    .await
+    })?)
+}
+
+/// Whether the user is a member of the tenant or of one of its subtenants.
+pub async fn visible_in(c: Conn<'_>, user_id: &str, tenant_id: &str) -> Result<bool> {
+    let n = on_conn!(c, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+         WHERE m.user_id = $1 AND (t.id = $2 OR t.parent_id = $2)"
+    )
+    .bind(user_id)
+    .bind(tenant_id)
+    .fetch_one(c)
+    .await)?;
+    Ok(n > 0)
+}
+
+/// Role names per user for a page of users in one tenant (one query).
+pub async fn role_names(
+    c: Conn<'_>,
+    tenant_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<(String, String)>> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT DISTINCT ra.user_id, r.name FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
+         WHERE ra.tenant_id = $1 AND ra.user_id IN ({}) ORDER BY r.name",
+        marks.join(", ")
+    );
+    macro_rules! run {
+        ($c:ident) => {{
+            let mut q =
+                sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql.as_str())).bind(tenant_id);
+            for id in user_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all($c).await
+        }};
+    }
+    Ok(on_conn!(c, |c| run!(c))?)
+}

@@ -1,0 +1,96 @@
+//! `/api/tenants/*`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::TenantView;
+use super::service;
+use crate::auth::principal::Principal;
+use crate::http::{ApiResult, AppJson, RequestId};
+use crate::state::AppState;
+use crate::users::UserView;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/tenants", get(list).post(create))
+        .route("/api/tenants/{slug}", get(detail).patch(patch))
+        .route("/api/tenants/{slug}/members", get(members).post(add_member))
+        .route(
+            "/api/tenants/{slug}/members/{user_id}",
+            delete(remove_member),
+        )
+}
+
+async fn list(State(s): State<AppState>, p: Principal) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({"items": service::list(&s, &p).await?, "next_cursor": null}),
+    ))
+}
+
+async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    AppJson(body): AppJson<service::CreateTenant>,
+) -> ApiResult<(StatusCode, Json<TenantView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create(&s, &p, rid.0.as_deref(), body).await?),
+    ))
+}
+
+async fn detail(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<TenantView>> {
+    Ok(Json(service::get(&s, &p, &slug).await?))
+}
+
+async fn patch(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    Path(slug): Path<String>,
+    AppJson(body): AppJson<service::PatchTenant>,
+) -> ApiResult<Json<TenantView>> {
+    Ok(Json(
+        service::patch(&s, &p, rid.0.as_deref(), &slug, body).await?,
+    ))
+}
+
+async fn members(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({"items": service::members(&s, &p, &slug).await?, "next_cursor": null}),
+    ))
+}
+
+async fn add_member(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    Path(slug): Path<String>,
+    AppJson(body): AppJson<service::AddMember>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::add_member(&s, &p, rid.0.as_deref(), &slug, body).await?),
+    ))
+}
+
+async fn remove_member(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    Path((slug, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    service::remove_member(&s, &p, rid.0.as_deref(), &slug, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

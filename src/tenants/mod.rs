@@ -1,0 +1,44 @@
+//! Tenants, subtenants, boundaries and memberships.
+
+pub mod handlers;
+pub mod service;
+
+use serde::Serialize;
+
+use crate::rbac::service::TenantSettings;
+use crate::store::tenants::TenantRow;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub status: String,
+    pub preset: String,
+    pub rbac_tier: String,
+    pub boundary: Vec<String>,
+    pub settings: TenantSettings,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: i64,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub updated_at: i64,
+}
+
+impl From<TenantRow> for TenantView {
+    fn from(t: TenantRow) -> Self {
+        Self {
+            boundary: serde_json::from_str(&t.boundary).unwrap_or_default(),
+            settings: serde_json::from_str(&t.settings).unwrap_or_default(),
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+            parent_id: t.parent_id,
+            status: t.status,
+            preset: t.preset,
+            rbac_tier: t.rbac_tier,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}

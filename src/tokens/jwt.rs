@@ -1,0 +1,70 @@
+//! Access tokens: short-lived ES256 JWTs (`typ: at+jwt`, RFC 9068) bound to a session.
+//!
+//! Verification pins the algorithm, issuer and audience, requires `exp`, `iat`, `nbf`, `sub`,
+//! `sid` and `tid`, validates `nbf`, and looks the `kid` up only in the local key ring; header
+//! `jku`/`x5u`/`jwk` are never used.
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::keys::KeyRing;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub sid: String,
+    pub tid: String,
+    pub tenant: String,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {
+    let key = ring.signing_key()?;
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&header, claims, &key.encoding)
+        .map_err(|e| Error::internal(format!("signing failed: {e}")))
+}
+
+/// Verifies an access token at `now_secs`; any failure is `Unauthenticated`.
+pub fn verify(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now_secs: i64,
+) -> Result<AccessClaims> {
+    if token.len() > 8192 {
+        return Err(Error::Unauthenticated);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthenticated)?;
+    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
+        return Err(Error::Unauthenticated);
+    }
+    let kid = header.kid.ok_or(Error::Unauthenticated)?;
+    let key = ring.verifying_key(&kid).ok_or(Error::Unauthenticated)?;
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
+    v.validate_nbf = true;
+    v.leeway = 30;
+    // jsonwebtoken checks exp/nbf against the wall clock; re-check against our clock too.
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &v)
+        .map_err(|_| Error::Unauthenticated)?;
+    let c = data.claims;
+    if c.exp + 30 < now_secs || c.nbf > now_secs + 30 {
+        return Err(Error::Unauthenticated);
+    }
+    Ok(c)
+}
