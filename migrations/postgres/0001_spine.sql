@@ -200,5 +200,6 @@ INSERT INTO counters (name, value) VALUES ('rbac', 0);
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state) WHERE state = 'active';
 
 -- Substring search on users (name or email) stays indexed on PostgreSQL.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX users_search_trgm_idx ON users USING gin (search_text gin_trgm_ops);
+-- The extension lives in `public` so that every schema (one per test, or per deployment) finds it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+CREATE INDEX users_search_trgm_idx ON users USING gin (search_text public.gin_trgm_ops);

@@ -125,14 +125,13 @@ pub async fn set_tenant(c: Conn<'_>, id: &str, tenant_id: &str) -> Result<()> {
 
 /// Deletes sessions that ended more than `before` ago (housekeeping).
 pub async fn purge(c: Conn<'_>, before: i64) -> Result<u64> {
-    let n =
-        on_conn!(c, |c| {
-            sqlx::query(
+    let n = on_conn!(c, |c| {
+        sqlx::query(
         "DELETE FROM sessions WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $1)"
     )
     .bind(before)
     .execute(c)
     .await.map(|r| r.rows_affected())
-        })?;
+    })?;
     Ok(n)
 }

@@ -1,1 +1,13 @@
+//! One integration test binary. Each module covers one surface of the API; every test starts
+//! its own app on its own database (see `helpers`).
 
+mod helpers;
+
+mod audit;
+mod auth;
+mod http;
+mod invites;
+mod rbac;
+mod tenants;
+mod tokens;
+mod users;

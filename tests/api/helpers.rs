@@ -1,0 +1,337 @@
+//! The test harness: every test gets its own database (a SQLite file, or a fresh PostgreSQL
+//! schema when `IDBRIDGE_TEST_DATABASE_URL` is set) and its own app on a random port, started
+//! through the same `App::build` as production.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use idbridge::clock::{Clock, FixedClock, SystemClock};
+use idbridge::config::{Secret, Settings};
+use idbridge::startup::App;
+use idbridge::state::AppState;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "Passw0rd-Strong";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub state: AppState,
+    pub clock: Option<FixedClock>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _db: DbGuard,
+}
+
+/// A signed-in caller: access token, session cookie (`name=value`) and user id.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub cookie: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn(|_| {}, None).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(configure, None).await
+}
+
+/// An app whose clock only moves when the test says so (starts at the wall clock).
+pub async fn spawn_app_with_clock() -> TestApp {
+    let clock = FixedClock::new(SystemClock.now_ms());
+    spawn(|_| {}, Some(clock)).await
+}
+
+async fn spawn(configure: impl FnOnce(&mut Settings), clock: Option<FixedClock>) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("idbridge-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.data.dir = dir.clone();
+    // Cheap hashes keep the suite fast; production defaults are tested in the unit tests.
+    settings.auth.argon2_memory_kib = 1024;
+    settings.auth.argon2_iterations = 1;
+    settings.database.max_connections = 5;
+    let (url, schema) = test_database().await;
+    settings.database.url = Secret::new(url);
+    configure(&mut settings);
+    let app = match &clock {
+        Some(c) => App::build_with_clock(settings, Arc::new(c.clone()) as Arc<dyn Clock>).await,
+        None => App::build(settings).await,
+    }
+    .expect("the app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        base,
+        client,
+        state,
+        clock,
+        shutdown: Some(tx),
+        _db: DbGuard { dir, schema },
+    }
+}
+
+/// Where this test's data lives: a SQLite file in the temp dir, or a new PostgreSQL schema.
+async fn test_database() -> (String, Option<String>) {
+    match std::env::var("IDBRIDGE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            use sqlx::Connection;
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
+                panic!("IDBRIDGE_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+            });
+            sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+                .execute(&mut conn)
+                .await
+                .ok();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut conn)
+                .await
+                .expect("create schema");
+            let sep = if url.contains('?') { '&' } else { '?' };
+            (
+                format!("{url}{sep}options[search_path]={schema}"),
+                Some(schema),
+            )
+        }
+        _ => (String::new(), None),
+    }
+}
+
+struct DbGuard {
+    dir: PathBuf,
+    schema: Option<String>,
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let (Some(schema), Ok(url)) = (
+            self.schema.take(),
+            std::env::var("IDBRIDGE_TEST_DATABASE_URL"),
+        ) {
+            // Drop the schema from a separate thread: the test's runtime may be shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    let mut c = sqlx::PgConnection::connect(&url).await.ok()?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(&mut c)
+                    .await
+                    .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str, s: &Session) -> RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(&s.token)
+    }
+
+    pub fn post(&self, path: &str, s: &Session, body: Value) -> RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&s.token)
+            .json(&body)
+    }
+
+    pub fn patch(&self, path: &str, s: &Session, body: Value) -> RequestBuilder {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&s.token)
+            .json(&body)
+    }
+
+    pub fn put(&self, path: &str, s: &Session, body: Value) -> RequestBuilder {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(&s.token)
+            .json(&body)
+    }
+
+    pub fn delete(&self, path: &str, s: &Session) -> RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(&s.token)
+    }
+
+    /// Registers the first platform admin (`ada@example.com`, tenant `default`, preset itsm)
+    /// and signs in.
+    pub async fn register_admin(&self) -> Session {
+        let r = self
+            .client
+            .post(self.url("/api/auth/register"))
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace"}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "register: {}",
+            r.text().await.unwrap_or_default()
+        );
+        self.login("ada@example.com", PASSWORD).await
+    }
+
+    pub async fn try_login(&self, email: &str, password: &str, tenant: Option<&str>) -> Response {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(t) = tenant {
+            body["tenant"] = json!(t);
+        }
+        self.client
+            .post(self.url("/api/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        self.login_in(email, password, None).await
+    }
+
+    pub async fn login_in(&self, email: &str, password: &str, tenant: Option<&str>) -> Session {
+        let r = self.try_login(email, password, tenant).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {email}");
+        session_from(r, email).await
+    }
+
+    /// Creates a user in the caller's tenant (no role) and returns its id.
+    pub async fn create_user(&self, admin: &Session, email: &str, first: &str) -> String {
+        let r = self
+            .post(
+                "/api/users",
+                admin,
+                json!({"email": email, "password": PASSWORD, "first_name": first}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "create user {email}");
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates a user, gives them `role` in the caller's tenant, and signs them in.
+    pub async fn user_with_role(&self, admin: &Session, email: &str, role: &str) -> Session {
+        let id = self.create_user(admin, email, "Test").await;
+        let r = self
+            .post(
+                &format!("/api/users/{id}/roles"),
+                admin,
+                json!({"role": role}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "assign {role}");
+        self.login(email, PASSWORD).await
+    }
+
+    /// Platform admin creates an organisation.
+    pub async fn create_tenant(&self, admin: &Session, slug: &str, preset: &str) -> Value {
+        let r = self
+            .post(
+                "/api/tenants",
+                admin,
+                json!({"slug": slug, "name": slug, "preset": preset}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "create tenant {slug}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn can_i(&self, s: &Session, permission: &str) -> Value {
+        let r = self
+            .get(&format!("/api/rbac/can-i?permission={permission}"), s)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+}
+
+/// Reads the token and the session cookie out of a sign-in response.
+pub async fn session_from(r: Response, email: &str) -> Session {
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("idbridge_session="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        .expect("a session cookie");
+    let body: Value = r.json().await.expect("json body");
+    Session {
+        token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string(),
+        user_id: body["user"]["id"].as_str().expect("user id").to_string(),
+        cookie,
+        email: email.to_string(),
+    }
+}
+
+/// Asserts the status and returns the JSON body (or Null for empty bodies).
+pub async fn expect(r: Response, status: StatusCode) -> Value {
+    let got = r.status();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Asserts an `/api` error: status and `error` code.
+pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value {
+    let body = expect(r, status).await;
+    assert_eq!(body["error"], code, "error body: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "a human message: {body}"
+    );
+    body
+}
