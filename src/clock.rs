@@ -54,16 +54,29 @@ impl Clock for FixedClock {
     }
 }
 
-/// Formats epoch milliseconds as RFC 3339 (UTC) for API output.
+/// Formats epoch milliseconds as RFC 3339 (UTC) with exactly three fractional digits, so the
+/// strings are fixed-width and sort like the instants they name.
 pub fn rfc3339(ms: Millis) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     let nanos = i128::from(ms) * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(FORMAT).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_fixed_width() {
+        assert_eq!(rfc3339(1_795_397_444_970), "2026-11-23T01:30:44.970Z");
+        assert_eq!(rfc3339(1_795_397_444_000), "2026-11-23T01:30:44.000Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
 }
 
 /// Serde helpers that write epoch milliseconds as RFC 3339 strings.

@@ -319,21 +319,14 @@ impl Settings {
                 self.server.bind
             ));
         }
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("http://")
-                || self.server.public_url.starts_with("https://"))
-        {
+        if !has_prefix(&self.server.public_url, &["http://", "https://"]) {
             return bad(format!(
                 "server.public_url = {:?} must start with https:// (or http:// for local use)",
                 self.server.public_url
             ));
         }
         let url = self.database.url.expose();
-        if !url.is_empty()
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
-        {
+        if !has_prefix(url, &["sqlite:", "postgres://", "postgresql://"]) {
             return bad(
                 "database.url must start with sqlite: or postgres:// (the value is not shown: it may hold a password)"
                     .into(),
@@ -354,10 +347,7 @@ impl Settings {
         if self.auth.max_concurrent_hashes == 0 {
             return bad("auth.max_concurrent_hashes must be at least 1".into());
         }
-        if !self.mail.smtp_url.is_empty()
-            && !(self.mail.smtp_url.starts_with("smtp://")
-                || self.mail.smtp_url.starts_with("smtps://"))
-        {
+        if !has_prefix(&self.mail.smtp_url, &["smtp://", "smtps://"]) {
             return bad(format!(
                 "mail.smtp_url = {:?} must start with smtp:// or smtps://",
                 self.mail.smtp_url
@@ -395,6 +385,11 @@ impl Settings {
     }
 }
 
+/// Empty (unset) or starting with one of `prefixes`.
+fn has_prefix(value: &str, prefixes: &[&str]) -> bool {
+    value.is_empty() || prefixes.iter().any(|p| value.starts_with(p))
+}
+
 fn describe(err: figment::Error) -> String {
     let mut out = Vec::new();
     for e in err {
@@ -405,8 +400,11 @@ fn describe(err: figment::Error) -> String {
         };
         let text = match &e.kind {
             figment::error::Kind::UnknownField(field, _) => {
+                // figment's path already ends with the unknown field when it is nested.
                 let full = if key.is_empty() {
                     field.clone()
+                } else if key == *field || key.ends_with(&format!(".{field}")) {
+                    key.clone()
                 } else {
                     format!("{key}.{field}")
                 };
@@ -435,7 +433,7 @@ mod tests {
         let fig = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::string("[server]\nbindd = \"x\"\n"));
         let err = fig.extract::<Settings>().map_err(describe).unwrap_err();
-        assert!(err.contains("server.bindd"), "{err}");
+        assert!(err.contains("unknown key `server.bindd` ("), "{err}");
     }
 
     #[test]

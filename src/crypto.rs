@@ -146,6 +146,24 @@ pub fn generate_es256() -> Result<EcKey> {
     })
 }
 
+/// A freshly generated Ed25519 key: PKCS#8 DER for signing and the public key (base64url) for JWKS.
+pub struct EdKey {
+    pub pkcs8_der: Vec<u8>,
+    pub x: String,
+}
+
+pub fn generate_ed25519() -> Result<EdKey> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map_err(|_| Error::internal("cannot generate an Ed25519 key"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+        .map_err(|_| Error::internal("cannot load the Ed25519 key"))?;
+    Ok(EdKey {
+        pkcs8_der: doc.as_ref().to_vec(),
+        x: b64url(pair.public_key().as_ref()),
+    })
+}
+
 /// Splits an uncompressed P-256 point (0x04 || x || y) into base64url x and y.
 pub fn ec_public_xy(point: &[u8]) -> Result<(String, String)> {
     if point.len() != 65 || point[0] != 4 {

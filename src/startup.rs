@@ -174,7 +174,9 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// Hourly: delete sessions that ended more than a day ago.
 async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let period = std::time::Duration::from_secs(3600);
+    // First run one period after start: nothing is old yet, and tests stop long before.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tick.tick().await;
         let cutoff = state.now_ms() - 24 * 3_600_000;

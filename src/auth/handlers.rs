@@ -53,14 +53,15 @@ fn no_store(h: &mut HeaderMap) {
 async fn login(
     State(s): State<AppState>,
     client: ClientInfo,
+    rid: RequestId,
     AppJson(body): AppJson<service::LoginRequest>,
 ) -> ApiResult<Response> {
-    let out = service::login(&s, &client, body).await?;
+    let out = service::login(&s, &client, rid.0.as_deref(), body).await?;
     Ok(signed_in(&s, StatusCode::OK, out))
 }
 
-async fn logout(State(s): State<AppState>, p: Principal) -> ApiResult<Response> {
-    service::logout(&s, &p).await?;
+async fn logout(State(s): State<AppState>, p: Principal, rid: RequestId) -> ApiResult<Response> {
+    service::logout(&s, &p, rid.0.as_deref()).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if let Ok(v) = HeaderValue::from_str(&service::session_cookie(&s, "", 0)) {
         resp.headers_mut().append(header::SET_COOKIE, v);

@@ -385,7 +385,12 @@ pub struct LoginRequest {
     pub tenant: Option<String>,
 }
 
-pub async fn login(state: &AppState, client: &ClientInfo, req: LoginRequest) -> Result<SignedIn> {
+pub async fn login(
+    state: &AppState,
+    client: &ClientInfo,
+    request_id: Option<&str>,
+    req: LoginRequest,
+) -> Result<SignedIn> {
     let bad = || Error::Invalid {
         code: "invalid_credentials".into(),
         message: "wrong email or password".into(),
@@ -425,7 +430,7 @@ pub async fn login(state: &AppState, client: &ClientInfo, req: LoginRequest) -> 
         id: Some(&user.id),
         label: user.email.clone(),
         source: "api",
-        request_id: None,
+        request_id,
     };
     audit::record(
         tx.conn(),
@@ -490,7 +495,7 @@ async fn pick_tenant(
         })
 }
 
-pub async fn logout(state: &AppState, p: &Principal) -> Result<()> {
+pub async fn logout(state: &AppState, p: &Principal, request_id: Option<&str>) -> Result<()> {
     let Some(sid) = &p.session_id else {
         return Err(Error::invalid(
             "not_a_session",
@@ -502,7 +507,7 @@ pub async fn logout(state: &AppState, p: &Principal) -> Result<()> {
     audit::record(
         tx.conn(),
         state.now_ms(),
-        &audit::Actor::of(p, None),
+        &audit::Actor::of(p, request_id),
         Event {
             tenant_id: Some(&p.tenant_id),
             action: "auth.logout",
@@ -618,9 +623,17 @@ pub async fn invite(
         Some(r) => r,
         None => roles::default_role(&mut tx, &tenant).await?,
     };
-    let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
-    let perms = roles::patterns(&mut tx, &role.id).await?;
-    rbac::require_holds_all(&compiled, &perms)?;
+    // The tenant's least-privileged default role is what every new member gets anyway: whoever
+    // may add users may invite with it. Any other role must be held by the inviter. (A failed
+    // lookup of the default fails closed: the inviter must then hold the role.)
+    let is_default = roles::default_role(&mut tx, &tenant)
+        .await
+        .is_ok_and(|d| d.id == role.id);
+    if !is_default {
+        let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
+        let perms = roles::patterns(&mut tx, &role.id).await?;
+        rbac::require_holds_all(&compiled, &perms)?;
+    }
     if store::users::get_by_email(tx.conn(), email.normalized())
         .await?
         .is_some()

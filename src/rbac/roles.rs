@@ -1134,6 +1134,9 @@ pub struct CanIParams {
 pub struct CanI {
     pub allowed: bool,
     pub reason: String,
+    /// Flattened: `"code": "granted_by_role"` (plus `"role"` when a role grants), not a nested
+    /// object.
+    #[serde(flatten)]
     pub code: super::engine::Reason,
     pub permission: String,
     pub tenant: String,

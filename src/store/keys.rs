@@ -47,3 +47,42 @@ pub async fn live(c: Conn<'_>) -> Result<Vec<KeyRow>> {
     .await
     })?)
 }
+
+/// Keys in the JWKS: next, active and retired (not yet expired), newest first.
+pub async fn published(c: Conn<'_>) -> Result<Vec<KeyRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, KeyRow>(
+        "SELECT kid, alg, state, private_sealed, public_jwk, created_at, activated_at, retired_at FROM signing_keys \
+         WHERE state IN ('next', 'active', 'retired') ORDER BY created_at DESC, kid DESC"
+    )
+    .fetch_all(c)
+    .await
+    })?)
+}
+
+/// Moves a key to `state`, stamping `activated_at` or `retired_at`.
+pub async fn set_state(c: Conn<'_>, kid: &str, state: &str, now: i64) -> Result<()> {
+    on_conn!(c, |c| sqlx::query(
+        "UPDATE signing_keys SET state = $2, \
+         activated_at = CASE WHEN $2 = 'active' THEN $3 ELSE activated_at END, \
+         retired_at = CASE WHEN $2 = 'retired' THEN $3 ELSE retired_at END WHERE kid = $1"
+    )
+    .bind(kid)
+    .bind(state)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Serialises key changes across replicas: a PostgreSQL transaction advisory lock (SQLite's
+/// `BEGIN IMMEDIATE` already admits one writer).
+pub async fn lock(c: Conn<'_>) -> Result<()> {
+    if let Conn::Postgres(c) = c {
+        sqlx::query("SELECT pg_advisory_xact_lock(7302)")
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}

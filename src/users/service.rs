@@ -349,7 +349,8 @@ pub async fn get(
 pub struct PatchUser {
     #[serde(default)]
     pub first_name: Option<String>,
-    #[serde(default)]
+    /// Absent: unchanged; `null` (or `""`): cleared; a string: set.
+    #[serde(default, deserialize_with = "present")]
     pub last_name: Option<Option<String>>,
     #[serde(default)]
     pub active: Option<bool>,
@@ -358,6 +359,14 @@ pub struct PatchUser {
     pub email: Option<serde_json::Value>,
     #[serde(default)]
     pub tenant: Option<String>,
+}
+
+/// Tells `null` apart from an absent field: a present field is always `Some` (serde's default
+/// for `Option<Option<_>>` reads `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 pub async fn patch(

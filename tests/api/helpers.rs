@@ -134,6 +134,20 @@ impl Drop for DbGuard {
                 rt.block_on(async {
                     use sqlx::Connection;
                     let mut c = sqlx::PgConnection::connect(&url).await.ok()?;
+                    // The test's runtime is blocked in this drop, so a background task of the
+                    // app (session housekeeping runs at start) may be frozen inside an open
+                    // transaction holding locks in the schema: end those connections first, or
+                    // DROP SCHEMA waits forever.
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                         JOIN pg_class c ON c.oid = l.relation \
+                         JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                    )
+                    .bind(&schema)
+                    .execute(&mut c)
+                    .await
+                    .ok();
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "DROP SCHEMA IF EXISTS {schema} CASCADE"
                     )))

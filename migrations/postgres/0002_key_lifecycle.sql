@@ -1,0 +1,3 @@
+-- Signing keys now live through next -> active -> retired -> expired; replicas reload them
+-- when this counter moves.
+INSERT INTO counters (name, value) VALUES ('keys', 0);
