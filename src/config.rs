@@ -53,6 +53,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub mail: MailSettings,
     pub sso: SsoSettings,
+    pub keys: KeySettings,
+    pub forward_auth: ForwardAuthSettings,
     pub log: LogSettings,
 }
 
@@ -223,6 +225,117 @@ pub struct SsoSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Algorithm of new signing keys: `ES256` (default) or `EdDSA` (Ed25519).
+    pub algorithm: String,
+    /// An active signing key is replaced this many days after it started signing.
+    pub rotation_days: u32,
+    /// `Cache-Control: max-age` of `/.well-known/jwks.json`; a next key is published at least
+    /// this long before it signs.
+    pub jwks_max_age_secs: u64,
+    /// How often each replica checks the rotation schedule and the other replicas' changes.
+    pub check_interval_secs: u64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            algorithm: "ES256".into(),
+            rotation_days: 30,
+            jwks_max_age_secs: 300,
+            check_interval_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthSettings {
+    /// Response headers carrying the identity (oauth2-proxy's names by default).
+    pub user_header: String,
+    pub email_header: String,
+    pub tenant_header: String,
+    pub roles_header: String,
+    pub groups_header: String,
+    /// Also return a fresh access token in `Authorization: Bearer` for the upstream.
+    pub pass_access_token: bool,
+    /// Origins (`https://app.example.com`) that `rd` may send the browser back to, besides
+    /// idbridge's own.
+    pub allowed_redirect_origins: Vec<String>,
+    /// Per-host permission rules: `{ host = "admin.example.com", permission = "users:read" }`.
+    pub rules: Vec<ForwardAuthRule>,
+    /// How often (milliseconds) each replica re-reads the revocation counters; PostgreSQL
+    /// also pushes changes with LISTEN/NOTIFY.
+    pub revocation_poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardAuthRule {
+    pub host: String,
+    pub permission: String,
+}
+
+impl Default for ForwardAuthSettings {
+    fn default() -> Self {
+        Self {
+            user_header: "X-Auth-Request-User".into(),
+            email_header: "X-Auth-Request-Email".into(),
+            tenant_header: "X-Auth-Request-Tenant".into(),
+            roles_header: "X-Auth-Request-Roles".into(),
+            groups_header: "X-Auth-Request-Groups".into(),
+            pass_access_token: false,
+            allowed_redirect_origins: Vec::new(),
+            rules: Vec::new(),
+            revocation_poll_ms: 500,
+        }
+    }
+}
+
+impl ForwardAuthSettings {
+    /// The permission a per-host rule requires, if any (host compared without port, ASCII
+    /// case-insensitively).
+    pub fn permission_for_host(&self, host: &str) -> Option<&str> {
+        let host = host.split(':').next().unwrap_or(host);
+        self.rules
+            .iter()
+            .find(|r| r.host.eq_ignore_ascii_case(host))
+            .map(|r| r.permission.as_str())
+    }
+
+    /// Whether `rd` may be redirected to: an absolute http(s) URL on an allowed origin (or
+    /// idbridge's own), nothing that a browser could read as another host.
+    pub fn redirect_allowed(&self, rd: &str, public_url: &str) -> bool {
+        if rd.len() > 2048
+            || rd
+                .chars()
+                .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        {
+            return false;
+        }
+        let Some(rest) = rd
+            .strip_prefix("https://")
+            .or_else(|| rd.strip_prefix("http://"))
+        else {
+            return false;
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if authority.is_empty() || authority.contains('@') {
+            return false;
+        }
+        let origin = &rd[..rd.len() - rest.len() + authority_end];
+        let own = crate::http::extract::origin_of(public_url);
+        origin.eq_ignore_ascii_case(own)
+            || self
+                .allowed_redirect_origins
+                .iter()
+                .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `json` (one object per line) or `pretty`.
     pub format: String,
@@ -344,6 +457,25 @@ impl Settings {
                 self.log.format
             ));
         }
+        if !["ES256", "EdDSA"].contains(&self.keys.algorithm.as_str()) {
+            return bad(format!(
+                "keys.algorithm = {:?}: use \"ES256\" or \"EdDSA\"",
+                self.keys.algorithm
+            ));
+        }
+        if self.keys.rotation_days == 0 || self.keys.check_interval_secs == 0 {
+            return bad(
+                "keys.rotation_days and keys.check_interval_secs must be at least 1".into(),
+            );
+        }
+        for rule in &self.forward_auth.rules {
+            if crate::domain::PermissionPattern::parse(&rule.permission).is_err() {
+                return bad(format!(
+                    "forward_auth.rules: `{}` is not a permission (resource:action)",
+                    rule.permission
+                ));
+            }
+        }
         if self.auth.max_concurrent_hashes == 0 {
             return bad("auth.max_concurrent_hashes must be at least 1".into());
         }
@@ -437,8 +569,66 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_default_toml_matches_the_built_in_defaults() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
+        let loaded: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file))
+            .extract()
+            .unwrap();
+        assert_eq!(loaded, Settings::default());
+        let text = std::fs::read_to_string(file).unwrap();
+        for section in [
+            "server",
+            "database",
+            "data",
+            "secrets",
+            "session",
+            "auth",
+            "mail",
+            "sso",
+            "keys",
+            "forward_auth",
+            "log",
+        ] {
+            assert!(
+                text.contains(&format!("[{section}]")),
+                "config/default.toml documents [{section}]"
+            );
+        }
+    }
+
+    #[test]
     fn default_settings_validate() {
         Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn redirects_only_to_allowed_origins() {
+        let f = ForwardAuthSettings {
+            allowed_redirect_origins: vec!["https://app.example.com".into()],
+            ..Default::default()
+        };
+        let own = "https://id.example.com";
+        for ok in [
+            "https://app.example.com/x?y=1",
+            "https://id.example.com/",
+            "https://APP.example.com",
+        ] {
+            assert!(f.redirect_allowed(ok, own), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "https://app.example.com.evil.example/",
+            "https://app.example.com@evil.example/",
+            "javascript:alert(1)",
+            "https://app.example.com/\r\nLocation: x",
+            "/relative",
+            "http://app.example.com",
+        ] {
+            assert!(!f.redirect_allowed(bad, own), "{bad}");
+        }
     }
 
     #[test]

@@ -49,6 +49,21 @@ enum Command {
     },
     /// Check the configuration and the database connection, then exit.
     CheckConfig,
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Promote the next key now, retire the active one, publish a new next key.
+    Rotate {
+        /// Even if the next key was published less than one JWKS cache lifetime ago.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -149,6 +164,26 @@ async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()
                 out.tenant.preset,
                 state.public_url,
                 out.user.email
+            );
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { force },
+        } => {
+            let state = startup::build_state(settings, Arc::new(SystemClock), unbound()).await?;
+            let r = idbridge::tokens::keys::rotate_now(
+                &state.store,
+                &state.master_key,
+                &state.key_policy,
+                state.now_ms(),
+                force,
+            )
+            .await?;
+            println!(
+                "rotated: {} now signs; {} is published as next; {} is retired (kept in the JWKS until its tokens expire).\nRunning replicas pick this up within keys.check_interval_secs (at once on PostgreSQL).",
+                r.active,
+                r.next,
+                r.retired.as_deref().unwrap_or("no key")
             );
             Ok(())
         }

@@ -18,7 +18,9 @@ use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::state::{AppState, Inner};
 use crate::store::{self, Store};
-use crate::tokens::keys::KeyRing;
+use crate::tokens::forward_auth::VerifiedCache;
+use crate::tokens::generations::{self, Generations};
+use crate::tokens::keys::{self, KeyAlg, KeyPolicy, KeyRing};
 
 pub struct App {
     listener: TcpListener,
@@ -67,6 +69,8 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let watcher = tokio::spawn(watch(self.state.clone()));
+        let rotation = tokio::spawn(key_schedule(self.state.clone()));
         let router = crate::http::router::build(self.state.clone());
         let served = axum::serve(
             self.listener,
@@ -76,6 +80,8 @@ impl App {
         .await
         .map_err(Error::internal);
         housekeeping.abort();
+        watcher.abort();
+        rotation.abort();
         self.state.store.close().await;
         served
     }
@@ -96,7 +102,10 @@ pub async fn build_state(
             tracing::info!(migrations = ran, "database migrated");
         }
     }
-    let keys = KeyRing::load_or_create(&store, &master_key, clock.now_ms()).await?;
+    let key_policy = key_policy(&settings);
+    let keys = KeyRing::load_or_create(&store, &master_key, &key_policy, clock.now_ms()).await?;
+    let generations = Arc::new(Generations::default());
+    generations.refresh(&store).await?;
     let public_url = settings.public_url(bound);
     let inner = Inner {
         cookie_name: settings.cookie_name(),
@@ -107,11 +116,74 @@ pub async fn build_state(
         clock,
         master_key,
         keys,
+        key_policy,
+        generations,
+        verified: VerifiedCache::default(),
         rbac: RbacCache::default(),
         metrics: Metrics::default(),
         settings,
     };
     Ok(AppState::new(inner))
+}
+
+/// The key lifecycle from settings: retired keys stay published for the longest token lifetime
+/// plus a minute of leeway.
+pub fn key_policy(s: &Settings) -> KeyPolicy {
+    KeyPolicy {
+        alg: KeyAlg::parse(&s.keys.algorithm).unwrap_or(KeyAlg::Es256),
+        rotation_ms: i64::from(s.keys.rotation_days) * 86_400_000,
+        publish_ms: (s.keys.jwks_max_age_secs as i64) * 1000,
+        retained_ms: (s.session.access_token_ttl_secs + 60) * 1000,
+    }
+}
+
+/// Follows the other replicas: re-reads the generation counters (at once on a PostgreSQL
+/// notification, else every `forward_auth.revocation_poll_ms`) and reloads the signing keys
+/// when they moved.
+async fn watch(state: AppState) {
+    let poll =
+        std::time::Duration::from_millis(state.settings.forward_auth.revocation_poll_ms.max(50));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let watcher = tokio::spawn(generations::watch(
+        state.store.clone(),
+        state.generations.clone(),
+        poll,
+        move || {
+            let _ = tx.try_send(());
+        },
+    ));
+    while rx.recv().await.is_some() {
+        if let Err(e) = state.keys.reload(&state.store, &state.master_key).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+    }
+    watcher.abort();
+}
+
+/// Runs the key rotation schedule on every replica (the store lock makes one of them act).
+async fn key_schedule(state: AppState) {
+    let period = std::time::Duration::from_secs(state.settings.keys.check_interval_secs);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        match keys::maintain(
+            &state.store,
+            &state.master_key,
+            &state.key_policy,
+            state.now_ms(),
+        )
+        .await
+        {
+            Ok(true) => {
+                tracing::info!("signing keys rotated or renewed");
+                if let Err(e) = state.keys.reload(&state.store, &state.master_key).await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "signing key maintenance failed"),
+        }
+    }
 }
 
 /// Creates the data folder (0700) when the embedded database or a generated secret lives there.

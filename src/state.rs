@@ -11,7 +11,9 @@ use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::store::Store;
-use crate::tokens::keys::KeyRing;
+use crate::tokens::forward_auth::VerifiedCache;
+use crate::tokens::generations::Generations;
+use crate::tokens::keys::{KeyPolicy, KeyRing};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -25,6 +27,11 @@ pub struct Inner {
     pub cookie_name: String,
     pub master_key: MasterKey,
     pub keys: KeyRing,
+    pub key_policy: KeyPolicy,
+    /// The store's generation counters, kept fresh by a background watcher.
+    pub generations: Arc<Generations>,
+    /// Forward auth's verified-credential cache.
+    pub verified: VerifiedCache,
     pub rbac: RbacCache,
     pub hasher: PasswordHasher,
     pub mailer: Mailer,

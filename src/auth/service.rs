@@ -36,31 +36,73 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(Error::Unauthenticated)?;
-        if token.starts_with(API_TOKEN_PREFIX) {
-            return authenticate_api_token(state, token).await;
-        }
-        let claims = jwt::verify(
-            &state.keys,
-            token,
-            &state.public_url,
-            &state.settings.session.audience,
-            state.clock.now_secs(),
-        )?;
-        let mut c = state.store.acquire().await?;
-        let auth = store::sessions::auth_by_id(c.conn(), &claims.sid)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        if auth.user_id != claims.sub {
-            return Err(Error::Unauthenticated);
-        }
-        return principal_from_session(state, auth, Some(claims.tid), false);
+        return authenticate_bearer(state, token).await;
     }
     let token = session_cookie_value(headers, &state.cookie_name).ok_or(Error::Unauthenticated)?;
+    authenticate_cookie(state, token).await
+}
+
+/// An integration token (`idb_...`) or an access token bound to a live session.
+pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal> {
+    if token.starts_with(API_TOKEN_PREFIX) {
+        return authenticate_api_token(state, token).await;
+    }
+    let (kid, _) = jwt::peek(token)?;
+    let key = match state.keys.verifying_key(&kid) {
+        Some(k) => k,
+        None => {
+            // Another replica may have rotated: reload, at most once per cooldown.
+            state
+                .keys
+                .refresh_on_miss(
+                    &state.store,
+                    &state.master_key,
+                    std::time::Duration::from_secs(5),
+                )
+                .await?;
+            state
+                .keys
+                .verifying_key(&kid)
+                .ok_or(Error::Unauthenticated)?
+        }
+    };
+    let claims = jwt::verify_with(
+        &key,
+        token,
+        &state.public_url,
+        &state.settings.session.audience,
+        state.clock.now_secs(),
+    )?;
     let mut c = state.store.acquire().await?;
-    let auth = store::sessions::auth_by_token(c.conn(), &crypto::token_hash(token))
+    let auth = store::sessions::auth_by_id(c.conn(), &claims.sid)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if auth.user_id != claims.sub {
+        return Err(Error::Unauthenticated);
+    }
+    principal_from_session(state, auth, Some(claims.tid), false)
+}
+
+/// The session cookie's value.
+pub async fn authenticate_cookie(state: &AppState, cookie: &str) -> Result<Principal> {
+    let mut c = state.store.acquire().await?;
+    let auth = store::sessions::auth_by_token(c.conn(), &crypto::token_hash(cookie))
         .await?
         .ok_or(Error::Unauthenticated)?;
     principal_from_session(state, auth, None, true)
+}
+
+/// A fresh access token for an authenticated user principal (forward auth hands it upstream).
+pub async fn mint_for_principal(state: &AppState, p: &Principal) -> Result<String> {
+    let uid = p.user_id().ok_or(Error::Unauthenticated)?;
+    let mut tx = state.store.read().await?;
+    let user = store::users::get(tx.conn(), uid)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let tenant = store::tenants::get(tx.conn(), &p.tenant_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    mint_for(state, &mut tx, p, &user, &tenant).await
 }
 
 fn principal_from_session(

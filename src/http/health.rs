@@ -42,9 +42,37 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
+/// The JWK Set: cacheable for `keys.jwks_max_age_secs`, with an ETag (304 on a match).
+async fn jwks(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let doc = s.keys.jwks();
+    let cache = format!("public, max-age={}", s.settings.keys.jwks_max_age_secs);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == doc.etag || t.trim() == "*")
+        });
+    if matches {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::CACHE_CONTROL, cache),
+                (header::ETAG, doc.etag.clone()),
+            ],
+        )
+            .into_response();
+    }
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(s.keys.jwks()),
+        [
+            (header::CACHE_CONTROL, cache),
+            (header::ETAG, doc.etag.clone()),
+            (header::CONTENT_TYPE, "application/json".to_string()),
+        ],
+        doc.body.clone(),
     )
+        .into_response()
 }

@@ -70,6 +70,16 @@ macro_rules! on_conn {
     };
 }
 
+impl Conn<'_> {
+    /// A shorter-lived borrow, to run several statements on one connection.
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+            Conn::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
 impl Tx {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
@@ -240,13 +250,26 @@ pub async fn counter(c: Conn<'_>, name: &str) -> Result<i64> {
 
 /// Bumps a generation counter so every replica drops what it cached under the old value.
 pub async fn bump_counter(c: Conn<'_>, name: &str) -> Result<()> {
-    on_conn!(c, |c| sqlx::query(
-        "UPDATE counters SET value = value + 1 WHERE name = $1"
-    )
-    .bind(name)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    match c {
+        Conn::Sqlite(c) => {
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
+                .bind(name)
+                .execute(c)
+                .await?;
+        }
+        Conn::Postgres(c) => {
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
+                .bind(name)
+                .execute(&mut *c)
+                .await?;
+            // Delivered at commit: the other replicas re-read the counters at once.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::tokens::generations::CHANNEL)
+                .bind(name)
+                .execute(c)
+                .await?;
+        }
+    }
     Ok(())
 }
 

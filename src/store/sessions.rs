@@ -87,7 +87,8 @@ pub async fn auth_by_id(c: Conn<'_>, id: &str) -> Result<Option<SessionAuth>> {
     .await)?)
 }
 
-pub async fn revoke(c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
+pub async fn revoke(mut c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
+    super::bump_counter(c.reborrow(), "auth").await?;
     let n = on_conn!(c, |c| sqlx::query(
         "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
     )
@@ -99,7 +100,10 @@ pub async fn revoke(c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
     Ok(n > 0)
 }
 
-pub async fn revoke_all_for_user(c: Conn<'_>, user_id: &str, now: i64) -> Result<u64> {
+/// Revokes every session of the user; moves the `auth` generation so that forward auth on every
+/// replica drops what it verified.
+pub async fn revoke_all_for_user(mut c: Conn<'_>, user_id: &str, now: i64) -> Result<u64> {
+    super::bump_counter(c.reborrow(), "auth").await?;
     let n = on_conn!(c, |c| sqlx::query(
         "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
     )
@@ -111,7 +115,8 @@ pub async fn revoke_all_for_user(c: Conn<'_>, user_id: &str, now: i64) -> Result
     Ok(n)
 }
 
-pub async fn set_tenant(c: Conn<'_>, id: &str, tenant_id: &str) -> Result<()> {
+pub async fn set_tenant(mut c: Conn<'_>, id: &str, tenant_id: &str) -> Result<()> {
+    super::bump_counter(c.reborrow(), "auth").await?;
     on_conn!(c, |c| sqlx::query(
         "UPDATE sessions SET tenant_id = $2 WHERE id = $1"
     )

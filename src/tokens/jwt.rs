@@ -7,7 +7,7 @@
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::KeyRing;
+use super::keys::{KeyRing, VerifyingKey};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,7 +29,7 @@ pub struct AccessClaims {
 
 pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {
     let key = ring.signing_key()?;
-    let mut header = Header::new(Algorithm::ES256);
+    let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.clone());
     header.typ = Some("at+jwt".into());
     jsonwebtoken::encode(&header, claims, &key.encoding)
@@ -44,25 +44,52 @@ pub fn verify(
     audience: &str,
     now_secs: i64,
 ) -> Result<AccessClaims> {
+    let (kid, _) = peek(token)?;
+    let key = ring.verifying_key(&kid).ok_or(Error::Unauthenticated)?;
+    verify_with(&key, token, issuer, audience, now_secs)
+}
+
+/// The `kid` and algorithm of a well-formed access-token header (`typ: at+jwt`, an algorithm
+/// idbridge signs with), before any signature work.
+pub fn peek(token: &str) -> Result<(String, Algorithm)> {
     if token.len() > 8192 {
         return Err(Error::Unauthenticated);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthenticated)?;
-    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
+    if !matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA)
+        || header.typ.as_deref() != Some("at+jwt")
+    {
         return Err(Error::Unauthenticated);
     }
-    let kid = header.kid.ok_or(Error::Unauthenticated)?;
-    let key = ring.verifying_key(&kid).ok_or(Error::Unauthenticated)?;
-    let mut v = Validation::new(Algorithm::ES256);
+    let kid = header
+        .kid
+        .filter(|k| !k.is_empty() && k.len() <= 64)
+        .ok_or(Error::Unauthenticated)?;
+    Ok((kid, header.alg))
+}
+
+/// Verifies with a known key; the header's algorithm must be the key's own.
+pub fn verify_with(
+    key: &VerifyingKey,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now_secs: i64,
+) -> Result<AccessClaims> {
+    let (_, alg) = peek(token)?;
+    if alg != key.alg {
+        return Err(Error::Unauthenticated);
+    }
+    let mut v = Validation::new(key.alg);
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
     v.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
     v.validate_nbf = true;
     v.leeway = 30;
-    // jsonwebtoken checks exp/nbf against the wall clock; re-check against our clock too.
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &v)
-        .map_err(|_| Error::Unauthenticated)?;
-    let c = data.claims;
+    // jsonwebtoken checks exp/nbf against the wall clock; check against our clock too.
+    let c = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v)
+        .map_err(|_| Error::Unauthenticated)?
+        .claims;
     if c.exp + 30 < now_secs || c.nbf > now_secs + 30 {
         return Err(Error::Unauthenticated);
     }

@@ -5,8 +5,11 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod forward_auth;
 mod http;
 mod invites;
+mod keys;
+mod nginx;
 mod rbac;
 mod tenants;
 mod tokens;

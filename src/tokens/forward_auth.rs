@@ -1,0 +1,304 @@
+//! Forward auth for reverse proxies: `GET /auth/verify` (nginx `auth_request`, Traefik
+//! `forwardAuth`, Envoy `ext_authz` over HTTP, Caddy `forward_auth`).
+//!
+//! The caller is authenticated by the session cookie or `Authorization: Bearer` (access token).
+//! 200 carries identity headers (oauth2-proxy's names by default); 401 for API clients, or 302 to
+//! the sign-in page with `rd=` for top-level browser navigations (not for nginx, which needs the
+//! 401: its recipe calls `?mode=status`); 403 when `?permission=` (or a per-host rule) is not held.
+//!
+//! Hot path: a verified session is cached in memory, stamped with the `auth` and `rbac`
+//! generations it was verified under. While both are unchanged (see `generations`), a request is
+//! answered without a database query or a signature check. Any revocation, status, role or
+//! membership change moves a generation and every replica drops its stale entries within the
+//! poll interval (LISTEN/NOTIFY: at once).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::auth::principal::Principal;
+use crate::crypto;
+use crate::domain::PermissionPattern;
+use crate::error::Error;
+use crate::rbac::service as rbac;
+use crate::state::AppState;
+use crate::store;
+
+/// Bounded cache of verified callers, keyed by the SHA-256 of the credential.
+#[derive(Default)]
+pub struct VerifiedCache {
+    map: RwLock<HashMap<String, Arc<Verified>>>,
+}
+
+/// What a verified credential resolved to.
+pub struct Verified {
+    pub principal: Principal,
+    pub tenant_slug: String,
+    pub email: String,
+    pub roles: String,
+    pub groups: String,
+    pub expires_at_ms: i64,
+    pub auth_generation: i64,
+    pub rbac_generation: i64,
+    /// Compiled RBAC for `?permission=` checks.
+    pub compiled: Arc<crate::rbac::engine::Compiled>,
+}
+
+const MAX_ENTRIES: usize = 200_000;
+
+impl VerifiedCache {
+    fn get(&self, key: &str) -> Option<Arc<Verified>> {
+        self.map.read().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: String, v: Arc<Verified>) {
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= MAX_ENTRIES {
+                // Cheap bound: drop everything; live callers re-verify once.
+                m.clear();
+            }
+            m.insert(key, v);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.map.write() {
+            m.clear();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct VerifyParams {
+    /// A permission the caller must hold in their tenant (`users:read`).
+    pub permission: Option<String>,
+    /// `status`: never redirect, answer 401 (nginx `auth_request`).
+    pub mode: Option<String>,
+    /// Where to send the browser after sign-in (checked against the allow-list).
+    pub rd: Option<String>,
+}
+
+pub async fn verify(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<VerifyParams>,
+    headers: HeaderMap,
+) -> Response {
+    let mut resp = match decide(&s, peer, &q, &headers).await {
+        Ok(r) => r,
+        Err(e) => crate::http::ApiError(e).into_response(),
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, Authorization"),
+    );
+    resp
+}
+
+async fn decide(
+    s: &AppState,
+    peer: SocketAddr,
+    q: &VerifyParams,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    let trusted = s.settings.server.trusted_proxies.contains(&peer.ip());
+    let forwarded = |name: &str| {
+        if trusted {
+            headers.get(name).and_then(|v| v.to_str().ok())
+        } else {
+            None
+        }
+    };
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        .unwrap_or("");
+    let Some((key, credential)) = credential(s, headers) else {
+        return Ok(unauthenticated(
+            s,
+            q,
+            headers,
+            forwarded("x-forwarded-proto"),
+            host,
+            forwarded("x-forwarded-uri"),
+        ));
+    };
+    let now = s.now_ms();
+    let cached = s.verified.get(&key).filter(|v| {
+        v.expires_at_ms > now
+            && v.auth_generation == s.generations.auth()
+            && v.rbac_generation == s.generations.rbac()
+    });
+    let v = match cached {
+        Some(v) => v,
+        None => match load(s, credential).await {
+            Ok(v) => {
+                let v = Arc::new(v);
+                s.verified.put(key, v.clone());
+                v
+            }
+            Err(Error::Unauthenticated) => {
+                return Ok(unauthenticated(
+                    s,
+                    q,
+                    headers,
+                    forwarded("x-forwarded-proto"),
+                    host,
+                    forwarded("x-forwarded-uri"),
+                ));
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let wanted = q.permission.clone().or_else(|| {
+        s.settings
+            .forward_auth
+            .permission_for_host(host)
+            .map(str::to_string)
+    });
+    if let Some(p) = wanted {
+        let p = PermissionPattern::parse(&p)?;
+        if !v.compiled.decide(&p).allowed {
+            return Err(Error::missing_permission(&p.to_string()));
+        }
+    }
+    let mut resp = StatusCode::OK.into_response();
+    let names = &s.settings.forward_auth;
+    let h = resp.headers_mut();
+    let mut set = |name: &str, value: &str| {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            h.insert(n, v);
+        }
+    };
+    set(
+        &names.user_header,
+        v.principal.user_id().unwrap_or_default(),
+    );
+    set(&names.email_header, &v.email);
+    set(&names.tenant_header, &v.tenant_slug);
+    set(&names.roles_header, &v.roles);
+    set(&names.groups_header, &v.groups);
+    if names.pass_access_token
+        && let Ok(token) = crate::auth::service::mint_for_principal(s, &v.principal).await
+    {
+        set("authorization", &format!("Bearer {token}"));
+    }
+    Ok(resp)
+}
+
+/// The credential and its cache key: the bearer token, else the session cookie.
+fn credential<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<(String, Credential<'a>)> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))?
+            .trim();
+        return Some((
+            format!("b:{}", crypto::token_hash(token)),
+            Credential::Bearer(token),
+        ));
+    }
+    let cookie = crate::auth::service::session_cookie_value(headers, &s.cookie_name)?;
+    Some((
+        format!("c:{}", crypto::token_hash(cookie)),
+        Credential::Cookie(cookie),
+    ))
+}
+
+enum Credential<'a> {
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+/// The slow path: the same checks as the API's authentication, plus roles and groups.
+async fn load(s: &AppState, credential: Credential<'_>) -> Result<Verified, Error> {
+    let auth_generation = s.generations.auth();
+    let principal = match credential {
+        Credential::Bearer(t) => crate::auth::service::authenticate_bearer(s, t).await?,
+        Credential::Cookie(c) => crate::auth::service::authenticate_cookie(s, c).await?,
+    };
+    let mut tx = s.store.read().await?;
+    let tenant = store::tenants::get(tx.conn(), &principal.tenant_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let compiled = rbac::compiled(s, &mut tx, &principal, &tenant).await?;
+    let (email, expires_at_ms, groups) = match principal.user_id() {
+        Some(uid) => {
+            let user = store::users::get(tx.conn(), uid)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            let groups = store::users::group_names(tx.conn(), uid, &tenant.id).await?;
+            let session = store::sessions::auth_by_id(
+                tx.conn(),
+                principal.session_id.as_deref().unwrap_or_default(),
+            )
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+            (user.email, session.expires_at, groups.join(","))
+        }
+        None => (String::new(), s.now_ms() + 60_000, String::new()),
+    };
+    Ok(Verified {
+        tenant_slug: tenant.slug.clone(),
+        email,
+        roles: compiled.roles.join(","),
+        groups,
+        expires_at_ms,
+        auth_generation,
+        rbac_generation: principal.rbac_generation,
+        compiled,
+        principal,
+    })
+}
+
+/// 302 to sign-in for a browser navigation (unless `mode=status`), else 401.
+fn unauthenticated(
+    s: &AppState,
+    q: &VerifyParams,
+    headers: &HeaderMap,
+    proto: Option<&str>,
+    host: &str,
+    uri: Option<&str>,
+) -> Response {
+    let navigation = headers
+        .get("sec-fetch-mode")
+        .is_some_and(|v| v == "navigate")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if q.mode.as_deref() == Some("status") || !navigation {
+        return crate::http::ApiError(Error::Unauthenticated).into_response();
+    }
+    let wanted =
+        q.rd.clone()
+            .or_else(|| uri.map(|u| format!("{}://{}{}", proto.unwrap_or("https"), host, u)));
+    let target = wanted.filter(|rd| s.settings.forward_auth.redirect_allowed(rd, &s.public_url));
+    let mut login = format!("{}/login", s.public_url);
+    if let Some(rd) = target {
+        login.push_str("?rd=");
+        login.push_str(&crate::http::extract::url_encode(&rd));
+    }
+    let mut resp = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&login) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}

@@ -1,0 +1,114 @@
+//! In-memory copies of the store's generation counters (`auth`, `rbac`, `keys`), kept fresh
+//! by a background task: PostgreSQL `LISTEN idbridge_changes` wakes it at once, and a short
+//! poll (SQLite, or a missed notification) bounds the staleness. Hot paths compare against these
+//! atomics instead of querying the database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::on_conn;
+use crate::store::{Conn, Store};
+
+/// The notification channel writers signal after a commit that moved a counter.
+pub const CHANNEL: &str = "idbridge_changes";
+
+#[derive(Debug, Default)]
+pub struct Generations {
+    pub auth: AtomicI64,
+    pub rbac: AtomicI64,
+    pub keys: AtomicI64,
+}
+
+impl Generations {
+    pub fn auth(&self) -> i64 {
+        self.auth.load(Ordering::Acquire)
+    }
+
+    pub fn rbac(&self) -> i64 {
+        self.rbac.load(Ordering::Acquire)
+    }
+
+    pub fn keys(&self) -> i64 {
+        self.keys.load(Ordering::Acquire)
+    }
+
+    /// Reads every counter once; returns whether any moved.
+    pub async fn refresh(&self, store: &Store) -> Result<bool> {
+        let mut c = store.acquire().await?;
+        let rows = read(c.conn()).await?;
+        let mut moved = false;
+        for (name, value) in rows {
+            let slot = match name.as_str() {
+                "auth" => &self.auth,
+                "rbac" => &self.rbac,
+                "keys" => &self.keys,
+                _ => continue,
+            };
+            if slot.swap(value, Ordering::AcqRel) != value {
+                moved = true;
+            }
+        }
+        Ok(moved)
+    }
+}
+
+async fn read(c: Conn<'_>) -> Result<Vec<(String, i64)>> {
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, (String, i64)>(
+        "SELECT name, value FROM counters"
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Keeps `g` fresh until the task is aborted: every `poll`, and at once on a PostgreSQL
+/// notification. `on_change` runs after a move (reload keys, drop caches).
+pub async fn watch(
+    store: Store,
+    g: Arc<Generations>,
+    poll: Duration,
+    on_change: impl Fn() + Send + 'static,
+) {
+    let mut listener = match &store {
+        Store::Postgres(pool) => match sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(mut l) => match l.listen(CHANNEL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN failed; falling back to polling");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no LISTEN connection; falling back to polling");
+                None
+            }
+        },
+        Store::Sqlite(_) => None,
+    };
+    loop {
+        match listener.as_mut() {
+            Some(l) => {
+                // Either a notification or the poll interval, whichever comes first.
+                let _ = tokio::time::timeout(poll, l.try_recv()).await;
+            }
+            None => tokio::time::sleep(poll).await,
+        }
+        match g.refresh(&store).await {
+            Ok(true) => on_change(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "reading generation counters failed"),
+        }
+    }
+}
+
+/// Tells other replicas to look now (PostgreSQL); a no-op on SQLite, where they poll.
+pub async fn notify(c: Conn<'_>) -> Result<()> {
+    if let Conn::Postgres(c) = c {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}

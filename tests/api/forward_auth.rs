@@ -1,0 +1,335 @@
+//! `GET /auth/verify` for reverse proxies.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn verify_returns_identity_headers_for_a_session_cookie() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let r = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers();
+    assert_eq!(h["x-auth-request-user"], admin.user_id.as_str());
+    assert_eq!(h["x-auth-request-email"], "ada@example.com");
+    assert_eq!(h["x-auth-request-tenant"], "default");
+    assert_eq!(h["x-auth-request-roles"], "admin");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["vary"], "Cookie, Authorization");
+}
+
+#[tokio::test]
+async fn verify_accepts_a_bearer_access_token_and_can_pass_a_fresh_token_upstream() {
+    let app = spawn_app_with(|s| s.forward_auth.pass_access_token = true).await;
+    let admin = app.register_admin().await;
+    let r = app
+        .client
+        .get(app.url("/auth/verify"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let passed = r.headers()["authorization"].to_str().unwrap().to_string();
+    let token = passed.strip_prefix("Bearer ").unwrap();
+    let s = Session {
+        token: token.to_string(),
+        ..admin.clone()
+    };
+    expect(app.get("/api/me", &s).send().await.unwrap(), StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn verify_is_401_for_api_clients_without_credentials() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/auth/verify"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let garbage = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("cookie", "__Host-idbridge_session=nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn verify_redirects_browsers_to_sign_in_with_rd_only_to_allowed_origins() {
+    let app = spawn_app_with(|s| {
+        s.forward_auth.allowed_redirect_origins = vec!["https://app.example.com".into()]
+    })
+    .await;
+    let nav = |rd: &str| {
+        app.client
+            .get(app.url(&format!(
+                "/auth/verify?rd={}",
+                idbridge::http::extract::url_encode(rd)
+            )))
+            .header("accept", "text/html")
+            .header("sec-fetch-mode", "navigate")
+    };
+    let r = nav("https://app.example.com/reports?x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert_eq!(
+        loc,
+        format!(
+            "{}/login?rd=https%3A%2F%2Fapp.example.com%2Freports%3Fx%3D1",
+            app.base
+        )
+    );
+    for evil in [
+        "https://evil.example/",
+        "//evil.example",
+        "https://app.example.com@evil.example/",
+        "javascript:alert(1)",
+    ] {
+        let r = nav(evil).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND, "{evil}");
+        assert_eq!(
+            r.headers()["location"].to_str().unwrap(),
+            format!("{}/login", app.base),
+            "{evil}"
+        );
+    }
+    // nginx's auth_request needs the 401, never a redirect.
+    let status = app
+        .client
+        .get(app.url("/auth/verify?mode=status"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn verify_is_403_when_the_permission_asked_for_is_not_held() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let req = app
+        .user_with_role(&admin, "rita@example.com", "requester")
+        .await;
+    let ok = app
+        .client
+        .get(app.url("/auth/verify?permission=itsm:read"))
+        .header("cookie", &req.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let r = app
+        .client
+        .get(app.url("/auth/verify?permission=users:read"))
+        .header("cookie", &req.cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "permission_denied").await;
+}
+
+#[tokio::test]
+async fn per_host_rules_apply_only_to_trusted_forwarded_hosts() {
+    let app = spawn_app_with(|s| {
+        s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
+            host: "admin.example.com".into(),
+            permission: "users:write".into(),
+        }];
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let admin = app.register_admin().await;
+    let req = app
+        .user_with_role(&admin, "rita@example.com", "requester")
+        .await;
+    let to = |host: &str| {
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("cookie", &req.cookie)
+            .header("x-forwarded-host", host)
+    };
+    assert_eq!(
+        to("admin.example.com").send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        to("portal.example.com").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let a = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("cookie", &admin.cookie)
+        .header("x-forwarded-host", "admin.example.com");
+    assert_eq!(a.send().await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_untrusted_peers_are_ignored() {
+    // No trusted proxies: X-Forwarded-Host cannot dodge the rule for the real Host.
+    let app = spawn_app_with(|s| {
+        s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
+            host: "127.0.0.1".into(),
+            permission: "users:write".into(),
+        }];
+    })
+    .await;
+    let admin = app.register_admin().await;
+    let req = app
+        .user_with_role(&admin, "rita@example.com", "requester")
+        .await;
+    let r = app
+        .client
+        .get(app.url("/auth/verify"))
+        .header("cookie", &req.cookie)
+        .header("x-forwarded-host", "public.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deactivating_a_user_makes_verify_401_within_a_second() {
+    let app = spawn_app_with(|s| s.forward_auth.revocation_poll_ms = 100).await;
+    let admin = app.register_admin().await;
+    let bob = app
+        .user_with_role(&admin, "bob@example.com", "requester")
+        .await;
+    let verify = || {
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("cookie", &bob.cookie)
+    };
+    assert_eq!(verify().send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        verify().send().await.unwrap().status(),
+        StatusCode::OK,
+        "cached"
+    );
+    expect(
+        app.patch(
+            &format!("/api/users/{}", bob.user_id),
+            &admin,
+            json!({"active": false}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        if verify().send().await.unwrap().status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "still allowed after 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_shows_in_the_headers_on_the_next_request() {
+    let app = spawn_app_with(|s| s.forward_auth.revocation_poll_ms = 50).await;
+    let admin = app.register_admin().await;
+    let bob = app
+        .user_with_role(&admin, "bob@example.com", "requester")
+        .await;
+    let roles = || async {
+        let r = app
+            .client
+            .get(app.url("/auth/verify"))
+            .header("cookie", &bob.cookie)
+            .send()
+            .await
+            .unwrap();
+        r.headers()["x-auth-request-roles"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(roles().await, "requester");
+    expect(
+        app.post(
+            &format!("/api/users/{}/roles", bob.user_id),
+            &admin,
+            json!({"role": "fulfiller"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut got = String::new();
+    for _ in 0..20 {
+        got = roles().await;
+        if got == "fulfiller,requester" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(got, "fulfiller,requester");
+}
+
+#[tokio::test]
+async fn logout_makes_verify_401() {
+    let app = spawn_app_with(|s| s.forward_auth.revocation_poll_ms = 50).await;
+    let admin = app.register_admin().await;
+    assert_eq!(
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("cookie", &admin.cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let r = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let mut status = StatusCode::OK;
+    for _ in 0..20 {
+        status = app
+            .client
+            .get(app.url("/auth/verify"))
+            .header("cookie", &admin.cookie)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
