@@ -147,6 +147,8 @@ pub struct SessionSettings {
     pub cookie_domain: String,
     /// `aud` of access tokens.
     pub audience: String,
+    /// Access tokens carry a `permissions` claim when its JSON fits in this many bytes (0: never).
+    pub max_permissions_claim_bytes: usize,
 }
 
 impl Default for SessionSettings {
@@ -157,6 +159,7 @@ impl Default for SessionSettings {
             cookie_name: "idbridge_session".into(),
             cookie_domain: String::new(),
             audience: "idbridge".into(),
+            max_permissions_claim_bytes: 2048,
         }
     }
 }

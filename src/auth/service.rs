@@ -291,8 +291,18 @@ async fn mint_for(
         email: user.email.clone(),
         name: display_name(&user.first_name, user.last_name.as_deref()),
         roles: compiled.roles.clone(),
+        permissions: permissions_claim(
+            &compiled.effective(),
+            state.settings.session.max_permissions_claim_bytes,
+        ),
     };
     jwt::mint(&state.keys, &claims)
+}
+
+/// The permissions claim, or nothing when its JSON would exceed `max_bytes` (0 = never).
+fn permissions_claim(effective: &[String], max_bytes: usize) -> Option<Vec<String>> {
+    let size: usize = effective.iter().map(|p| p.len() + 3).sum::<usize>() + 2;
+    (max_bytes > 0 && size <= max_bytes).then(|| effective.to_vec())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ pub struct AccessClaims {
     pub email: String,
     pub name: String,
     pub roles: Vec<String>,
+    /// Effective permissions in the tenant, when they fit under
+    /// `session.max_permissions_claim_bytes`; absent otherwise (ask `/api/me` or `can-i`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
 }
 
 pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {

@@ -351,3 +351,35 @@ async fn a_rotation_on_one_replica_is_seen_by_another_sharing_the_database() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn access_tokens_carry_the_effective_permissions_only_when_they_fit() {
+    let claims = |token: &str| -> Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    };
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let rita = app
+        .user_with_role(&admin, "rita@example.com", "requester")
+        .await;
+    let c = claims(&rita.token);
+    assert_eq!(
+        c["permissions"],
+        json!(["itsm:read", "itsm:write", "knowledge:read"])
+    );
+    assert_eq!(c["roles"], json!(["requester"]));
+    assert_eq!(c["tenant"], "default");
+    assert_eq!(c["sub"], rita.user_id.as_str());
+    for claim in [
+        "iss", "aud", "exp", "iat", "nbf", "jti", "sid", "tid", "email", "name",
+    ] {
+        assert!(c.get(claim).is_some(), "missing {claim}: {c}");
+    }
+    let small = spawn_app_with(|s| s.session.max_permissions_claim_bytes = 16).await;
+    let admin = small.register_admin().await;
+    let rita = small
+        .user_with_role(&admin, "rita@example.com", "requester")
+        .await;
+    assert!(claims(&rita.token).get("permissions").is_none());
+}

@@ -8,6 +8,7 @@ mod auth;
 mod forward_auth;
 mod http;
 mod invites;
+mod jose;
 mod keys;
 mod nginx;
 mod rbac;
