@@ -74,6 +74,9 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Princi
         state.clock.now_secs(),
     )?;
     let mut c = state.store.acquire().await?;
+    if store::oauth::is_revoked(c.conn(), &claims.jti).await? {
+        return Err(Error::Unauthenticated);
+    }
     let auth = store::sessions::auth_by_id(c.conn(), &claims.sid)
         .await?
         .ok_or(Error::Unauthenticated)?;

@@ -29,6 +29,7 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::rbac::handlers::routes())
         .merge(crate::tokens::api_tokens::routes())
         .merge(crate::tokens::handlers::routes())
+        .merge(crate::tokens::oauth::routes())
         .merge(crate::audit::handlers::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod oauth;
 pub mod roles;
 pub mod sessions;
 pub mod tenants;

@@ -32,6 +32,11 @@ pub struct AccessClaims {
 }
 
 pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {
+    mint_any(ring, claims)
+}
+
+/// Signs any claims as an access token (`typ: at+jwt`) with the active key.
+pub fn mint_any<T: serde::Serialize>(ring: &KeyRing, claims: &T) -> Result<String> {
     let key = ring.signing_key()?;
     let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.clone());
@@ -72,7 +77,7 @@ pub fn peek(token: &str) -> Result<(String, Algorithm)> {
     Ok((kid, header.alg))
 }
 
-/// Verifies with a known key; the header's algorithm must be the key's own.
+/// Verifies a user access token with a known key.
 pub fn verify_with(
     key: &VerifyingKey,
     token: &str,
@@ -80,6 +85,17 @@ pub fn verify_with(
     audience: &str,
     now_secs: i64,
 ) -> Result<AccessClaims> {
+    verify_generic(key, token, issuer, audience, now_secs)
+}
+
+/// Verifies with a known key into any claims type; the header's algorithm must be the key's.
+pub fn verify_generic<T: serde::de::DeserializeOwned + HasTimes>(
+    key: &VerifyingKey,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now_secs: i64,
+) -> Result<T> {
     let (_, alg) = peek(token)?;
     if alg != key.alg {
         return Err(Error::Unauthenticated);
@@ -91,11 +107,23 @@ pub fn verify_with(
     v.validate_nbf = true;
     v.leeway = 30;
     // jsonwebtoken checks exp/nbf against the wall clock; check against our clock too.
-    let c = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v)
+    let c = jsonwebtoken::decode::<T>(token, &key.key, &v)
         .map_err(|_| Error::Unauthenticated)?
         .claims;
-    if c.exp + 30 < now_secs || c.nbf > now_secs + 30 {
+    let (exp, nbf) = c.times();
+    if exp + 30 < now_secs || nbf > now_secs + 30 {
         return Err(Error::Unauthenticated);
     }
     Ok(c)
+}
+
+/// `exp` and `nbf` of a claims type, for the clock check.
+pub trait HasTimes {
+    fn times(&self) -> (i64, i64);
+}
+
+impl HasTimes for AccessClaims {
+    fn times(&self) -> (i64, i64) {
+        (self.exp, self.nbf)
+    }
 }

@@ -7,3 +7,4 @@ pub mod generations;
 pub mod handlers;
 pub mod jwt;
 pub mod keys;
+pub mod oauth;

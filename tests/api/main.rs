@@ -11,6 +11,7 @@ mod invites;
 mod jose;
 mod keys;
 mod nginx;
+mod oauth;
 mod rbac;
 mod tenants;
 mod tokens;
