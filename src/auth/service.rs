@@ -108,7 +108,7 @@ pub async fn mint_for_principal(state: &AppState, p: &Principal) -> Result<Strin
     mint_for(state, &mut tx, p, &user, &tenant).await
 }
 
-fn principal_from_session(
+pub fn principal_from_session(
     state: &AppState,
     a: SessionAuth,
     tenant: Option<String>,
@@ -271,13 +271,13 @@ async fn start_session(
     })
 }
 
-async fn mint_for(
+pub async fn access_claims_for(
     state: &AppState,
     db: &mut impl AsConn,
     p: &Principal,
     user: &UserRow,
     tenant: &TenantRow,
-) -> Result<String> {
+) -> Result<AccessClaims> {
     let compiled = rbac::compiled(state, db, p, tenant).await?;
     let now = state.clock.now_secs();
     let claims = AccessClaims {
@@ -298,8 +298,24 @@ async fn mint_for(
             &compiled.effective(),
             state.settings.session.max_permissions_claim_bytes,
         ),
+        client_id: None,
+        scope: None,
     };
-    jwt::mint(&state.keys, &claims)
+    Ok(claims)
+}
+
+/// A signed access token for the principal's session in `tenant`.
+pub async fn mint_for(
+    state: &AppState,
+    db: &mut impl AsConn,
+    p: &Principal,
+    user: &UserRow,
+    tenant: &TenantRow,
+) -> Result<String> {
+    jwt::mint(
+        &state.keys,
+        &access_claims_for(state, db, p, user, tenant).await?,
+    )
 }
 
 /// The permissions claim, or nothing when its JSON would exceed `max_bytes` (0 = never).

@@ -30,6 +30,7 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::tokens::api_tokens::routes())
         .merge(crate::tokens::handlers::routes())
         .merge(crate::tokens::oauth::routes())
+        .merge(crate::tokens::oidc::routes())
         .merge(crate::audit::handlers::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

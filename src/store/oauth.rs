@@ -102,3 +102,152 @@ pub async fn is_revoked(c: Conn<'_>, jti: &str) -> Result<bool> {
     .await)?;
     Ok(n > 0)
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeRow {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub tenant_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn insert_code(c: Conn<'_>, r: &CodeRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO oauth_codes (code_hash, client_id, user_id, session_id, tenant_id, redirect_uri, scope, nonce, code_challenge, auth_time, created_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    )
+    .bind(&r.code_hash)
+    .bind(&r.client_id)
+    .bind(&r.user_id)
+    .bind(&r.session_id)
+    .bind(&r.tenant_id)
+    .bind(&r.redirect_uri)
+    .bind(&r.scope)
+    .bind(&r.nonce)
+    .bind(&r.code_challenge)
+    .bind(r.auth_time)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(r.used_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn code(c: Conn<'_>, code_hash: &str) -> Result<Option<CodeRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, CodeRow>(
+        "SELECT code_hash, client_id, user_id, session_id, tenant_id, redirect_uri, scope, nonce, code_challenge, auth_time, created_at, expires_at, used_at \
+         FROM oauth_codes WHERE code_hash = $1"
+    )
+    .bind(code_hash)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
+/// Marks a code used; false when it already was (a replay).
+pub async fn use_code(c: Conn<'_>, code_hash: &str, now: i64) -> Result<bool> {
+    let n = on_conn!(c, |c| sqlx::query(
+        "UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL"
+    )
+    .bind(code_hash)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub tenant_id: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn insert_refresh(c: Conn<'_>, r: &RefreshRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO oauth_refresh_tokens (token_hash, family_id, client_id, user_id, session_id, tenant_id, scope, auth_time, created_at, expires_at, used_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
+    .bind(&r.token_hash)
+    .bind(&r.family_id)
+    .bind(&r.client_id)
+    .bind(&r.user_id)
+    .bind(&r.session_id)
+    .bind(&r.tenant_id)
+    .bind(&r.scope)
+    .bind(r.auth_time)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(r.used_at)
+    .bind(r.revoked_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn refresh(c: Conn<'_>, token_hash: &str) -> Result<Option<RefreshRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, RefreshRow>(
+        "SELECT token_hash, family_id, client_id, user_id, session_id, tenant_id, scope, auth_time, created_at, expires_at, used_at, revoked_at \
+         FROM oauth_refresh_tokens WHERE token_hash = $1"
+    )
+    .bind(token_hash)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
+/// Marks a refresh token spent; false when it already was (reuse).
+pub async fn spend_refresh(c: Conn<'_>, token_hash: &str, now: i64) -> Result<bool> {
+    let n = on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL"
+    )
+    .bind(token_hash)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+pub async fn revoke_family(c: Conn<'_>, family_id: &str, now: i64) -> Result<u64> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE oauth_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?)
+}

@@ -140,3 +140,13 @@ pub async fn purge(c: Conn<'_>, before: i64) -> Result<u64> {
     })?;
     Ok(n)
 }
+
+/// When the session signed in (OIDC `auth_time`).
+pub async fn created_at(c: Conn<'_>, id: &str) -> Result<Option<i64>> {
+    Ok(on_conn!(c, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT created_at FROM sessions WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}

@@ -29,6 +29,11 @@ pub struct AccessClaims {
     /// `session.max_permissions_claim_bytes`; absent otherwise (ask `/api/me` or `can-i`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<String>>,
+    /// For tokens issued to an OAuth client: the client and the granted scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {
@@ -37,10 +42,16 @@ pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {
 
 /// Signs any claims as an access token (`typ: at+jwt`) with the active key.
 pub fn mint_any<T: serde::Serialize>(ring: &KeyRing, claims: &T) -> Result<String> {
+    mint_typed(ring, claims, "at+jwt")
+}
+
+/// Signs claims with the active key and the given `typ` (`JWT` for ID tokens, so they can never
+/// pass as access tokens).
+pub fn mint_typed<T: serde::Serialize>(ring: &KeyRing, claims: &T, typ: &str) -> Result<String> {
     let key = ring.signing_key()?;
     let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.clone());
-    header.typ = Some("at+jwt".into());
+    header.typ = Some(typ.into());
     jsonwebtoken::encode(&header, claims, &key.encoding)
         .map_err(|e| Error::internal(format!("signing failed: {e}")))
 }

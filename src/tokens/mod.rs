@@ -8,3 +8,4 @@ pub mod handlers;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;
+pub mod oidc;

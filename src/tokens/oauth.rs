@@ -2,8 +2,8 @@
 //! (`/api/oauth-clients`), the token endpoint (RFC 6749 §4.4 `client_credentials`),
 //! introspection (RFC 7662) and revocation (RFC 7009). Errors at `/oauth2/*` follow RFC 6749 §5.2.
 //!
-//! Not built yet (see docs/tokens.md): the authorization code flow, refresh tokens, userinfo,
-//! RP-initiated and back-channel logout, and the discovery document that needs them.
+//! The browser side (authorize, code exchange, refresh, userinfo, logout, discovery) is in
+//! `oidc.rs`. Not built yet: back-channel logout.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -354,6 +354,11 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// An error with a code from RFC 6749 §5.2 and a description for the developer.
+    pub fn from_parts(error: &'static str, description: &str) -> Self {
+        Self::new(error, description)
+    }
+
     fn new(error: &'static str, description: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
@@ -418,6 +423,10 @@ pub struct OAuthForm {
     pub client_secret: Option<String>,
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -606,10 +615,16 @@ async fn token(
                 json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": claims.scope}),
             )
         }
-        "authorization_code" | "refresh_token" => Err(OAuthError::new(
-            "unsupported_grant_type",
-            format!("`{grant}` is not available yet on this server"),
-        )),
+        "authorization_code" => super::oidc::exchange_code(s, &client, &form).await,
+        "refresh_token" => {
+            if !allowed.iter().any(|g| g == "refresh_token") {
+                return Err(OAuthError::new(
+                    "unauthorized_client",
+                    "this client may not use refresh tokens",
+                ));
+            }
+            super::oidc::refresh(s, &client, &form).await
+        }
         other => Err(OAuthError::new(
             "unsupported_grant_type",
             format!("`{other}` is not a supported grant type"),

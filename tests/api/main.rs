@@ -12,6 +12,7 @@ mod jose;
 mod keys;
 mod nginx;
 mod oauth;
+mod oidc;
 mod rbac;
 mod tenants;
 mod tokens;

@@ -1,0 +1,940 @@
+//! The OpenID Connect provider for apps, browser side: discovery, the authorization code flow
+//! with PKCE (OIDC Core §3.1, RFC 7636, RFC 9207 `iss`), ID tokens, rotating refresh tokens with
+//! reuse detection, userinfo, RP-initiated logout, and the minimal `/login` page the flow sends
+//! browsers to. The token endpoint itself lives in `oauth.rs` and calls [`exchange_code`] and
+//! [`refresh`] here.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::jwt;
+use super::oauth::{OAuthError, OAuthForm};
+use crate::audit::{self, Event};
+use crate::crypto;
+use crate::domain::new_id;
+use crate::error::Error;
+use crate::http::extract::{ClientInfo, url_encode};
+use crate::rbac::service as rbac;
+use crate::state::AppState;
+use crate::store::{self, oauth::ClientRow};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oauth2/authorize", get(authorize))
+        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
+        .route("/oauth2/logout", get(logout).post(logout))
+        .route("/login", get(login_page).post(login_submit))
+}
+
+const CODE_TTL_MS: i64 = 60_000;
+
+fn list_of(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// An HTML page for people: errors that must not redirect (bad client or redirect URI), the
+/// sign-in form, "signed out".
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{t} - idbridge</title><style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}}\
+         input,button{{display:block;width:100%;margin:.4rem 0 1rem;padding:.5rem;font-size:1rem}}.err{{color:#b00020}}</style></head>\
+         <body><h1>{t}</h1>{body}</body></html>",
+        t = escape(title)
+    );
+    no_store((status, Html(html)).into_response())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut out = uri.to_string();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        out.push(sep);
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&url_encode(v));
+        sep = '&';
+    }
+    out
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+async fn discovery(State(s): State<AppState>) -> Response {
+    let u = |p: &str| format!("{}{p}", s.public_url);
+    let alg = s.settings.keys.algorithm.clone();
+    let doc = json!({
+        "issuer": s.public_url,
+        "authorization_endpoint": u("/oauth2/authorize"),
+        "token_endpoint": u("/oauth2/token"),
+        "userinfo_endpoint": u("/oauth2/userinfo"),
+        "jwks_uri": u("/.well-known/jwks.json"),
+        "introspection_endpoint": u("/oauth2/introspect"),
+        "revocation_endpoint": u("/oauth2/revoke"),
+        "end_session_endpoint": u("/oauth2/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email", "roles", "groups", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "email", "name", "given_name", "family_name", "roles", "groups", "tenant"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "backchannel_logout_supported": false,
+    });
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization endpoint
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+    pub max_age: Option<i64>,
+}
+
+impl AuthorizeParams {
+    /// The same request as a relative URL (for `/login?rd=`), without `prompt`.
+    fn retry_url(&self) -> String {
+        let mut again = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = again.as_object_mut() {
+            o.remove("prompt");
+            o.retain(|_, v| !v.is_null());
+        }
+        let pairs: Vec<(String, String)> = again
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        append_query("/oauth2/authorize", &refs)
+    }
+}
+
+async fn authorize(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in request not valid",
+            "<p>The application sent a malformed sign-in request.</p>",
+        );
+    };
+    match authorize_inner(&s, &headers, q).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "authorize failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "<p>Please try again.</p>",
+            )
+        }
+    }
+}
+
+async fn authorize_inner(
+    s: &AppState,
+    headers: &HeaderMap,
+    q: AuthorizeParams,
+) -> Result<Response, Error> {
+    // 1. Client and redirect URI: errors here are shown, never redirected (RFC 6749 §4.1.2.1).
+    let client = match &q.client_id {
+        Some(id) => {
+            let mut c = s.store.acquire().await?;
+            store::oauth::get(c.conn(), id).await?
+        }
+        None => None,
+    };
+    let Some(client) = client else {
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "<p>This sign-in request names an application idbridge does not know.</p>",
+        ));
+    };
+    let redirect_uri = q.redirect_uri.clone().unwrap_or_default();
+    if !list_of(&client.redirect_uris).contains(&redirect_uri) {
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            "Redirect address not registered",
+            "<p>The application asked to return to an address that is not registered for it. Its administrator must register the exact redirect URI.</p>",
+        ));
+    }
+    let state = q.state.clone().unwrap_or_default();
+    let fail = |error: &str, description: &str| {
+        let mut p: Vec<(&str, &str)> = vec![("error", error), ("error_description", description)];
+        if !state.is_empty() {
+            p.push(("state", &state));
+        }
+        p.push(("iss", &s.public_url));
+        redirect(&append_query(&redirect_uri, &p))
+    };
+    // 2. The request itself.
+    if q.response_type.as_deref() != Some("code") {
+        return Ok(fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    if !list_of(&client.grant_types)
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Ok(fail(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let scope = q.scope.clone().unwrap_or_else(|| "openid".into());
+    let allowed = list_of(&client.scopes);
+    if let Some(bad) = scope
+        .split(' ')
+        .filter(|x| !x.is_empty())
+        .find(|x| !allowed.iter().any(|a| a == x) && *x != "offline_access")
+    {
+        return Ok(fail(
+            "invalid_scope",
+            &format!("scope `{bad}` is not allowed for this client"),
+        ));
+    }
+    match (&q.code_challenge, q.code_challenge_method.as_deref()) {
+        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => {}
+        (Some(_), _) => {
+            return Ok(fail(
+                "invalid_request",
+                "code_challenge_method must be S256 with a valid challenge",
+            ));
+        }
+        (None, _) if !client.confidential => {
+            return Ok(fail(
+                "invalid_request",
+                "PKCE (code_challenge with S256) is required",
+            ));
+        }
+        (None, _) => {}
+    }
+    // 3. Who is signed in.
+    let principal = match crate::auth::service::session_cookie_value(headers, &s.cookie_name) {
+        Some(cookie) => crate::auth::service::authenticate_cookie(s, cookie)
+            .await
+            .ok(),
+        None => None,
+    };
+    let now = s.now_ms();
+    let session = match &principal {
+        Some(p) => {
+            let mut c = s.store.acquire().await?;
+            store::sessions::auth_by_id(c.conn(), p.session_id.as_deref().unwrap_or_default())
+                .await?
+        }
+        None => None,
+    };
+    let too_old = match (&session, q.max_age) {
+        (Some(sess), Some(max)) => {
+            now - sess_created(s, &sess.session_id).await? > max.max(0) * 1000
+        }
+        _ => false,
+    };
+    let prompt = q.prompt.clone().unwrap_or_default();
+    let (Some(principal), Some(session)) = (principal, session) else {
+        if prompt.split(' ').any(|p| p == "none") {
+            return Ok(fail("login_required", "the user is not signed in"));
+        }
+        return Ok(redirect(&format!(
+            "/login?rd={}",
+            url_encode(&q.retry_url())
+        )));
+    };
+    if prompt.split(' ').any(|p| p == "login") || too_old {
+        if prompt.split(' ').any(|p| p == "none") {
+            return Ok(fail("login_required", "a fresh sign-in is required"));
+        }
+        return Ok(redirect(&format!(
+            "/login?force=1&rd={}",
+            url_encode(&q.retry_url())
+        )));
+    }
+    // 4. The tenant the tokens are for: the client's, or the session's for a global client.
+    let tenant_id = client
+        .tenant_id
+        .clone()
+        .unwrap_or(principal.tenant_id.clone());
+    let mut tx = s.store.read().await?;
+    let tenant = store::tenants::get(tx.conn(), &tenant_id)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    let mut as_tenant = principal.clone();
+    as_tenant.tenant_id = tenant.id.clone();
+    let compiled = rbac::compiled(s, &mut tx, &as_tenant, &tenant).await?;
+    drop(tx);
+    if !compiled.member && !compiled.platform_admin {
+        return Ok(fail(
+            "access_denied",
+            "you are not a member of this application's tenant",
+        ));
+    }
+    // 5. The code.
+    let code = crypto::new_token("ac_");
+    let row = store::oauth::CodeRow {
+        code_hash: crypto::token_hash(&code),
+        client_id: client.id.clone(),
+        user_id: principal.user_id().unwrap_or_default().to_string(),
+        session_id: session.session_id.clone(),
+        tenant_id: tenant.id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        scope,
+        nonce: q.nonce.clone(),
+        code_challenge: q.code_challenge.clone(),
+        auth_time: sess_created(s, &session.session_id).await?,
+        created_at: now,
+        expires_at: now + CODE_TTL_MS,
+        used_at: None,
+    };
+    let mut tx = s.store.begin().await?;
+    store::oauth::insert_code(tx.conn(), &row).await?;
+    tx.commit().await?;
+    let mut p: Vec<(&str, &str)> = vec![("code", &code)];
+    if !state.is_empty() {
+        p.push(("state", &state));
+    }
+    p.push(("iss", &s.public_url));
+    Ok(redirect(&append_query(&redirect_uri, &p)))
+}
+
+/// When the session signed in (`auth_time`), in epoch ms.
+async fn sess_created(s: &AppState, session_id: &str) -> Result<i64, Error> {
+    let mut c = s.store.acquire().await?;
+    store::sessions::created_at(c.conn(), session_id)
+        .await?
+        .ok_or(Error::Unauthenticated)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint: authorization_code and refresh_token
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    azp: String,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+    sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
+    tenant: String,
+}
+
+struct Grant<'a> {
+    client: &'a ClientRow,
+    user_id: String,
+    session_id: String,
+    tenant_id: String,
+    scope: String,
+    nonce: Option<String>,
+    auth_time_ms: i64,
+    family: Option<String>,
+}
+
+fn has_scope(scope: &str, want: &str) -> bool {
+    scope.split(' ').any(|x| x == want)
+}
+
+/// Issues the access token, the ID token (scope `openid`) and a new refresh token (when the
+/// client may refresh) for a live session.
+async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
+    let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
+    let auth = {
+        let mut c = s.store.acquire().await?;
+        store::sessions::auth_by_id(c.conn(), &g.session_id).await?
+    }
+    .ok_or_else(|| invalid("the sign-in session has ended"))?;
+    let mut p =
+        crate::auth::service::principal_from_session(s, auth, Some(g.tenant_id.clone()), false)
+            .map_err(|_| invalid("the sign-in session has ended"))?;
+    p.tenant_id = g.tenant_id.clone();
+    if p.user_id() != Some(g.user_id.as_str()) {
+        return Err(invalid("the sign-in session has ended"));
+    }
+    let mut tx = s.store.read().await?;
+    let user = store::users::get(tx.conn(), &g.user_id)
+        .await?
+        .ok_or_else(|| invalid("unknown user"))?;
+    let tenant = store::tenants::get(tx.conn(), &g.tenant_id)
+        .await?
+        .ok_or_else(|| invalid("unknown tenant"))?;
+    let mut claims =
+        crate::auth::service::access_claims_for(s, &mut tx, &p, &user, &tenant).await?;
+    let groups = store::users::group_names(tx.conn(), &user.id, &tenant.id).await?;
+    drop(tx);
+    claims.client_id = Some(g.client.id.clone());
+    claims.scope = Some(g.scope.clone());
+    let access_token = jwt::mint(&s.keys, &claims)?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": s.settings.session.access_token_ttl_secs,
+        "scope": g.scope,
+    });
+    if has_scope(&g.scope, "openid") {
+        let profile = has_scope(&g.scope, "profile");
+        let id = IdClaims {
+            iss: s.public_url.clone(),
+            sub: user.id.clone(),
+            aud: g.client.id.clone(),
+            azp: g.client.id.clone(),
+            exp: claims.exp,
+            iat: claims.iat,
+            auth_time: g.auth_time_ms / 1000,
+            nonce: g.nonce.clone(),
+            sid: g.session_id.clone(),
+            email: has_scope(&g.scope, "email").then(|| user.email.clone()),
+            name: profile.then(|| claims.name.clone()),
+            given_name: profile.then(|| user.first_name.clone()),
+            family_name: if profile {
+                user.last_name.clone()
+            } else {
+                None
+            },
+            roles: has_scope(&g.scope, "roles").then(|| claims.roles.clone()),
+            groups: has_scope(&g.scope, "groups").then_some(groups),
+            tenant: tenant.slug.clone(),
+        };
+        body["id_token"] = json!(jwt::mint_typed(&s.keys, &id, "JWT")?);
+    }
+    if list_of(&g.client.grant_types)
+        .iter()
+        .any(|x| x == "refresh_token")
+    {
+        let token = crypto::new_token("rt_");
+        let now = s.now_ms();
+        let row = store::oauth::RefreshRow {
+            token_hash: crypto::token_hash(&token),
+            family_id: g.family.clone().unwrap_or_else(new_id),
+            client_id: g.client.id.clone(),
+            user_id: user.id.clone(),
+            session_id: g.session_id.clone(),
+            tenant_id: tenant.id.clone(),
+            scope: g.scope.clone(),
+            auth_time: g.auth_time_ms,
+            created_at: now,
+            expires_at: now + s.settings.session.lifetime_secs * 1000,
+            used_at: None,
+            revoked_at: None,
+        };
+        let mut tx = s.store.begin().await?;
+        store::oauth::insert_refresh(tx.conn(), &row).await?;
+        tx.commit().await?;
+        body["refresh_token"] = json!(token);
+    }
+    Ok(body)
+}
+
+/// `grant_type=authorization_code` (OIDC Core §3.1.3.2, RFC 7636 §4.6).
+pub async fn exchange_code(
+    s: &AppState,
+    client: &ClientRow,
+    form: &OAuthForm,
+) -> Result<Value, OAuthError> {
+    let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
+    if !list_of(&client.grant_types)
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Err(OAuthError::from_parts(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    let code = form
+        .code
+        .as_deref()
+        .ok_or_else(|| OAuthError::from_parts("invalid_request", "code is required"))?;
+    let hash = crypto::token_hash(code);
+    let row = {
+        let mut c = s.store.acquire().await?;
+        store::oauth::code(c.conn(), &hash).await?
+    }
+    .ok_or_else(|| invalid("unknown or expired code"))?;
+    if row.client_id != client.id || row.expires_at <= s.now_ms() {
+        return Err(invalid("unknown or expired code"));
+    }
+    if form.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+        return Err(invalid(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&row.code_challenge, &form.code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let computed = crypto::b64url(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+            );
+            if !(43..=128).contains(&verifier.len())
+                || !crypto::ct_eq(computed.as_bytes(), challenge.as_bytes())
+            {
+                return Err(invalid("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(invalid("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "no code_challenge was sent with the authorization request",
+            ));
+        }
+        (None, None) if !client.confidential => {
+            return Err(invalid("PKCE is required for public clients"));
+        }
+        (None, None) => {}
+    }
+    {
+        let mut tx = s.store.begin().await?;
+        if !store::oauth::use_code(tx.conn(), &hash, s.now_ms()).await? {
+            return Err(invalid("this code was already used"));
+        }
+        tx.commit().await?;
+    }
+    issue(
+        s,
+        Grant {
+            client,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            tenant_id: row.tenant_id,
+            scope: row.scope,
+            nonce: row.nonce,
+            auth_time_ms: row.auth_time,
+            family: None,
+        },
+    )
+    .await
+}
+
+/// `grant_type=refresh_token`: rotates; presenting a spent token revokes its whole family.
+pub async fn refresh(
+    s: &AppState,
+    client: &ClientRow,
+    form: &OAuthForm,
+) -> Result<Value, OAuthError> {
+    let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
+    let token = form
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| OAuthError::from_parts("invalid_request", "refresh_token is required"))?;
+    let hash = crypto::token_hash(token);
+    let now = s.now_ms();
+    let mut tx = s.store.begin().await?;
+    let row = store::oauth::refresh(tx.conn(), &hash)
+        .await?
+        .ok_or_else(|| invalid("unknown refresh token"))?;
+    if row.client_id != client.id {
+        return Err(invalid("unknown refresh token"));
+    }
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Err(invalid("this refresh token is no longer valid"));
+    }
+    if !store::oauth::spend_refresh(tx.conn(), &hash, now).await? {
+        // Reuse of a rotated token: someone holds a copy. End the whole family.
+        let n = store::oauth::revoke_family(tx.conn(), &row.family_id, now).await?;
+        audit::record(
+            tx.conn(),
+            now,
+            &audit::Actor::system("oauth"),
+            Event {
+                tenant_id: Some(&row.tenant_id),
+                action: "oauth.refresh_reuse",
+                target_type: "user",
+                target_id: Some(&row.user_id),
+                before: None,
+                after: Some(
+                    json!({"client_id": row.client_id, "family": row.family_id, "revoked": n}),
+                ),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(client = %row.client_id, user = %row.user_id, "refresh token reused: family revoked");
+        return Err(invalid("this refresh token was already used"));
+    }
+    tx.commit().await?;
+    let scope = match form
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
+        None => row.scope.clone(),
+        Some(asked) => {
+            if let Some(bad) = asked.split(' ').find(|x| !has_scope(&row.scope, x)) {
+                return Err(OAuthError::from_parts(
+                    "invalid_scope",
+                    &format!("scope `{bad}` was not granted"),
+                ));
+            }
+            asked.to_string()
+        }
+    };
+    issue(
+        s,
+        Grant {
+            client,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            tenant_id: row.tenant_id,
+            scope,
+            nonce: None,
+            auth_time_ms: row.auth_time,
+            family: Some(row.family_id),
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Userinfo
+
+async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let invalid = || {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_token"})),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        no_store(r)
+    };
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return invalid();
+    };
+    let Ok(p) = crate::auth::service::authenticate_bearer(&s, token).await else {
+        return invalid();
+    };
+    let Ok((kid, _)) = jwt::peek(token) else {
+        return invalid();
+    };
+    let Some(key) = s.keys.verifying_key(&kid) else {
+        return invalid();
+    };
+    let Ok(claims) = jwt::verify_with(
+        &key,
+        token,
+        &s.public_url,
+        &s.settings.session.audience,
+        s.clock.now_secs(),
+    ) else {
+        return invalid();
+    };
+    let result = async {
+        let mut c = s.store.acquire().await?;
+        let user = store::users::get(c.conn(), p.user_id().unwrap_or_default())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let groups = store::users::group_names(c.conn(), &user.id, &claims.tid).await?;
+        Ok::<_, Error>((user, groups))
+    }
+    .await;
+    let Ok((user, groups)) = result else {
+        return invalid();
+    };
+    // First-party tokens (no scope) see everything; client tokens what their scope grants.
+    let scope = claims.scope.clone();
+    let has = |w: &str| scope.as_deref().is_none_or(|sc| has_scope(sc, w));
+    let mut body = json!({"sub": user.id, "tenant": claims.tenant});
+    if has("email") {
+        body["email"] = json!(user.email);
+    }
+    if has("profile") {
+        body["name"] = json!(claims.name);
+        body["given_name"] = json!(user.first_name);
+        if let Some(l) = &user.last_name {
+            body["family_name"] = json!(l);
+        }
+    }
+    if has("roles") {
+        body["roles"] = json!(claims.roles);
+    }
+    if has("groups") {
+        body["groups"] = json!(groups);
+    }
+    no_store(Json(body).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// RP-initiated logout
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LogoutParams {
+    pub id_token_hint: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub client_id: Option<String>,
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LogoutParams>,
+) -> Response {
+    let cookie = crate::auth::service::session_cookie(&s, "", 0);
+    if let Some(value) = crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+        && let Ok(p) = crate::auth::service::authenticate_cookie(&s, value).await
+        && let Err(e) = crate::auth::service::logout(&s, &p, None).await
+    {
+        tracing::warn!(error = %e, "logout failed");
+    }
+    // The client: client_id, else the audience of the ID token hint (only used to look up its
+    // registered post-logout URIs, so an unverified hint cannot open a redirect).
+    let client_id = q
+        .client_id
+        .clone()
+        .or_else(|| q.id_token_hint.as_deref().and_then(hint_audience));
+    let client = match client_id {
+        Some(id) => match s.store.acquire().await {
+            Ok(mut c) => store::oauth::get(c.conn(), &id).await.ok().flatten(),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let mut resp = match (&q.post_logout_redirect_uri, client) {
+        (Some(uri), Some(client)) if list_of(&client.post_logout_redirect_uris).contains(uri) => {
+            let mut p: Vec<(&str, &str)> = Vec::new();
+            if let Some(st) = &q.state {
+                p.push(("state", st));
+            }
+            redirect(&append_query(uri, &p))
+        }
+        _ => page(
+            StatusCode::OK,
+            "Signed out",
+            "<p>You are signed out of idbridge.</p>",
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn hint_audience(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v["aud"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| v["aud"][0].as_str().map(str::to_string))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sign-in page
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    pub rd: Option<String>,
+    pub force: Option<String>,
+}
+
+/// Where a sign-in may continue to: a path on idbridge (not `//host`), or an allow-listed origin.
+fn safe_rd(s: &AppState, rd: Option<&str>) -> Option<String> {
+    let rd = rd?.trim();
+    let local = rd.starts_with('/')
+        && !rd.starts_with("//")
+        && !rd.starts_with("/\\")
+        && !rd.chars().any(|c| c.is_control() || c == '\\');
+    if local || s.settings.forward_auth.redirect_allowed(rd, &s.public_url) {
+        Some(rd.to_string())
+    } else {
+        None
+    }
+}
+
+fn login_form(rd: &str, error: Option<&str>) -> String {
+    format!(
+        "{err}<form method=\"post\" action=\"/login\"><label>Email<input name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus></label>\
+         <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in</button></form>",
+        err = error
+            .map(|e| format!("<p class=\"err\">{}</p>", escape(e)))
+            .unwrap_or_default(),
+        rd = escape(rd)
+    )
+}
+
+async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let rd = safe_rd(&s, q.rd.as_deref()).unwrap_or_default();
+    if q.force.is_none()
+        && let Some(cookie) = crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+        && let Ok(p) = crate::auth::service::authenticate_cookie(&s, cookie).await
+    {
+        if !rd.is_empty() {
+            return redirect(&rd);
+        }
+        let who = match &p.actor {
+            crate::auth::principal::Actor::User { email, .. } => email.clone(),
+            _ => String::new(),
+        };
+        return page(
+            StatusCode::OK,
+            "Signed in",
+            &format!("<p>You are signed in as {}.</p>", escape(&who)),
+        );
+    }
+    page(StatusCode::OK, "Sign in", &login_form(&rd, None))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginSubmit {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub rd: String,
+}
+
+async fn login_submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    Form(f): Form<LoginSubmit>,
+) -> Response {
+    // Login CSRF: a cross-site form must not sign the browser into someone else's account.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "cross-site")
+    {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Sign in",
+            "<p class=\"err\">Cross-site sign-in refused.</p>",
+        );
+    }
+    let rd = safe_rd(&s, Some(&f.rd)).unwrap_or_default();
+    let req = crate::auth::service::LoginRequest {
+        email: f.email,
+        password: f.password,
+        tenant: None,
+    };
+    match crate::auth::service::login(&s, &client, None, req).await {
+        Ok(signed) => {
+            let target = if rd.is_empty() {
+                "/login".to_string()
+            } else {
+                rd
+            };
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&target) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(
+                &s,
+                &signed.session_token,
+                signed.session_max_age,
+            )) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            no_store(r)
+        }
+        Err(e) => {
+            let msg = match &e {
+                Error::Invalid { .. } => "Wrong email or password.".to_string(),
+                Error::Forbidden { message, .. } => message.clone(),
+                other => {
+                    tracing::error!(error = %other, "sign-in failed");
+                    "Sign-in failed; try again.".to_string()
+                }
+            };
+            page(
+                StatusCode::BAD_REQUEST,
+                "Sign in",
+                &login_form(&f.rd, Some(&msg)),
+            )
+        }
+    }
+}
