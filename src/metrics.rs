@@ -1,15 +1,19 @@
-//! Prometheus metrics in the text exposition format: request counts by route and status class,
-//! and a latency histogram. Kept to atomics so the hot path stays allocation-free.
+//! Prometheus metrics in the text exposition format: request counts by route template, method
+//! and status, and a latency histogram. The hot path only takes a read lock and bumps atomics;
+//! a new (route, method, status) takes the write lock once.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000];
 
+type ByStatus = HashMap<u16, AtomicU64>;
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// route -> method -> status -> count
+    requests: RwLock<HashMap<String, HashMap<String, ByStatus>>>,
     latency: [AtomicU64; 11],
     latency_sum_us: AtomicU64,
     latency_count: AtomicU64,
@@ -17,9 +21,25 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, micros: u64) {
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((method.to_string(), route.to_string(), status))
-                .or_default() += 1;
+        let counted = self
+            .requests
+            .read()
+            .ok()
+            .and_then(|m| {
+                m.get(route)
+                    .and_then(|r| r.get(method))
+                    .and_then(|s| s.get(&status))
+                    .map(|c| c.fetch_add(1, Ordering::Relaxed))
+            })
+            .is_some();
+        if !counted && let Ok(mut m) = self.requests.write() {
+            m.entry(route.to_string())
+                .or_default()
+                .entry(method.to_string())
+                .or_default()
+                .entry(status)
+                .or_insert_with(|| AtomicU64::new(0))
+                .fetch_add(1, Ordering::Relaxed);
         }
         let ms = micros / 1000;
         let idx = BUCKETS_MS
@@ -37,12 +57,20 @@ impl Metrics {
             "# HELP idbridge_http_requests_total HTTP requests by method, route and status.\n",
         );
         out.push_str("# TYPE idbridge_http_requests_total counter\n");
-        if let Ok(m) = self.requests.lock() {
-            for ((method, route, status), n) in m.iter() {
-                out.push_str(&format!(
-                    "idbridge_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}\n"
-                ));
+        if let Ok(m) = self.requests.read() {
+            let mut rows = Vec::new();
+            for (route, methods) in m.iter() {
+                for (method, statuses) in methods {
+                    for (status, n) in statuses {
+                        rows.push(format!(
+                            "idbridge_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}\n",
+                            n.load(Ordering::Relaxed)
+                        ));
+                    }
+                }
             }
+            rows.sort();
+            rows.into_iter().for_each(|r| out.push_str(&r));
         }
         out.push_str("# HELP idbridge_http_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE idbridge_http_request_duration_seconds histogram\n");

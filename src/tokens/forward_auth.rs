@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::auth::principal::Principal;
-use crate::crypto;
 use crate::domain::PermissionPattern;
 use crate::error::Error;
 use crate::rbac::service as rbac;
@@ -32,8 +31,11 @@ use crate::store;
 /// Bounded cache of verified callers, keyed by the SHA-256 of the credential.
 #[derive(Default)]
 pub struct VerifiedCache {
-    map: RwLock<HashMap<String, Arc<Verified>>>,
+    map: RwLock<HashMap<CacheKey, Arc<Verified>>>,
 }
+
+/// The kind of credential (cookie or bearer) and the SHA-256 of its value: no allocation.
+type CacheKey = [u8; 33];
 
 /// What a verified credential resolved to.
 pub struct Verified {
@@ -47,16 +49,18 @@ pub struct Verified {
     pub rbac_generation: i64,
     /// Compiled RBAC for `?permission=` checks.
     pub compiled: Arc<crate::rbac::engine::Compiled>,
+    /// The identity headers of a 200, built once.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 const MAX_ENTRIES: usize = 200_000;
 
 impl VerifiedCache {
-    fn get(&self, key: &str) -> Option<Arc<Verified>> {
+    fn get(&self, key: &CacheKey) -> Option<Arc<Verified>> {
         self.map.read().ok()?.get(key).cloned()
     }
 
-    fn put(&self, key: String, v: Arc<Verified>) {
+    fn put(&self, key: CacheKey, v: Arc<Verified>) {
         if let Ok(mut m) = self.map.write() {
             if m.len() >= MAX_ENTRIES {
                 // Cheap bound: drop everything; live callers re-verify once.
@@ -95,9 +99,10 @@ pub async fn verify(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<VerifyParams>,
-    headers: HeaderMap,
+    // The whole request, to borrow its headers: the `HeaderMap` extractor would clone them all.
+    req: axum::extract::Request,
 ) -> Response {
-    let mut resp = match decide(&s, peer, &q, &headers).await {
+    let mut resp = match decide(&s, peer, &q, req.headers()).await {
         Ok(r) => r,
         Err(e) => crate::http::ApiError(e).into_response(),
     };
@@ -177,31 +182,30 @@ async fn decide(
         }
     }
     let mut resp = StatusCode::OK.into_response();
-    let names = &s.settings.forward_auth;
     let h = resp.headers_mut();
-    let mut set = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
-            h.insert(n, v);
-        }
-    };
-    set(
-        &names.user_header,
-        v.principal.user_id().unwrap_or_default(),
-    );
-    set(&names.email_header, &v.email);
-    set(&names.tenant_header, &v.tenant_slug);
-    set(&names.roles_header, &v.roles);
-    set(&names.groups_header, &v.groups);
-    if names.pass_access_token
+    h.reserve(v.headers.len() + 3);
+    for (name, value) in &v.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    if s.settings.forward_auth.pass_access_token
         && let Ok(token) = crate::auth::service::mint_for_principal(s, &v.principal).await
+        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
     {
-        set("authorization", &format!("Bearer {token}"));
+        h.insert(header::AUTHORIZATION, value);
     }
     Ok(resp)
 }
 
 /// The credential and its cache key: the bearer token, else the session cookie.
-fn credential<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<(String, Credential<'a>)> {
+fn credential<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<(CacheKey, Credential<'a>)> {
+    let key = |kind: u8, value: &str| {
+        let mut k = [0u8; 33];
+        k[0] = kind;
+        k[1..].copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes()).as_ref(),
+        );
+        k
+    };
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -210,16 +214,10 @@ fn credential<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<(String, Crede
             .strip_prefix("Bearer ")
             .or_else(|| v.strip_prefix("bearer "))?
             .trim();
-        return Some((
-            format!("b:{}", crypto::token_hash(token)),
-            Credential::Bearer(token),
-        ));
+        return Some((key(b'b', token), Credential::Bearer(token)));
     }
     let cookie = crate::auth::service::session_cookie_value(headers, &s.cookie_name)?;
-    Some((
-        format!("c:{}", crypto::token_hash(cookie)),
-        Credential::Cookie(cookie),
-    ))
+    Some((key(b'c', cookie), Credential::Cookie(cookie)))
 }
 
 enum Credential<'a> {
@@ -255,10 +253,28 @@ async fn load(s: &AppState, credential: Credential<'_>) -> Result<Verified, Erro
         }
         None => (String::new(), s.now_ms() + 60_000, String::new()),
     };
+    let names = &s.settings.forward_auth;
+    let roles = compiled.roles.join(",");
+    let mut headers = Vec::with_capacity(5);
+    for (name, value) in [
+        (&names.user_header, principal.user_id().unwrap_or_default()),
+        (&names.email_header, email.as_str()),
+        (&names.tenant_header, tenant.slug.as_str()),
+        (&names.roles_header, roles.as_str()),
+        (&names.groups_header, groups.as_str()),
+    ] {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.push((n, v));
+        }
+    }
     Ok(Verified {
+        headers,
         tenant_slug: tenant.slug.clone(),
         email,
-        roles: compiled.roles.join(","),
+        roles,
         groups,
         expires_at_ms,
         auth_generation,

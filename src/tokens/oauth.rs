@@ -86,7 +86,8 @@ pub struct ClientView {
     pub client_secret: Option<String>,
 }
 
-fn list_of(json: &str) -> Vec<String> {
+/// A JSON array column as strings (empty when malformed).
+pub(crate) fn list_of(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::jwt;
-use super::oauth::{OAuthError, OAuthForm};
+use super::oauth::{OAuthError, OAuthForm, list_of};
 use crate::audit::{self, Event};
 use crate::crypto;
 use crate::domain::new_id;
@@ -33,10 +33,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 const CODE_TTL_MS: i64 = 60_000;
-
-fn list_of(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
-}
 
 fn no_store(mut r: Response) -> Response {
     r.headers_mut()

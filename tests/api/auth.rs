@@ -150,3 +150,36 @@ async fn logout_ends_the_session_for_cookie_and_token() {
         .unwrap();
     expect_error(by_cookie, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
+
+#[tokio::test]
+async fn signing_in_never_adopts_a_session_id_the_client_brought() {
+    let app = spawn_app().await;
+    app.register_admin().await;
+    let planted = "__Host-idbridge_session=attacker-chosen-value-0123456789abcdef";
+    let r = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("cookie", planted)
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let s = session_from(r, "ada@example.com").await;
+    assert_ne!(s.cookie, planted);
+    let me = app
+        .client
+        .get(app.url("/api/me"))
+        .header("cookie", planted)
+        .send()
+        .await
+        .unwrap();
+    expect_error(me, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let me = app
+        .client
+        .get(app.url("/api/me"))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .unwrap();
+    expect(me, StatusCode::OK).await;
+}
