@@ -175,7 +175,16 @@ pub async fn list(c: Conn<'_>, q: &ListQuery) -> Result<Vec<UserRow>> {
         "SELECT {} FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $1 WHERE 1 = 1",
         prefixed("u")
     );
-    if q.search.is_some() {
+    // SQLite answers a plain substring of 3+ characters from the FTS5 trigram index
+    // (migration 0005); shorter terms and terms with LIKE metacharacters scan with LIKE.
+    // PostgreSQL's LIKE uses its pg_trgm index either way.
+    let fts = matches!(c, Conn::Sqlite(_))
+        && q.search
+            .as_deref()
+            .is_some_and(|t| t.chars().count() >= 3 && !t.contains(['%', '_', '\\']));
+    if fts {
+        sql.push_str(" AND u.rowid IN (SELECT rowid FROM users_search WHERE search_text LIKE $2)");
+    } else if q.search.is_some() {
         sql.push_str(" AND u.search_text LIKE $2 ESCAPE '\\'");
     }
     if q.status.is_some() {

@@ -1455,3 +1455,59 @@ async fn deactivating_a_user_who_also_belongs_to_another_tenant_is_forbidden_for
     expect(set_active(&app, &ada, &carol, false).await, StatusCode::OK).await;
     assert_eq!(get_user(&app, &bob, &carol).await["status"], "inactive");
 }
+
+#[tokio::test]
+async fn user_search_is_served_by_a_substring_index_on_both_databases() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    app.create_user(&admin, "grace.hopper@navy.example", "Grace")
+        .await;
+    app.create_user(&admin, "alan@example.com", "Alan").await;
+    // Correct results through the index path (3+ characters) and the scan path (2 characters).
+    for (term, expected) in [
+        ("hopp", vec!["grace.hopper@navy.example"]),
+        ("NAVY", vec!["grace.hopper@navy.example"]),
+        ("al", vec!["alan@example.com"]),
+    ] {
+        let body = expect(
+            app.get(&format!("/api/users?search={term}"), &admin)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        let emails: Vec<&str> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(emails, expected, "{term}");
+    }
+    let mut c = app.state.store.acquire().await.unwrap();
+    match c.conn() {
+        idbridge::store::Conn::Sqlite(c) => {
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+                "EXPLAIN QUERY PLAN SELECT u.id FROM users u WHERE u.rowid IN (SELECT rowid FROM users_search WHERE search_text LIKE '%hopp%')",
+            )
+            .fetch_all(c)
+            .await
+            .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|(_, _, _, d)| d.contains("VIRTUAL TABLE INDEX")),
+                "{plan:?}"
+            );
+        }
+        idbridge::store::Conn::Postgres(c) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'users_search_trgm_idx'",
+            )
+            .fetch_one(c)
+            .await
+            .unwrap();
+            assert_eq!(n, 1);
+        }
+    }
+}
