@@ -1502,7 +1502,7 @@ async fn user_search_is_served_by_a_substring_index_on_both_databases() {
         }
         idbridge::store::Conn::Postgres(c) => {
             let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'users_search_trgm_idx'",
+                "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'users_search_trgm_idx' AND schemaname = current_schema()",
             )
             .fetch_one(c)
             .await
