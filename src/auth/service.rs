@@ -47,6 +47,17 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Princi
     if token.starts_with(API_TOKEN_PREFIX) {
         return authenticate_api_token(state, token).await;
     }
+    authenticate_access_token(state, token)
+        .await
+        .map(|(p, _)| p)
+}
+
+/// A user access token bound to a live session: the principal and the verified claims
+/// (verified once; userinfo and introspection need both).
+pub async fn authenticate_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(Principal, AccessClaims)> {
     let (kid, _) = jwt::peek(token)?;
     let key = match state.keys.verifying_key(&kid) {
         Some(k) => k,
@@ -83,7 +94,8 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Princi
     if auth.user_id != claims.sub {
         return Err(Error::Unauthenticated);
     }
-    principal_from_session(state, auth, Some(claims.tid), false)
+    let p = principal_from_session(state, auth, Some(claims.tid.clone()), false)?;
+    Ok((p, claims))
 }
 
 /// The session cookie's value.

@@ -651,20 +651,9 @@ async fn inspect(s: &AppState, token: &str) -> Result<Option<Inspected>> {
         return Ok(None);
     };
     let now = s.clock.now_secs();
-    if let Ok(c) = jwt::verify_with(
-        &key,
-        token,
-        &s.public_url,
-        &s.settings.session.audience,
-        now,
-    ) {
-        // A user token is active while its session is.
-        return Ok(
-            match crate::auth::service::authenticate_bearer(s, token).await {
-                Ok(_) => Some(Inspected::User(c)),
-                Err(_) => None,
-            },
-        );
+    // A user token is active while its session is (verified once, session checked).
+    if let Ok((_, c)) = crate::auth::service::authenticate_access_token(s, token).await {
+        return Ok(Some(Inspected::User(c)));
     }
     let Ok(c) = jwt::verify_generic::<ClientClaims>(
         &key,

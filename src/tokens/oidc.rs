@@ -683,22 +683,7 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     else {
         return invalid();
     };
-    let Ok(p) = crate::auth::service::authenticate_bearer(&s, token).await else {
-        return invalid();
-    };
-    let Ok((kid, _)) = jwt::peek(token) else {
-        return invalid();
-    };
-    let Some(key) = s.keys.verifying_key(&kid) else {
-        return invalid();
-    };
-    let Ok(claims) = jwt::verify_with(
-        &key,
-        token,
-        &s.public_url,
-        &s.settings.session.audience,
-        s.clock.now_secs(),
-    ) else {
+    let Ok((p, claims)) = crate::auth::service::authenticate_access_token(&s, token).await else {
         return invalid();
     };
     let result = async {
