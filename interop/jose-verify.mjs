@@ -10,7 +10,7 @@ try {
     issuer,
     audience,
     typ: 'at+jwt',
-    algorithms: ['ES256', 'EdDSA'],
+    algorithms: ['ES256', 'EdDSA', 'RS256'],
     requiredClaims: ['exp', 'iat', 'nbf', 'sub', 'sid', 'tid'],
   });
   console.log(JSON.stringify({ ok: true, sub: payload.sub, kid: protectedHeader.kid, alg: protectedHeader.alg }));

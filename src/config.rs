@@ -229,7 +229,8 @@ pub struct SsoSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeySettings {
-    /// Algorithm of new signing keys: `ES256` (default) or `EdDSA` (Ed25519).
+    /// Algorithm of new signing keys: `ES256` (default), `EdDSA` (Ed25519) or `RS256` (RSA-2048,
+    /// signed by aws-lc-rs).
     pub algorithm: String,
     /// An active signing key is replaced this many days after it started signing.
     pub rotation_days: u32,
@@ -460,9 +461,9 @@ impl Settings {
                 self.log.format
             ));
         }
-        if !["ES256", "EdDSA"].contains(&self.keys.algorithm.as_str()) {
+        if !["ES256", "EdDSA", "RS256"].contains(&self.keys.algorithm.as_str()) {
             return bad(format!(
-                "keys.algorithm = {:?}: use \"ES256\" or \"EdDSA\"",
+                "keys.algorithm = {:?}: use \"ES256\", \"EdDSA\" or \"RS256\"",
                 self.keys.algorithm
             ));
         }

@@ -164,6 +164,67 @@ pub fn generate_ed25519() -> Result<EdKey> {
     })
 }
 
+/// A freshly generated RSA-2048 key: PKCS#8 DER for storage, and the public modulus and exponent
+/// (base64url) for JWKS. Signing goes through aws-lc-rs (constant time), never a pure-Rust RSA.
+pub struct RsaKey {
+    pub pkcs8_der: Vec<u8>,
+    pub n: String,
+    pub e: String,
+}
+
+pub fn generate_rs256() -> Result<RsaKey> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| Error::internal("cannot generate an RSA key"))?;
+    let der = pair
+        .as_der()
+        .map_err(|_| Error::internal("cannot encode the RSA key"))?;
+    let public = pair.public_key();
+    Ok(RsaKey {
+        pkcs8_der: der.as_ref().to_vec(),
+        n: b64url(public.modulus().big_endian_without_leading_zero()),
+        e: b64url(public.exponent().big_endian_without_leading_zero()),
+    })
+}
+
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (what jsonwebtoken's RSA signer
+/// takes): SEQUENCE { INTEGER version, SEQUENCE algorithm, OCTET STRING privateKey, ... }.
+pub fn pkcs8_to_pkcs1(pkcs8: &[u8]) -> Result<Vec<u8>> {
+    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize);
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let inner = (|| {
+        let (0x30, info, _) = tlv(pkcs8)? else {
+            return None;
+        };
+        let (0x02, _, rest) = tlv(info)? else {
+            return None;
+        };
+        let (0x30, _, rest) = tlv(rest)? else {
+            return None;
+        };
+        let (0x04, key, _) = tlv(rest)? else {
+            return None;
+        };
+        Some(key.to_vec())
+    })();
+    inner.ok_or_else(|| Error::internal("malformed PKCS#8 RSA key"))
+}
+
 /// Splits an uncompressed P-256 point (0x04 || x || y) into base64url x and y.
 pub fn ec_public_xy(point: &[u8]) -> Result<(String, String)> {
     if point.len() != 65 || point[0] != 4 {
@@ -185,6 +246,20 @@ mod tests {
         assert!(MasterKey::generate().open("a", &sealed).is_err());
         let again = MasterKey::from_base64(&k.to_base64()).unwrap();
         assert_eq!(again.open("a", &sealed).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn rsa_keys_sign_through_the_pkcs1_view() {
+        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+        let k = generate_rs256().unwrap();
+        assert_eq!(k.e, "AQAB");
+        let pkcs1 = pkcs8_to_pkcs1(&k.pkcs8_der).unwrap();
+        let pair = RsaKeyPair::from_der(&pkcs1).unwrap();
+        let mut sig = vec![0; pair.public_modulus_len()];
+        pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"m", &mut sig)
+            .unwrap();
+        assert!(pkcs8_to_pkcs1(&k.pkcs8_der[..40]).is_err());
+        assert!(pkcs8_to_pkcs1(&[]).is_err());
     }
 
     #[test]

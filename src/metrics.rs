@@ -17,6 +17,8 @@ pub struct Metrics {
     latency: [AtomicU64; 11],
     latency_sum_us: AtomicU64,
     latency_count: AtomicU64,
+    /// Named background events (`backchannel_logout_delivered`, ...).
+    events: RwLock<HashMap<&'static str, AtomicU64>>,
 }
 
 impl Metrics {
@@ -49,6 +51,21 @@ impl Metrics {
         self.latency[idx].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
         self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a named event (`idbridge_events_total{event="..."}`).
+    pub fn count(&self, event: &'static str) {
+        let counted = self
+            .events
+            .read()
+            .ok()
+            .and_then(|m| m.get(event).map(|c| c.fetch_add(1, Ordering::Relaxed)))
+            .is_some();
+        if !counted && let Ok(mut m) = self.events.write() {
+            m.entry(event)
+                .or_insert_with(|| AtomicU64::new(0))
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn render(&self) -> String {
@@ -94,6 +111,21 @@ impl Metrics {
             "idbridge_http_request_duration_seconds_count {}\n",
             self.latency_count.load(Ordering::Relaxed)
         ));
+        out.push_str("# HELP idbridge_events_total Background events by name.\n");
+        out.push_str("# TYPE idbridge_events_total counter\n");
+        if let Ok(m) = self.events.read() {
+            let mut rows: Vec<_> = m
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "idbridge_events_total{{event=\"{k}\"}} {}\n",
+                        v.load(Ordering::Relaxed)
+                    )
+                })
+                .collect();
+            rows.sort();
+            rows.into_iter().for_each(|r| out.push_str(&r));
+        }
         out
     }
 }

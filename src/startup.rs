@@ -71,6 +71,7 @@ impl App {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let watcher = tokio::spawn(watch(self.state.clone()));
         let rotation = tokio::spawn(key_schedule(self.state.clone()));
+        let backchannel = tokio::spawn(crate::tokens::backchannel::run(self.state.clone()));
         let router = crate::http::router::build(self.state.clone());
         let served = axum::serve(
             self.listener,
@@ -82,6 +83,7 @@ impl App {
         housekeeping.abort();
         watcher.abort();
         rotation.abort();
+        backchannel.abort();
         self.state.store.close().await;
         served
     }
@@ -121,6 +123,7 @@ pub async fn build_state(
         verified: VerifiedCache::default(),
         rbac: RbacCache::default(),
         metrics: Metrics::default(),
+        http: http_client()?,
         settings,
     };
     Ok(AppState::new(inner))
@@ -244,6 +247,21 @@ fn set_mode(path: &Path, mode: u32) {
     let _ = (path, mode);
 }
 
+/// The outbound HTTP client: rustls with the aws-lc-rs provider (the one TLS stack of the whole
+/// binary), the system's trust roots, no redirects (a redirect could point anywhere), bounded
+/// connect and total time.
+fn http_client() -> Result<reqwest::Client> {
+    // reqwest is built without a bundled provider; install aws-lc-rs once per process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(15))
+        .user_agent(concat!("idbridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
+}
+
 /// Hourly: delete sessions that ended more than a day ago.
 async fn housekeeping(state: AppState) {
     let period = std::time::Duration::from_secs(3600);
@@ -255,6 +273,7 @@ async fn housekeeping(state: AppState) {
         let result = async {
             let mut tx = state.store.begin().await?;
             let n = store::sessions::purge(tx.conn(), cutoff).await?;
+            store::backchannel::purge_orphans(tx.conn()).await?;
             tx.commit().await?;
             Ok::<_, Error>(n)
         }

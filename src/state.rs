@@ -36,6 +36,9 @@ pub struct Inner {
     pub hasher: PasswordHasher,
     pub mailer: Mailer,
     pub metrics: Metrics,
+    /// Outbound HTTP (back-channel logout, upstream identity providers): rustls on aws-lc-rs,
+    /// no redirects followed.
+    pub http: reqwest::Client,
 }
 
 impl AppState {

@@ -9,6 +9,7 @@
 //! busy timeout instead of failing to upgrade) and commit once; dropping it rolls back.
 
 pub mod audit;
+pub mod backchannel;
 pub mod keys;
 pub mod oauth;
 pub mod roles;

@@ -87,8 +87,10 @@ pub async fn auth_by_id(c: Conn<'_>, id: &str) -> Result<Option<SessionAuth>> {
     .await)?)
 }
 
+/// Revokes one session; queues back-channel logout tokens for the clients it signed in to.
 pub async fn revoke(mut c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
     super::bump_counter(c.reborrow(), "auth").await?;
+    super::backchannel::enqueue_for_session(c.reborrow(), id, now).await?;
     let n = on_conn!(c, |c| sqlx::query(
         "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
     )
@@ -101,9 +103,10 @@ pub async fn revoke(mut c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
 }
 
 /// Revokes every session of the user; moves the `auth` generation so that forward auth on every
-/// replica drops what it verified.
+/// replica drops what it verified; queues back-channel logout tokens.
 pub async fn revoke_all_for_user(mut c: Conn<'_>, user_id: &str, now: i64) -> Result<u64> {
     super::bump_counter(c.reborrow(), "auth").await?;
+    super::backchannel::enqueue_for_user(c.reborrow(), user_id, now).await?;
     let n = on_conn!(c, |c| sqlx::query(
         "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
     )

@@ -35,21 +35,18 @@ pub struct VerifiedCache {
 }
 
 /// The kind of credential (cookie or bearer) and the SHA-256 of its value: no allocation.
-type CacheKey = [u8; 33];
+pub type CacheKey = [u8; 33];
 
 /// What a verified credential resolved to.
 pub struct Verified {
     pub principal: Principal,
-    pub tenant_slug: String,
-    pub email: String,
-    pub roles: String,
-    pub groups: String,
     pub expires_at_ms: i64,
     pub auth_generation: i64,
     pub rbac_generation: i64,
     /// Compiled RBAC for `?permission=` checks.
     pub compiled: Arc<crate::rbac::engine::Compiled>,
-    /// The identity headers of a 200, built once.
+    /// The identity headers of a 200 (user id, email, tenant slug, roles, groups), built once;
+    /// the values are kept only here.
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -60,7 +57,8 @@ impl VerifiedCache {
         self.map.read().ok()?.get(key).cloned()
     }
 
-    fn put(&self, key: CacheKey, v: Arc<Verified>) {
+    /// Caches a verified caller (public for the memory benchmark, `benches/cache_memory.rs`).
+    pub fn put(&self, key: CacheKey, v: Arc<Verified>) {
         if let Ok(mut m) = self.map.write() {
             if m.len() >= MAX_ENTRIES {
                 // Cheap bound: drop everything; live callers re-verify once.
@@ -253,35 +251,56 @@ async fn load(s: &AppState, credential: Credential<'_>) -> Result<Verified, Erro
         }
         None => (String::new(), s.now_ms() + 60_000, String::new()),
     };
-    let names = &s.settings.forward_auth;
-    let roles = compiled.roles.join(",");
-    let mut headers = Vec::with_capacity(5);
-    for (name, value) in [
-        (&names.user_header, principal.user_id().unwrap_or_default()),
-        (&names.email_header, email.as_str()),
-        (&names.tenant_header, tenant.slug.as_str()),
-        (&names.roles_header, roles.as_str()),
-        (&names.groups_header, groups.as_str()),
-    ] {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.push((n, v));
-        }
-    }
-    Ok(Verified {
-        headers,
-        tenant_slug: tenant.slug.clone(),
+    Ok(Verified::new(
+        &s.settings.forward_auth,
+        principal,
+        tenant.slug.clone(),
         email,
-        roles,
         groups,
         expires_at_ms,
         auth_generation,
-        rbac_generation: principal.rbac_generation,
         compiled,
-        principal,
-    })
+    ))
+}
+
+impl Verified {
+    /// Builds the cache entry and its identity headers once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        names: &crate::config::ForwardAuthSettings,
+        principal: Principal,
+        tenant_slug: String,
+        email: String,
+        groups: String,
+        expires_at_ms: i64,
+        auth_generation: i64,
+        compiled: Arc<crate::rbac::engine::Compiled>,
+    ) -> Self {
+        let roles = compiled.roles.join(",");
+        let mut headers = Vec::with_capacity(5);
+        for (name, value) in [
+            (&names.user_header, principal.user_id().unwrap_or_default()),
+            (&names.email_header, email.as_str()),
+            (&names.tenant_header, tenant_slug.as_str()),
+            (&names.roles_header, roles.as_str()),
+            (&names.groups_header, groups.as_str()),
+        ] {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.push((n, v));
+            }
+        }
+        Verified {
+            headers,
+            expires_at_ms,
+            auth_generation,
+            rbac_generation: principal.rbac_generation,
+            compiled,
+            principal,
+        }
+    }
 }
 
 /// 302 to sign-in for a browser navigation (unless `mode=status`), else 401.

@@ -1,4 +1,5 @@
-//! `/auth/verify` (forward auth) and `/api/keys` (signing keys, platform admins).
+//! `/api/keys` (signing keys, platform admins). `/auth/verify` is routed in `http::router`, on
+//! its own lean stack.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -15,7 +16,6 @@ use crate::store;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/auth/verify", get(super::forward_auth::verify))
         .route("/api/keys", get(list_h))
         .route("/api/keys/rotate", post(rotate_h))
 }

@@ -1,4 +1,4 @@
-//! Access tokens: short-lived ES256 JWTs (`typ: at+jwt`, RFC 9068) bound to a session.
+//! Access tokens: short-lived JWTs (ES256 by default; EdDSA or RS256) (`typ: at+jwt`, RFC 9068) bound to a session.
 //!
 //! Verification pins the algorithm, issuer and audience, requires `exp`, `iat`, `nbf`, `sub`,
 //! `sid` and `tid`, validates `nbf`, and looks the `kid` up only in the local key ring; header
@@ -76,8 +76,10 @@ pub fn peek(token: &str) -> Result<(String, Algorithm)> {
         return Err(Error::Unauthenticated);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthenticated)?;
-    if !matches!(header.alg, Algorithm::ES256 | Algorithm::EdDSA)
-        || header.typ.as_deref() != Some("at+jwt")
+    if !matches!(
+        header.alg,
+        Algorithm::ES256 | Algorithm::EdDSA | Algorithm::RS256
+    ) || header.typ.as_deref() != Some("at+jwt")
     {
         return Err(Error::Unauthenticated);
     }

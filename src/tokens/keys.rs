@@ -28,6 +28,7 @@ use crate::store::{self, Store, Tx, keys::KeyRow};
 pub enum KeyAlg {
     Es256,
     EdDsa,
+    Rs256,
 }
 
 impl KeyAlg {
@@ -35,6 +36,7 @@ impl KeyAlg {
         match s {
             "ES256" => Some(Self::Es256),
             "EdDSA" => Some(Self::EdDsa),
+            "RS256" => Some(Self::Rs256),
             _ => None,
         }
     }
@@ -43,6 +45,7 @@ impl KeyAlg {
         match self {
             Self::Es256 => "ES256",
             Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
         }
     }
 
@@ -50,6 +53,7 @@ impl KeyAlg {
         match self {
             Self::Es256 => Algorithm::ES256,
             Self::EdDsa => Algorithm::EdDSA,
+            Self::Rs256 => Algorithm::RS256,
         }
     }
 }
@@ -178,6 +182,10 @@ impl KeyRing {
                 KeyAlg::EdDsa => {
                     DecodingKey::from_ed_components(jwk["x"].as_str().unwrap_or_default())
                 }
+                KeyAlg::Rs256 => DecodingKey::from_rsa_components(
+                    jwk["n"].as_str().unwrap_or_default(),
+                    jwk["e"].as_str().unwrap_or_default(),
+                ),
             }
             .map_err(Error::internal)?;
             verifying.insert(
@@ -193,6 +201,7 @@ impl KeyRing {
                 let encoding = match alg {
                     KeyAlg::Es256 => EncodingKey::from_ec_der(&der),
                     KeyAlg::EdDsa => EncodingKey::from_ed_der(&der),
+                    KeyAlg::Rs256 => EncodingKey::from_rsa_der(&crypto::pkcs8_to_pkcs1(&der)?),
                 };
                 signing = Some(Arc::new(SigningKey {
                     kid: row.kid.clone(),
@@ -257,6 +266,12 @@ fn new_key(alg: KeyAlg, state: &str, master: &MasterKey, now_ms: i64) -> Result<
         KeyAlg::EdDsa => {
             let k = crypto::generate_ed25519()?;
             let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": k.x, "kid": kid, "alg": "EdDSA", "use": "sig"});
+            (k.pkcs8_der, jwk)
+        }
+        KeyAlg::Rs256 => {
+            let k = crypto::generate_rs256()?;
+            let jwk =
+                json!({"kty": "RSA", "n": k.n, "e": k.e, "kid": kid, "alg": "RS256", "use": "sig"});
             (k.pkcs8_der, jwk)
         }
     };

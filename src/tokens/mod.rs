@@ -2,6 +2,7 @@
 //! tokens, and the generation counters replicas watch to learn of changes.
 
 pub mod api_tokens;
+pub mod backchannel;
 pub mod forward_auth;
 pub mod generations;
 pub mod handlers;

@@ -110,7 +110,8 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "email", "name", "given_name", "family_name", "roles", "groups", "tenant"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
 }
@@ -561,6 +562,17 @@ pub async fn exchange_code(
         let mut tx = s.store.begin().await?;
         if !store::oauth::use_code(tx.conn(), &hash, s.now_ms()).await? {
             return Err(invalid("this code was already used"));
+        }
+        if has_scope(&row.scope, "openid") {
+            // The client now holds an ID token for this session: tell it when the session ends.
+            store::backchannel::record_client_session(
+                tx.conn(),
+                &row.session_id,
+                &client.id,
+                &row.user_id,
+                s.now_ms(),
+            )
+            .await?;
         }
         tx.commit().await?;
     }

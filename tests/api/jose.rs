@@ -51,6 +51,44 @@ async fn jose_verifies_eddsa_tokens_too() {
 }
 
 #[tokio::test]
+async fn jose_verifies_rs256_tokens_signed_through_aws_lc() {
+    let app = spawn_app_with(|s| s.keys.algorithm = "RS256".into()).await;
+    let admin = app.register_admin().await;
+    let v = jose_verify(&app, &admin.token).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["alg"], "RS256");
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rsa: Vec<&Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kty"] == "RSA")
+        .collect();
+    assert_eq!(
+        rsa.len(),
+        2,
+        "active and next RSA keys are published: {jwks}"
+    );
+    // n is a 2048-bit modulus (256 bytes -> 342 base64url characters); no private parts leak.
+    assert_eq!(rsa[0]["n"].as_str().unwrap().len(), 342);
+    assert!(rsa[0].get("d").is_none() && rsa[0].get("p").is_none());
+    // idbridge itself accepts the token on its API.
+    expect(
+        app.get("/api/me", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn jose_rejects_a_tampered_token() {
     let app = spawn_app().await;
     let admin = app.register_admin().await;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod backchannel;
 mod forward_auth;
 mod http;
 mod invites;
