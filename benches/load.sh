@@ -3,17 +3,21 @@
 #   - axum hello-world (the baseline, examples/hello_world.rs)
 #   - GET /auth/verify with a valid session cookie (forward auth hot path)
 #   - POST /oauth2/token client_credentials (token minting + client authentication)
-#   - GET /auth/verify latency at half of its max rate (wrk2-style pacing is not available in
-#     wrk, so the script reports wrk's latency distribution at a fixed lower connection count)
+#   - GET /auth/verify latency at about half of its max rate (wrk cannot pace a fixed rate, so
+#     the script runs wrk with 4 connections, which measured at about half the max rate)
+#   - token minting: GET /auth/verify with forward_auth.pass_access_token = true (a fresh ES256
+#     access token per request, on a second server started on the same database)
+#   - POST /oauth2/token grant_type=refresh_token with rotation: one refresh-token family per
+#     connection, each response's new refresh token used for the next request
 # Usage: benches/load.sh   (builds the release binary and the example first)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
-cargo build --release --bin idbridge --example hello_world >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin idbridge --example hello_world >/dev/null
 BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release")
 DIR=$(mktemp -d)
 DURATION=${DURATION:-10s}
-trap 'kill $HELLO $IDB 2>/dev/null || true; rm -rf "$DIR"' EXIT
+trap 'kill $HELLO $IDB ${MINT:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT
 "$BIN/examples/hello_world" 127.0.0.1:18090 & HELLO=$!
 (cd "$DIR" && exec env IDBRIDGE_SERVER__BIND=127.0.0.1:18091 IDBRIDGE_SERVER__INSECURE_DEV_COOKIES=true \
   IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" serve >/dev/null 2>&1) & IDB=$!
@@ -33,9 +37,46 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.body = "grant_type=client_credentials&client_id=$CID&client_secret=$CSECRET"
 LUA
+# Refresh-token families for the rotation run: code flow once per connection.
+RCLIENT=$(curl -fsS -X POST $U/api/oauth-clients -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+  -d '{"name":"bench-rp","confidential":true,"redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["authorization_code","refresh_token"],"scopes":["openid","email"]}')
+RID=$(printf '%s' "$RCLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+RSECRET=$(printf '%s' "$RCLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+CONNS=8
+FAMILIES=""
+for _ in $(seq 1 $CONNS); do
+  LOC=$(curl -fsS -o /dev/null -w '%{redirect_url}' -H "Cookie: $COOKIE" \
+    "$U/oauth2/authorize?client_id=$RID&redirect_uri=http://127.0.0.1:9/cb&response_type=code&scope=openid%20email")
+  CODE=$(printf '%s' "$LOC" | sed -E 's/.*[?&]code=([^&]*).*/\1/')
+  RT=$(curl -fsS -u "$RID:$RSECRET" -X POST $U/oauth2/token \
+    -d "grant_type=authorization_code&code=$CODE&redirect_uri=http://127.0.0.1:9/cb" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+  FAMILIES="$FAMILIES\"$RT\","
+done
+BASIC=$(printf '%s:%s' "$RID" "$RSECRET" | base64 -w0)
+cat > "$DIR/refresh.lua" <<LUA
+local families = {$FAMILIES}
+local n = 0
+function setup(thread) n = n + 1; thread:set("rt", families[n]) end
+function request()
+  return wrk.format("POST", "/oauth2/token", {["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "Basic $BASIC"}, "grant_type=refresh_token&refresh_token=" .. rt)
+end
+function response(status, headers, body)
+  local t = body:match('"refresh_token":"([^"]+)"')
+  if t then rt = t end
+end
+LUA
 run() { echo "== $1"; shift; wrk --latency "$@" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx" ; }
 run "hello-world (baseline)" -t2 -c64 -d"$DURATION" http://127.0.0.1:18090/
 run "GET /auth/verify, valid session cookie" -t2 -c64 -d"$DURATION" -H "Cookie: $COOKIE" $U/auth/verify
-run "GET /auth/verify, 16 connections (latency)" -t2 -c16 -d"$DURATION" -H "Cookie: $COOKIE" $U/auth/verify
+run "GET /auth/verify, 4 connections (latency at about half the max rate)" -t2 -c4 -d"$DURATION" -H "Cookie: $COOKIE" $U/auth/verify
 run "POST /oauth2/token client_credentials" -t2 -c32 -d"$DURATION" -s "$DIR/token.lua" $U/oauth2/token
+run "POST /oauth2/token refresh_token with rotation ($CONNS families)" -t$CONNS -c$CONNS -d"$DURATION" -s "$DIR/refresh.lua" $U/oauth2/token
 echo "== idbridge RSS after the runs: $(grep VmRSS /proc/$IDB/status 2>/dev/null | awk '{print $2 " kB"}')"
+# Token minting: a second server on the same database mints an access token per verification.
+(cd "$DIR" && exec env IDBRIDGE_SERVER__BIND=127.0.0.1:18092 IDBRIDGE_SERVER__INSECURE_DEV_COOKIES=true \
+  IDBRIDGE_FORWARD_AUTH__PASS_ACCESS_TOKEN=true IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" serve >/dev/null 2>&1) & MINT=$!
+for _ in $(seq 1 60); do curl -fsS http://127.0.0.1:18092/healthz >/dev/null 2>&1 && break; sleep 0.5; done
+kill $IDB; IDB=
+run "GET /auth/verify minting a fresh access token per request" -t2 -c64 -d"$DURATION" -H "Cookie: $COOKIE" http://127.0.0.1:18092/auth/verify

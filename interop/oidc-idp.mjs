@@ -67,7 +67,7 @@ const provider = new Provider(issuer, {
     long: { httpOnly: true, sameSite: 'lax' },
     short: { httpOnly: true, sameSite: 'lax' },
   },
-  features: { devInteractions: { enabled: false }, revocation: { enabled: true } },
+  features: { devInteractions: { enabled: false }, revocation: { enabled: true }, registration: { enabled: true } },
   responseTypes: ['code'],
   pkce: { methods: ['S256'], required: () => true },
   clientBasedCORS: () => true,

@@ -113,6 +113,20 @@ impl Error {
 const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str, &str)] = &[
     // (pg constraint, sqlite columns, code, field, message)
     (
+        "sso_connections_name_key",
+        "sso_connections.tenant_id, sso_connections.name",
+        "name_taken",
+        "name",
+        "this tenant already has a connection with this name",
+    ),
+    (
+        "sso_domains_pkey",
+        "sso_domains.domain",
+        "domain_taken",
+        "email_domains",
+        "another connection already owns this email domain",
+    ),
+    (
         "users_email_key",
         "users.email_norm",
         "email_taken",

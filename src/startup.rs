@@ -124,6 +124,7 @@ pub async fn build_state(
         rbac: RbacCache::default(),
         metrics: Metrics::default(),
         http: http_client()?,
+        sso: Default::default(),
         settings,
     };
     Ok(AppState::new(inner))

@@ -39,6 +39,8 @@ pub struct Inner {
     /// Outbound HTTP (back-channel logout, upstream identity providers): rustls on aws-lc-rs,
     /// no redirects followed.
     pub http: reqwest::Client,
+    /// Upstream identity providers' metadata and keys, per connection.
+    pub sso: crate::sso::oidc::SsoCache,
 }
 
 impl AppState {

@@ -232,7 +232,7 @@ pub struct SignedIn {
     pub session_max_age: i64,
 }
 
-async fn start_session(
+pub async fn start_session(
     state: &AppState,
     tx: &mut Tx,
     user: &UserRow,

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod oauth;
 pub mod roles;
 pub mod sessions;
+pub mod sso;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -34,7 +34,7 @@ pub fn routes() -> Router<AppState> {
 
 const CODE_TTL_MS: i64 = 60_000;
 
-fn no_store(mut r: Response) -> Response {
+pub(crate) fn no_store(mut r: Response) -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -42,7 +42,7 @@ fn no_store(mut r: Response) -> Response {
 
 /// An HTML page for people: errors that must not redirect (bad client or redirect URI), the
 /// sign-in form, "signed out".
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>{t} - idbridge</title><style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}}\
@@ -812,7 +812,7 @@ pub struct LoginQuery {
 }
 
 /// Where a sign-in may continue to: a path on idbridge (not `//host`), or an allow-listed origin.
-fn safe_rd(s: &AppState, rd: Option<&str>) -> Option<String> {
+pub(crate) fn safe_rd(s: &AppState, rd: Option<&str>) -> Option<String> {
     let rd = rd?.trim();
     let local = rd.starts_with('/')
         && !rd.starts_with("//")
@@ -829,7 +829,9 @@ fn login_form(rd: &str, error: Option<&str>) -> String {
     format!(
         "{err}<form method=\"post\" action=\"/login\"><label>Email<input name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus></label>\
          <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in</button></form>",
+         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in</button></form>\
+         <h2>Single sign-on</h2><form method=\"post\" action=\"/sso/discover\"><label>Work email<input name=\"email\" type=\"email\" required></label>\
+         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Continue with SSO</button></form>",
         err = error
             .map(|e| format!("<p class=\"err\">{}</p>", escape(e)))
             .unwrap_or_default(),

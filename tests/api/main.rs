@@ -15,6 +15,7 @@ mod nginx;
 mod oauth;
 mod oidc;
 mod rbac;
+mod sso;
 mod tenants;
 mod tokens;
 mod users;

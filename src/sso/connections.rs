@@ -1,0 +1,715 @@
+//! SSO connections per tenant (`/api/sso/connections`) and the tenant's SSO settings
+//! (`/api/auth/sso-config`). OIDC connections are checked against the issuer's discovery
+//! document before they are saved; the client secret is sealed with the master key and never
+//! returned.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::{self, Event};
+use crate::auth::principal::Principal;
+use crate::domain::new_id;
+use crate::error::{Error, Result};
+use crate::rbac::service as rbac;
+use crate::state::AppState;
+use crate::store::{self, sso::ConnectionRow, tenants::TenantRow};
+
+/// Settings of an OIDC connection (stored as JSON; no secrets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub email_claim: String,
+    pub name_claim: String,
+    pub given_name_claim: String,
+    pub family_name_claim: String,
+    /// Groups (names or ids); Entra sends object ids in `groups`, Okta and Keycloak names.
+    pub groups_claim: String,
+    /// Also read as groups (Entra app roles).
+    pub roles_claim: String,
+    pub allow_email_linking: bool,
+    pub clock_skew_secs: u32,
+    pub allow_insecure_http: bool,
+    /// Merge the userinfo response into the ID token's claims.
+    pub use_userinfo: bool,
+    /// ID token signature algorithms accepted.
+    pub id_token_algs: Vec<String>,
+    /// Entra group overage: a Graph-style endpoint returning the user's groups, called with the
+    /// access token when the ID token says the groups did not fit (`_claim_names.groups`).
+    pub groups_endpoint: Option<String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            email_claim: "email".into(),
+            name_claim: "name".into(),
+            given_name_claim: "given_name".into(),
+            family_name_claim: "family_name".into(),
+            groups_claim: "groups".into(),
+            roles_claim: "roles".into(),
+            allow_email_linking: false,
+            clock_skew_secs: 60,
+            allow_insecure_http: false,
+            use_userinfo: false,
+            id_token_algs: vec![
+                "RS256".into(),
+                "ES256".into(),
+                "PS256".into(),
+                "EdDSA".into(),
+            ],
+            groups_endpoint: None,
+        }
+    }
+}
+
+const ALGS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// A connection as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub tenant: String,
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    /// The callback URL to register at the identity provider.
+    pub redirect_uri: String,
+    /// Where sign-in through this connection starts.
+    pub start_url: String,
+    pub email_domains: Vec<String>,
+    pub has_client_secret: bool,
+    #[serde(flatten)]
+    pub oidc: OidcConfig,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: i64,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub updated_at: i64,
+}
+
+pub fn redirect_uri(state: &AppState, id: &str) -> String {
+    format!("{}/sso/oidc/{id}/callback", state.public_url)
+}
+
+pub fn config_of(row: &ConnectionRow) -> Result<OidcConfig> {
+    serde_json::from_str(&row.config).map_err(Error::internal)
+}
+
+fn view(
+    state: &AppState,
+    row: ConnectionRow,
+    tenant: &str,
+    domains: Vec<String>,
+) -> Result<ConnectionView> {
+    Ok(ConnectionView {
+        redirect_uri: redirect_uri(state, &row.id),
+        start_url: format!("{}/sso/{}/start", state.public_url, row.id),
+        oidc: config_of(&row)?,
+        tenant: tenant.to_string(),
+        kind: row.kind,
+        name: row.name,
+        enabled: row.enabled,
+        email_domains: domains,
+        has_client_secret: row.secret_sealed.is_some(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        id: row.id,
+    })
+}
+
+/// Create body (`kind: "oidc"`); every OIDC setting may be given at the top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub settings: PatchOidc,
+}
+
+/// OIDC settings a create or PATCH may carry (absent = default or unchanged).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOidc {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub email_claim: Option<String>,
+    pub name_claim: Option<String>,
+    pub given_name_claim: Option<String>,
+    pub family_name_claim: Option<String>,
+    pub groups_claim: Option<String>,
+    pub roles_claim: Option<String>,
+    pub allow_email_linking: Option<bool>,
+    pub clock_skew_secs: Option<u32>,
+    pub allow_insecure_http: Option<bool>,
+    pub use_userinfo: Option<bool>,
+    pub id_token_algs: Option<Vec<String>>,
+    pub groups_endpoint: Option<Option<String>>,
+}
+
+impl PatchOidc {
+    fn apply(self, c: &mut OidcConfig) {
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = self.$f { c.$f = v; })* };
+        }
+        set!(
+            issuer,
+            client_id,
+            scopes,
+            email_claim,
+            name_claim,
+            given_name_claim,
+            family_name_claim,
+            groups_claim,
+            roles_claim,
+            allow_email_linking,
+            clock_skew_secs,
+            allow_insecure_http,
+            use_userinfo,
+            id_token_algs,
+            groups_endpoint
+        );
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchConnection {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub client_secret: Option<String>,
+    pub email_domains: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub settings: PatchOidc,
+}
+
+fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Error {
+    Error::invalid_field(code, field, message.into())
+}
+
+/// Checks the settings; returns the normalised issuer.
+fn check(c: &mut OidcConfig) -> Result<()> {
+    let issuer = c.issuer.trim().trim_end_matches('/').to_string();
+    let insecure = issuer.starts_with("http://");
+    if !(issuer.starts_with("https://") || insecure)
+        || issuer.len() > 512
+        || issuer.contains(['?', '#', ' '])
+    {
+        return Err(invalid(
+            "issuer",
+            "invalid_issuer",
+            "issuer must be an absolute https URL without query or fragment",
+        ));
+    }
+    if insecure && !c.allow_insecure_http {
+        return Err(invalid(
+            "issuer",
+            "insecure_issuer",
+            "issuer must be https; for local testing only, set allow_insecure_http: true",
+        ));
+    }
+    c.issuer = issuer;
+    if c.client_id.trim().is_empty() || c.client_id.len() > 512 {
+        return Err(invalid(
+            "client_id",
+            "invalid_client_id",
+            "client_id is required",
+        ));
+    }
+    if !c.scopes.iter().any(|s| s == "openid") {
+        c.scopes.insert(0, "openid".into());
+    }
+    if c.scopes
+        .iter()
+        .any(|s| s.is_empty() || s.contains(' ') || s.len() > 128)
+    {
+        return Err(invalid(
+            "scopes",
+            "invalid_scopes",
+            "scopes are single words",
+        ));
+    }
+    if c.id_token_algs.is_empty() || c.id_token_algs.iter().any(|a| !ALGS.contains(&a.as_str())) {
+        return Err(invalid(
+            "id_token_algs",
+            "invalid_algorithms",
+            format!("id_token_algs must be some of {}", ALGS.join(", ")),
+        ));
+    }
+    if c.clock_skew_secs > 600 {
+        return Err(invalid(
+            "clock_skew_secs",
+            "invalid_clock_skew",
+            "clock_skew_secs is at most 600",
+        ));
+    }
+    for f in [&c.email_claim, &c.groups_claim, &c.name_claim] {
+        if f.is_empty() || f.len() > 128 {
+            return Err(invalid(
+                "claims",
+                "invalid_claim_name",
+                "claim names are 1-128 characters",
+            ));
+        }
+    }
+    if let Some(u) = &c.groups_endpoint
+        && !(u.starts_with("https://") || (c.allow_insecure_http && u.starts_with("http://")))
+    {
+        return Err(invalid(
+            "groups_endpoint",
+            "invalid_groups_endpoint",
+            "groups_endpoint must be https",
+        ));
+    }
+    Ok(())
+}
+
+fn domains(list: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for d in list {
+        let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+        let ok = d.len() <= 253
+            && d.contains('.')
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !ok {
+            return Err(invalid(
+                "email_domains",
+                "invalid_domain",
+                format!("`{d}` is not a domain"),
+            ));
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 {
+        return Err(invalid(
+            "name",
+            "invalid_name",
+            "name must be 1-100 characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
+async fn tenant_guard(
+    state: &AppState,
+    tx: &mut store::Tx,
+    p: &Principal,
+    slug: Option<&str>,
+    perm: &str,
+) -> Result<TenantRow> {
+    let t = rbac::tenant_for(tx, p, slug).await?;
+    rbac::require(state, tx, p, &t, perm).await?;
+    Ok(t)
+}
+
+pub async fn create(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    req: CreateConnection,
+) -> Result<ConnectionView> {
+    if req.kind != "oidc" {
+        return Err(invalid(
+            "kind",
+            "unsupported_kind",
+            "kind must be \"oidc\" (SAML connections are not available yet)",
+        ));
+    }
+    let name = check_name(&req.name)?;
+    let mut cfg = OidcConfig::default();
+    req.settings.apply(&mut cfg);
+    check(&mut cfg)?;
+    let domains = domains(&req.email_domains)?;
+    let secret = req.client_secret.filter(|s| !s.is_empty());
+    {
+        // Permission first, so strangers cannot make us fetch URLs.
+        let mut tx = state.store.read().await?;
+        tenant_guard(state, &mut tx, p, req.tenant.as_deref(), "sso:manage").await?;
+    }
+    // The issuer must answer discovery before the connection is saved (outside any transaction).
+    super::oidc::discover(state, &cfg, true).await?;
+    if cfg.allow_insecure_http {
+        tracing::warn!(issuer = %cfg.issuer, "SSO connection over plain http (allow_insecure_http): for local testing only");
+    }
+    let now = state.now_ms();
+    let id = new_id();
+    let row = ConnectionRow {
+        secret_sealed: secret
+            .map(|s| {
+                state
+                    .master_key
+                    .seal(&format!("sso_secret:{id}"), s.as_bytes())
+            })
+            .transpose()?,
+        id,
+        tenant_id: String::new(),
+        kind: "oidc".into(),
+        name,
+        enabled: req.enabled.unwrap_or(true),
+        config: serde_json::to_string(&cfg).map_err(Error::internal)?,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    let t = tenant_guard(state, &mut tx, p, req.tenant.as_deref(), "sso:manage").await?;
+    let row = ConnectionRow {
+        tenant_id: t.id.clone(),
+        ..row
+    };
+    store::sso::insert(tx.conn(), &row).await?;
+    store::sso::set_domains(tx.conn(), &row.id, &domains).await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&t.id),
+            action: "sso.connection_create",
+            target_type: "sso_connection",
+            target_id: Some(&row.id),
+            before: None,
+            after: Some(json!({"name": row.name, "kind": row.kind, "issuer": cfg.issuer, "email_domains": domains})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    view(state, row, &t.slug, domains)
+}
+
+async fn load(
+    state: &AppState,
+    tx: &mut store::Tx,
+    p: &Principal,
+    id: &str,
+    perm: &str,
+) -> Result<(ConnectionRow, TenantRow)> {
+    let row = store::sso::get(tx.conn(), id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    let t = store::tenants::get(tx.conn(), &row.tenant_id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    // Someone who may not read this tenant's SSO settings learns nothing: 404.
+    rbac::require(state, tx, p, &t, perm)
+        .await
+        .map_err(|e| match e {
+            Error::Forbidden { .. } => Error::NotFound("connection"),
+            e => e,
+        })?;
+    Ok((row, t))
+}
+
+pub async fn get(state: &AppState, p: &Principal, id: &str) -> Result<ConnectionView> {
+    let mut tx = state.store.read().await?;
+    let (row, t) = load(state, &mut tx, p, id, "sso:read").await?;
+    let d = store::sso::domains(tx.conn(), &row.id).await?;
+    view(state, row, &t.slug, d)
+}
+
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    tenant: Option<&str>,
+) -> Result<Vec<ConnectionView>> {
+    let mut tx = state.store.read().await?;
+    let t = tenant_guard(state, &mut tx, p, tenant, "sso:read").await?;
+    let mut out = Vec::new();
+    for row in store::sso::list(tx.conn(), &t.id).await? {
+        let d = store::sso::domains(tx.conn(), &row.id).await?;
+        out.push(view(state, row, &t.slug, d)?);
+    }
+    Ok(out)
+}
+
+pub async fn patch(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    id: &str,
+    req: PatchConnection,
+) -> Result<ConnectionView> {
+    let (row, _) = {
+        let mut tx = state.store.read().await?;
+        load(state, &mut tx, p, id, "sso:manage").await?
+    };
+    let mut cfg = config_of(&row)?;
+    let before = cfg.clone();
+    let issuer_changed = req
+        .settings
+        .issuer
+        .as_ref()
+        .is_some_and(|i| i.trim().trim_end_matches('/') != cfg.issuer)
+        || req.settings.allow_insecure_http.is_some();
+    req.settings.apply(&mut cfg);
+    check(&mut cfg)?;
+    if issuer_changed {
+        super::oidc::discover(state, &cfg, true).await?;
+    }
+    let domains = req.email_domains.as_deref().map(domains).transpose()?;
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let (mut row, t) = load(state, &mut tx, p, id, "sso:manage").await?;
+    if let Some(n) = &req.name {
+        row.name = check_name(n)?;
+    }
+    if let Some(e) = req.enabled {
+        row.enabled = e;
+    }
+    if let Some(s) = req.client_secret {
+        row.secret_sealed = (!s.is_empty())
+            .then(|| {
+                state
+                    .master_key
+                    .seal(&format!("sso_secret:{}", row.id), s.as_bytes())
+            })
+            .transpose()?;
+    }
+    row.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
+    row.updated_at = now;
+    store::sso::update(tx.conn(), &row).await?;
+    if let Some(d) = &domains {
+        store::sso::set_domains(tx.conn(), &row.id, d).await?;
+    }
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&t.id),
+            action: "sso.connection_update",
+            target_type: "sso_connection",
+            target_id: Some(&row.id),
+            before: Some(serde_json::to_value(&before).map_err(Error::internal)?),
+            after: Some(serde_json::to_value(&cfg).map_err(Error::internal)?),
+        },
+    )
+    .await?;
+    let d = store::sso::domains(tx.conn(), &row.id).await?;
+    tx.commit().await?;
+    state.sso.forget(&row.id);
+    view(state, row, &t.slug, d)
+}
+
+pub async fn delete(state: &AppState, p: &Principal, rid: Option<&str>, id: &str) -> Result<()> {
+    let mut tx = state.store.begin().await?;
+    let (row, t) = load(state, &mut tx, p, id, "sso:manage").await?;
+    store::sso::delete(tx.conn(), &row.id).await?;
+    audit::record(
+        tx.conn(),
+        state.now_ms(),
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&t.id),
+            action: "sso.connection_delete",
+            target_type: "sso_connection",
+            target_id: Some(&row.id),
+            before: Some(json!({"name": row.name})),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.sso.forget(&row.id);
+    Ok(())
+}
+
+/// The client secret of a connection, unsealed.
+pub fn client_secret(state: &AppState, row: &ConnectionRow) -> Result<Option<String>> {
+    row.secret_sealed
+        .as_deref()
+        .map(|s| {
+            state
+                .master_key
+                .open(&format!("sso_secret:{}", row.id), s)
+                .and_then(|b| String::from_utf8(b).map_err(Error::internal))
+        })
+        .transpose()
+}
+
+// ---------------------------------------------------------------------------------------------
+// /api/auth/sso-config: the tenant's SSO settings in one place.
+
+#[derive(Debug, Serialize)]
+pub struct SsoConfigView {
+    pub tenant: String,
+    pub connections: Vec<ConnectionSummary>,
+    pub group_role_map: BTreeMap<String, String>,
+    pub jit_default_role: String,
+    pub role_source: String,
+    pub password_login: bool,
+    /// The deployment-wide map and default (`SSO_GROUP_ROLE_MAP`, `SSO_JIT_DEFAULT_ROLE`).
+    pub global_group_role_map: BTreeMap<String, String>,
+    pub global_jit_default_role: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionSummary {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    pub email_domains: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfigUpdate {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub group_role_map: Option<BTreeMap<String, String>>,
+    pub jit_default_role: Option<String>,
+    pub role_source: Option<String>,
+    pub password_login: Option<bool>,
+}
+
+pub async fn sso_config(
+    state: &AppState,
+    p: &Principal,
+    tenant: Option<&str>,
+) -> Result<SsoConfigView> {
+    let mut tx = state.store.read().await?;
+    let t = tenant_guard(state, &mut tx, p, tenant, "sso:read").await?;
+    config_view(state, &mut tx, &t).await
+}
+
+async fn config_view(state: &AppState, tx: &mut store::Tx, t: &TenantRow) -> Result<SsoConfigView> {
+    let s: rbac::TenantSettings = serde_json::from_str(&t.settings).unwrap_or_default();
+    let mut connections = Vec::new();
+    for row in store::sso::list(tx.conn(), &t.id).await? {
+        connections.push(ConnectionSummary {
+            email_domains: store::sso::domains(tx.conn(), &row.id).await?,
+            id: row.id,
+            kind: row.kind,
+            name: row.name,
+            enabled: row.enabled,
+        });
+    }
+    Ok(SsoConfigView {
+        tenant: t.slug.clone(),
+        connections,
+        group_role_map: s.group_role_map,
+        jit_default_role: s.jit_default_role,
+        role_source: s.role_source.unwrap_or_else(|| "idp".into()),
+        password_login: s.password_login.unwrap_or(true),
+        global_group_role_map: super::mapping::parse_global(&state.settings.sso.group_role_map)
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        global_jit_default_role: state.settings.sso.jit_default_role.clone(),
+    })
+}
+
+pub async fn update_sso_config(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    req: SsoConfigUpdate,
+) -> Result<SsoConfigView> {
+    let mut tx = state.store.begin().await?;
+    let mut t = tenant_guard(state, &mut tx, p, req.tenant.as_deref(), "sso:manage").await?;
+    let before: serde_json::Value = serde_json::from_str(&t.settings).unwrap_or_else(|_| json!({}));
+    let mut s: rbac::TenantSettings = serde_json::from_str(&t.settings).unwrap_or_default();
+    let roles = store::roles::list(tx.conn(), &t.root_id).await?;
+    let known = |r: &str| roles.iter().any(|x| x.name.eq_ignore_ascii_case(r));
+    if let Some(map) = req.group_role_map {
+        for (g, r) in &map {
+            if g.trim().is_empty() || g.len() > 256 {
+                return Err(invalid(
+                    "group_role_map",
+                    "invalid_group",
+                    "group names are 1-256 characters",
+                ));
+            }
+            if !known(r) {
+                return Err(invalid(
+                    "group_role_map",
+                    "unknown_role",
+                    format!("no role named `{r}` in this tenant (group `{g}`)"),
+                ));
+            }
+        }
+        s.group_role_map = map;
+    }
+    if let Some(r) = req.jit_default_role {
+        if !r.is_empty() && !known(&r) {
+            return Err(invalid(
+                "jit_default_role",
+                "unknown_role",
+                format!("no role named `{r}` in this tenant"),
+            ));
+        }
+        s.jit_default_role = r;
+    }
+    if let Some(src) = req.role_source {
+        if !["idp", "local", "scim"].contains(&src.as_str()) {
+            return Err(invalid(
+                "role_source",
+                "invalid_role_source",
+                "role_source is idp, local or scim",
+            ));
+        }
+        s.role_source = Some(src);
+    }
+    if let Some(pl) = req.password_login {
+        s.password_login = Some(pl);
+    }
+    // Keep other settings keys as they are.
+    let mut merged = before.clone();
+    let new = serde_json::to_value(&s).map_err(Error::internal)?;
+    if let (Some(m), Some(n)) = (merged.as_object_mut(), new.as_object()) {
+        for (k, v) in n {
+            m.insert(k.clone(), v.clone());
+        }
+    } else {
+        merged = new;
+    }
+    t.settings = merged.to_string();
+    t.updated_at = state.now_ms();
+    store::tenants::update(tx.conn(), &t).await?;
+    audit::record(
+        tx.conn(),
+        state.now_ms(),
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&t.id),
+            action: "sso.config_update",
+            target_type: "tenant",
+            target_id: Some(&t.id),
+            before: Some(before),
+            after: Some(merged),
+        },
+    )
+    .await?;
+    let v = config_view(state, &mut tx, &t).await?;
+    tx.commit().await?;
+    Ok(v)
+}

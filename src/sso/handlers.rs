@@ -1,0 +1,395 @@
+//! HTTP for SSO: the connections API, the tenant's SSO settings, the explain dry run, and the
+//! browser flow (`/sso/{connection}/start`, the OIDC callback, home-realm discovery).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::connections::{
+    self, ConnectionView, CreateConnection, PatchConnection, SsoConfigUpdate, SsoConfigView,
+};
+use super::fail::{Fail, fail};
+use super::{ExternalIdentity, jit, oidc};
+use crate::auth::principal::Principal;
+use crate::error::{Error, Result};
+use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
+use crate::state::AppState;
+use crate::store;
+use crate::users::service::TenantParam;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/sso/connections", get(list_h).post(create_h))
+        .route(
+            "/api/sso/connections/{id}",
+            get(get_h).patch(patch_h).delete(delete_h),
+        )
+        .route("/api/auth/sso-config", get(config_h).post(config_update_h))
+        .route("/api/sso/explain", post(explain_h))
+        .route("/sso/{id}/start", get(start_h))
+        .route("/sso/oidc/{id}/callback", get(callback_h))
+        .route("/sso/discover", post(discover_h))
+}
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+async fn list_h(
+    State(s): State<AppState>,
+    p: Principal,
+    AppQuery(q): AppQuery<TenantParam>,
+) -> ApiResult<Json<Vec<ConnectionView>>> {
+    Ok(Json(connections::list(&s, &p, q.tenant.as_deref()).await?))
+}
+
+async fn create_h(
+    State(s): State<AppState>,
+    p: Principal,
+    RequestId(rid): RequestId,
+    AppJson(req): AppJson<CreateConnection>,
+) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(connections::create(&s, &p, rid.as_deref(), req).await?),
+    ))
+}
+
+async fn get_h(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectionView>> {
+    Ok(Json(connections::get(&s, &p, &id).await?))
+}
+
+async fn patch_h(
+    State(s): State<AppState>,
+    p: Principal,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    AppJson(req): AppJson<PatchConnection>,
+) -> ApiResult<Json<ConnectionView>> {
+    Ok(Json(
+        connections::patch(&s, &p, rid.as_deref(), &id, req).await?,
+    ))
+}
+
+async fn delete_h(
+    State(s): State<AppState>,
+    p: Principal,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    connections::delete(&s, &p, rid.as_deref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn config_h(
+    State(s): State<AppState>,
+    p: Principal,
+    AppQuery(q): AppQuery<TenantParam>,
+) -> ApiResult<Json<SsoConfigView>> {
+    Ok(Json(
+        connections::sso_config(&s, &p, q.tenant.as_deref()).await?,
+    ))
+}
+
+async fn config_update_h(
+    State(s): State<AppState>,
+    p: Principal,
+    RequestId(rid): RequestId,
+    AppJson(req): AppJson<SsoConfigUpdate>,
+) -> ApiResult<Json<SsoConfigView>> {
+    Ok(Json(
+        connections::update_sso_config(&s, &p, rid.as_deref(), req).await?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Explain: a dry run of a sign-in.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    pub connection: String,
+    /// Claims as the IdP would send them (ID token or userinfo), with the connection's names.
+    pub claims: Value,
+}
+
+async fn explain_h(
+    State(s): State<AppState>,
+    p: Principal,
+    AppJson(req): AppJson<ExplainRequest>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(explain(&s, &p, req).await?))
+}
+
+pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result<Value> {
+    let mut tx = s.store.read().await?;
+    let row = store::sso::get(tx.conn(), &req.connection)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    let tenant = store::tenants::get(tx.conn(), &row.tenant_id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    crate::rbac::service::require(s, &mut tx, p, &tenant, "sso:read").await?;
+    let cfg = connections::config_of(&row)?;
+    let c = &req.claims;
+    let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    let list = |k: &str| match c.get(k) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(x)) => vec![x.clone()],
+        _ => Vec::<String>::new(),
+    };
+    let mut groups = list(&cfg.groups_claim);
+    groups.extend(list(&cfg.roles_claim));
+    let subject = text("sub").ok_or_else(|| {
+        Error::invalid_field("invalid_claims", "claims", "claims.sub is required")
+    })?;
+    let issuer = text("iss").unwrap_or_else(|| cfg.issuer.clone());
+    let email = text(&cfg.email_claim);
+    let verified = matches!(c.get("email_verified"), Some(Value::Bool(true)))
+        || text("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let user = match store::sso::identity(tx.conn(), &row.id, &issuer, &subject).await? {
+        Some(i) => json!({"match": "identity", "user_id": i.user_id}),
+        None => {
+            let existing = match email
+                .as_deref()
+                .and_then(|e| crate::domain::Email::parse(e).ok())
+            {
+                Some(e) => store::users::get_by_email(tx.conn(), e.normalized()).await?,
+                None => None,
+            };
+            match existing {
+                Some(u) if cfg.allow_email_linking && verified => {
+                    json!({"match": "email_link", "user_id": u.id})
+                }
+                Some(u) => json!({"match": "refused", "user_id": u.id,
+                    "reason": "a user with this email exists; linking needs allow_email_linking and email_verified: true"}),
+                None if email.is_none() => json!({"match": "refused", "reason": "no email claim"}),
+                None => json!({"match": "create", "email": email}),
+            }
+        }
+    };
+    let source = jit::role_source(&tenant);
+    let roles = match source.as_str() {
+        "idp" => serde_json::to_value(jit::decide_roles(s, &mut tx, &tenant, &groups).await?)
+            .map_err(Error::internal)?,
+        "local" => {
+            json!([{"rule": "role_source local: roles are managed in idbridge; a new user gets the default role once"}])
+        }
+        _ => json!([{"rule": "role_source scim: SCIM decides roles; sign-in never changes them"}]),
+    };
+    Ok(json!({
+        "connection": row.id, "tenant": tenant.slug, "issuer": issuer, "subject": subject,
+        "groups": groups, "role_source": source, "user": user, "roles": roles,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser flow
+
+/// The pre-auth cookie binding a callback to the browser that started the sign-in.
+fn binding_cookie_name(s: &AppState) -> &'static str {
+    if s.settings.server.insecure_dev_cookies {
+        "idbridge_sso"
+    } else {
+        "__Host-idbridge_sso"
+    }
+}
+
+fn binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
+    let mut c = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}",
+        binding_cookie_name(s)
+    );
+    if !s.settings.server.insecure_dev_cookies {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    crate::tokens::oidc::no_store(r)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StartParams {
+    pub rd: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+async fn start_h(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<StartParams>,
+) -> Response {
+    let clear = binding_cookie(&s, "", 0);
+    let row = match load_enabled(&s, &id).await {
+        Ok(r) => r,
+        Err(f) => return f.page(rid.as_deref(), &clear),
+    };
+    let rd = crate::tokens::oidc::safe_rd(&s, q.rd.as_deref());
+    match oidc::begin(&s, &row, rd, q.login_hint.as_deref()).await {
+        Ok(b) => {
+            let mut r = see_other(&b.authorize_url);
+            if let Ok(v) = HeaderValue::from_str(&binding_cookie(&s, &b.binding, 600)) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => Fail::from(e).page(rid.as_deref(), &clear),
+    }
+}
+
+async fn load_enabled(
+    s: &AppState,
+    id: &str,
+) -> std::result::Result<store::sso::ConnectionRow, Fail> {
+    if id.len() > 64 {
+        return Err(fail("sso.connection_unknown", "connection id too long"));
+    }
+    let mut c = s.store.acquire().await?;
+    store::sso::get(c.conn(), id)
+        .await?
+        .filter(|r| r.enabled && r.kind == "oidc")
+        .ok_or_else(|| {
+            fail(
+                "sso.connection_unknown",
+                format!("no enabled OIDC connection {id}"),
+            )
+        })
+}
+
+async fn callback_h(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<oidc::CallbackParams>,
+) -> Response {
+    let clear = binding_cookie(&s, "", 0);
+    match callback(&s, rid.as_deref(), &client, &headers, &id, &q).await {
+        Ok(mut r) => {
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(f) => f.page(rid.as_deref(), &clear),
+    }
+}
+
+async fn callback(
+    s: &AppState,
+    rid: Option<&str>,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    id: &str,
+    q: &oidc::CallbackParams,
+) -> std::result::Result<Response, Fail> {
+    let row = load_enabled(s, id).await?;
+    let binding = cookie_value(headers, binding_cookie_name(s));
+    let done = oidc::finish(s, &row, q, binding).await?;
+    let (signed, return_to) = complete(s, rid, client, &done.identity, done.return_to).await?;
+    let mut r = see_other(&return_to);
+    if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(
+        s,
+        &signed.session_token,
+        signed.session_max_age,
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+/// JIT, roles and the idbridge session, in one transaction (shared with SAML).
+pub async fn complete(
+    s: &AppState,
+    rid: Option<&str>,
+    client: &ClientInfo,
+    ext: &ExternalIdentity,
+    return_to: Option<String>,
+) -> std::result::Result<(crate::auth::service::SignedIn, String), Fail> {
+    let mut tx = s.store.begin().await?;
+    let out = jit::sign_in(s, &mut tx, ext, rid).await?;
+    let signed =
+        crate::auth::service::start_session(s, &mut tx, &out.user, &out.tenant, client).await?;
+    tx.commit().await?;
+    s.metrics.count(if out.created {
+        "sso_jit_user_created"
+    } else {
+        "sso_login"
+    });
+    Ok((signed, return_to.unwrap_or_else(|| "/login".into())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiscoverForm {
+    pub email: String,
+    #[serde(default)]
+    pub rd: String,
+}
+
+/// Home-realm discovery: the email's domain picks the connection.
+async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> Response {
+    let domain = f
+        .email
+        .trim()
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let found = match s.store.acquire().await {
+        Ok(mut c) => store::sso::by_domain(c.conn(), &domain)
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
+    match found {
+        Some(row) => {
+            let mut to = format!(
+                "/sso/{}/start?login_hint={}",
+                row.id,
+                crate::http::extract::url_encode(f.email.trim())
+            );
+            if let Some(rd) = crate::tokens::oidc::safe_rd(&s, Some(&f.rd)) {
+                to.push_str("&rd=");
+                to.push_str(&crate::http::extract::url_encode(&rd));
+            }
+            see_other(&to)
+        }
+        None => crate::tokens::oidc::page(
+            StatusCode::OK,
+            "Sign in",
+            "<p class=\"err\">No single sign-on is set up for this email domain. Sign in with your password, or ask your administrator.</p><p><a href=\"/login\">Back</a></p>",
+        ),
+    }
+}

@@ -1,0 +1,331 @@
+//! Just-in-time users and role reconciliation for SSO sign-ins, whatever the protocol.
+//!
+//! The identity key is (connection, issuer, subject), never the email. A first sign-in creates
+//! the user (or links an existing one by email when the connection allows it and the IdP says
+//! the email is verified), makes them a member of the connection's tenant and assigns roles;
+//! later sign-ins update the profile. Roles follow the tenant's `role_source`: `idp` (default)
+//! reconciles the assignments with source `sso` to what the groups give at every sign-in and
+//! never touches other sources; `local` gives a first role once; `scim` never changes roles.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::ExternalIdentity;
+use super::fail::{Fail, fail, refuse};
+use super::mapping::{Mapped, Maps, map_groups, parse_global};
+use crate::audit::{self, Event};
+use crate::domain::{Email, PersonName, new_id};
+use crate::error::{Error, Result};
+use crate::rbac::service::TenantSettings;
+use crate::state::AppState;
+use crate::store::{self, AsConn, Tx, roles::AssignmentRow, tenants::TenantRow, users::UserRow};
+
+/// The roles a tenant gives for these groups under its policy, with the rule behind each.
+pub async fn decide_roles(
+    state: &AppState,
+    db: &mut impl AsConn,
+    tenant: &TenantRow,
+    groups: &[String],
+) -> Result<Vec<Mapped>> {
+    let settings: TenantSettings = serde_json::from_str(&tenant.settings).unwrap_or_default();
+    let global = parse_global(&state.settings.sso.group_role_map).unwrap_or_default();
+    let roles = store::roles::list(db.conn(), &tenant.root_id).await?;
+    let preset_default = roles
+        .iter()
+        .find(|r| r.is_default)
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
+    Ok(map_groups(
+        groups,
+        &Maps {
+            tenant: &settings.group_role_map,
+            global: &global,
+            tenant_default: &settings.jit_default_role,
+            global_default: &state.settings.sso.jit_default_role,
+            preset_default: &preset_default,
+        },
+    ))
+}
+
+pub fn role_source(tenant: &TenantRow) -> String {
+    serde_json::from_str::<TenantSettings>(&tenant.settings)
+        .unwrap_or_default()
+        .role_source
+        .unwrap_or_else(|| "idp".into())
+}
+
+/// What a sign-in did.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    #[serde(skip)]
+    pub user: UserRow,
+    #[serde(skip)]
+    pub tenant: TenantRow,
+    pub created: bool,
+    pub linked: bool,
+    pub roles_added: Vec<String>,
+    pub roles_removed: Vec<String>,
+}
+
+fn names(ext: &ExternalIdentity, email: &Email) -> (PersonName, Option<PersonName>) {
+    let parse = |s: &Option<String>, f: &'static str| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .and_then(|s| PersonName::parse(s, f).ok())
+    };
+    let mut first = parse(&ext.given_name, "first_name");
+    let mut last = parse(&ext.family_name, "last_name");
+    if first.is_none()
+        && let Some(full) = ext.name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+    {
+        let (f, l) = full.split_once(' ').unwrap_or((full, ""));
+        first = PersonName::parse(f, "first_name").ok();
+        if last.is_none() && !l.trim().is_empty() {
+            last = PersonName::parse(l.trim(), "last_name").ok();
+        }
+    }
+    let first = first.unwrap_or_else(|| {
+        let local = email.as_str().split('@').next().unwrap_or("user");
+        PersonName::parse(local, "first_name")
+            .unwrap_or_else(|_| PersonName::parse("User", "first_name").expect("valid name"))
+    });
+    (first, last)
+}
+
+/// Runs a sign-in inside the caller's transaction.
+pub async fn sign_in(
+    state: &AppState,
+    tx: &mut Tx,
+    ext: &ExternalIdentity,
+    rid: Option<&str>,
+) -> std::result::Result<Outcome, Fail> {
+    let now = state.now_ms();
+    let tenant = store::tenants::get(tx.conn(), &ext.tenant_id)
+        .await?
+        .filter(|t| t.status == "active")
+        .ok_or_else(|| {
+            refuse(
+                "sso.tenant_inactive",
+                "the connection's tenant is missing or suspended",
+            )
+        })?;
+    let known =
+        store::sso::identity(tx.conn(), &ext.connection_id, &ext.issuer, &ext.subject).await?;
+    let (mut created, mut linked) = (false, false);
+    let user = match &known {
+        Some(idn) => {
+            let mut u = store::users::get(tx.conn(), &idn.user_id)
+                .await?
+                .ok_or_else(|| refuse("sso.user_deleted", "the linked user no longer exists"))?;
+            usable(&u)?;
+            // Profile attributes follow the IdP; the identity key does not move.
+            if let Some(email) = ext.email.as_deref().and_then(|e| Email::parse(e).ok())
+                && email.normalized() != u.email_norm
+            {
+                let taken = store::users::get_by_email(tx.conn(), email.normalized())
+                    .await?
+                    .is_some();
+                if taken {
+                    tracing::warn!(user = %u.id, "the IdP's new email belongs to another user; keeping the old one");
+                } else {
+                    u.email = email.as_str().to_string();
+                    u.email_norm = email.normalized().to_string();
+                }
+            }
+            if let Ok(email) = Email::parse(&u.email) {
+                let (first, last) = names(ext, &email);
+                u.first_name = first.into_inner();
+                if let Some(l) = last {
+                    u.last_name = Some(l.into_inner());
+                }
+            }
+            crate::users::refresh_keys(&mut u);
+            u.updated_at = now;
+            store::users::update(tx.conn(), &u).await?;
+            u
+        }
+        None => {
+            let email = ext
+                .email
+                .as_deref()
+                .and_then(|e| Email::parse(e).ok())
+                .ok_or_else(|| fail("sso.email_missing", "the IdP sent no usable email"))?;
+            let domain = email
+                .normalized()
+                .rsplit('@')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let allowed = store::sso::domains(tx.conn(), &ext.connection_id).await?;
+            if !allowed.is_empty() && !allowed.contains(&domain) {
+                return Err(refuse(
+                    "sso.domain_not_allowed",
+                    format!("email domain {domain} is not allowed for this connection"),
+                ));
+            }
+            match store::users::get_by_email(tx.conn(), email.normalized()).await? {
+                Some(u) => {
+                    if !(ext.allow_email_linking && ext.email_verified) {
+                        return Err(Fail {
+                            status: axum::http::StatusCode::CONFLICT,
+                            reason: "sso.link_refused",
+                            detail: format!(
+                                "a user with {} exists; linking needs allow_email_linking on the connection and email_verified from the IdP (was {})",
+                                email.as_str(),
+                                ext.email_verified
+                            ),
+                        });
+                    }
+                    usable(&u)?;
+                    linked = true;
+                    u
+                }
+                None => {
+                    let (first, last) = names(ext, &email);
+                    let u = crate::users::new_user_row(&email, first, last, None, now);
+                    store::users::insert(tx.conn(), &u).await?;
+                    created = true;
+                    u
+                }
+            }
+        }
+    };
+    store::tenants::ensure_member(tx.conn(), &tenant.id, &user.id, now).await?;
+    // Groups: this login's, or the last known ones (overage without an endpoint).
+    let groups = match (&ext.groups, &known) {
+        (Some(g), _) => g.clone(),
+        (None, Some(k)) => serde_json::from_str(&k.groups).unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    let (roles_added, roles_removed) = match role_source(&tenant).as_str() {
+        "scim" => (Vec::new(), Vec::new()),
+        "local" => {
+            let has_any =
+                !store::users::role_names(tx.conn(), &tenant.id, std::slice::from_ref(&user.id))
+                    .await?
+                    .is_empty();
+            if has_any {
+                (Vec::new(), Vec::new())
+            } else {
+                let first = decide_roles(state, tx, &tenant, &[]).await?;
+                reconcile(tx, &user, &tenant, &first, now).await?
+            }
+        }
+        _ => {
+            let wanted = decide_roles(state, tx, &tenant, &groups).await?;
+            reconcile(tx, &user, &tenant, &wanted, now).await?
+        }
+    };
+    store::sso::upsert_identity(
+        tx.conn(),
+        &store::sso::IdentityRow {
+            connection_id: ext.connection_id.clone(),
+            issuer: ext.issuer.clone(),
+            subject: ext.subject.clone(),
+            user_id: user.id.clone(),
+            email: ext.email.clone(),
+            groups: serde_json::to_string(&groups).map_err(Error::internal)?,
+            created_at: now,
+            last_login_at: now,
+        },
+    )
+    .await?;
+    let actor = audit::Actor {
+        id: Some(&user.id),
+        label: user.email.clone(),
+        source: "sso",
+        request_id: rid,
+    };
+    audit::record(
+        tx.conn(),
+        now,
+        &actor,
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: if created { "sso.user_created" } else { "sso.login" },
+            target_type: "user",
+            target_id: Some(&user.id),
+            before: None,
+            after: Some(json!({
+                "connection": ext.connection_id, "issuer": ext.issuer, "subject": ext.subject,
+                "linked": linked, "groups": groups, "roles_added": roles_added, "roles_removed": roles_removed,
+            })),
+        },
+    )
+    .await?;
+    Ok(Outcome {
+        user,
+        tenant,
+        created,
+        linked,
+        roles_added,
+        roles_removed,
+    })
+}
+
+fn usable(u: &UserRow) -> std::result::Result<(), Fail> {
+    if u.deleted_at.is_some() || u.status == "deleted" {
+        return Err(refuse(
+            "sso.user_deleted",
+            format!("user {} is deleted", u.id),
+        ));
+    }
+    if u.status != "active" {
+        return Err(refuse(
+            "sso.user_inactive",
+            format!("user {} is deactivated", u.id),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes the user's `sso` assignments in the tenant exactly `wanted` (unknown role names are
+/// logged and skipped). Returns (added, removed) role names.
+async fn reconcile(
+    tx: &mut Tx,
+    user: &UserRow,
+    tenant: &TenantRow,
+    wanted: &[Mapped],
+    now: i64,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut want = Vec::new();
+    for m in wanted {
+        match store::roles::get_by_name(tx.conn(), &tenant.root_id, &m.role).await? {
+            Some(r) => want.push(r),
+            None => tracing::warn!(role = %m.role, rule = %m.rule, tenant = %tenant.slug,
+                "group mapping names a role this tenant does not have; skipped"),
+        }
+    }
+    let have = store::sso::sso_roles(tx.conn(), &user.id, &tenant.id).await?;
+    let mut removed = Vec::new();
+    for (id, name) in &have {
+        if !want.iter().any(|r| &r.id == id) {
+            store::roles::unassign(tx.conn(), &user.id, &tenant.id, id, Some("sso")).await?;
+            removed.push(name.clone());
+        }
+    }
+    let mut added = Vec::new();
+    for r in &want {
+        if !have.iter().any(|(id, _)| id == &r.id) {
+            store::roles::assign(
+                tx.conn(),
+                &AssignmentRow {
+                    id: new_id(),
+                    user_id: user.id.clone(),
+                    tenant_id: tenant.id.clone(),
+                    role_id: r.id.clone(),
+                    source: "sso".into(),
+                    assigned_by: None,
+                    assigned_at: now,
+                },
+            )
+            .await?;
+            added.push(r.name.clone());
+        }
+    }
+    if !added.is_empty() || !removed.is_empty() {
+        store::bump_counter(tx.conn(), "rbac").await?;
+    }
+    Ok((added, removed))
+}

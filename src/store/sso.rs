@@ -1,0 +1,285 @@
+//! SSO connections, their email domains, external identities and sign-ins in flight.
+
+use super::Conn;
+use crate::error::Result;
+use crate::on_conn;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    pub config: String,
+    pub secret_sealed: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLS: &str =
+    "id, tenant_id, kind, name, enabled, config, secret_sealed, created_at, updated_at";
+
+pub async fn insert(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
+    let sql =
+        format!("INSERT INTO sso_connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    on_conn!(c, |c| sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(&r.id)
+        .bind(&r.tenant_id)
+        .bind(&r.kind)
+        .bind(&r.name)
+        .bind(r.enabled)
+        .bind(&r.config)
+        .bind(&r.secret_sealed)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn update(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
+    on_conn!(c, |c| sqlx::query(
+        "UPDATE sso_connections SET name = $2, enabled = $3, config = $4, secret_sealed = $5, \
+         updated_at = $6 WHERE id = $1"
+    )
+    .bind(&r.id)
+    .bind(&r.name)
+    .bind(r.enabled)
+    .bind(&r.config)
+    .bind(&r.secret_sealed)
+    .bind(r.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn get(c: Conn<'_>, id: &str) -> Result<Option<ConnectionRow>> {
+    let sql = format!("SELECT {COLS} FROM sso_connections WHERE id = $1");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ConnectionRow>(
+        sqlx::AssertSqlSafe(sql.as_str())
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn list(c: Conn<'_>, tenant_id: &str) -> Result<Vec<ConnectionRow>> {
+    let sql = format!("SELECT {COLS} FROM sso_connections WHERE tenant_id = $1 ORDER BY name");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ConnectionRow>(
+        sqlx::AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+pub async fn delete(mut c: Conn<'_>, id: &str) -> Result<bool> {
+    for sql in [
+        "DELETE FROM sso_pending WHERE connection_id = $1",
+        "DELETE FROM sso_domains WHERE connection_id = $1",
+        "DELETE FROM sso_identities WHERE connection_id = $1",
+    ] {
+        on_conn!(c.reborrow(), |c| sqlx::query(sql)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    let n = on_conn!(c, |c| sqlx::query(
+        "DELETE FROM sso_connections WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Replaces the connection's email domains (a domain owned elsewhere is a 409).
+pub async fn set_domains(mut c: Conn<'_>, id: &str, domains: &[String]) -> Result<()> {
+    on_conn!(c.reborrow(), |c| sqlx::query(
+        "DELETE FROM sso_domains WHERE connection_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    for d in domains {
+        on_conn!(c.reborrow(), |c| sqlx::query(
+            "INSERT INTO sso_domains (domain, connection_id) VALUES ($1, $2)"
+        )
+        .bind(d)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+pub async fn domains(c: Conn<'_>, id: &str) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = on_conn!(c, |c| sqlx::query_as(
+        "SELECT domain FROM sso_domains WHERE connection_id = $1 ORDER BY domain"
+    )
+    .bind(id)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// The enabled connection owning an email domain (home-realm discovery).
+pub async fn by_domain(c: Conn<'_>, domain: &str) -> Result<Option<ConnectionRow>> {
+    let sql = format!(
+        "SELECT {} FROM sso_connections c JOIN sso_domains d ON d.connection_id = c.id \
+         WHERE d.domain = $1 AND c.enabled",
+        COLS.split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ConnectionRow>(
+        sqlx::AssertSqlSafe(sql.as_str())
+    )
+    .bind(domain)
+    .fetch_optional(c)
+    .await)?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdentityRow {
+    pub connection_id: String,
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: String,
+    pub email: Option<String>,
+    pub groups: String,
+    pub created_at: i64,
+    pub last_login_at: i64,
+}
+
+pub async fn identity(
+    c: Conn<'_>,
+    connection_id: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<IdentityRow>> {
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, IdentityRow>(
+        "SELECT connection_id, issuer, subject, user_id, email, groups, created_at, last_login_at \
+         FROM sso_identities WHERE connection_id = $1 AND issuer = $2 AND subject = $3"
+    )
+    .bind(connection_id)
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn upsert_identity(c: Conn<'_>, r: &IdentityRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO sso_identities (connection_id, issuer, subject, user_id, email, groups, created_at, last_login_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (connection_id, issuer, subject) DO UPDATE SET email = $5, groups = $6, last_login_at = $8"
+    )
+    .bind(&r.connection_id)
+    .bind(&r.issuer)
+    .bind(&r.subject)
+    .bind(&r.user_id)
+    .bind(&r.email)
+    .bind(&r.groups)
+    .bind(r.created_at)
+    .bind(r.last_login_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingRow {
+    pub state_hash: String,
+    pub connection_id: String,
+    pub binding_hash: String,
+    pub nonce: String,
+    pub pkce_sealed: String,
+    pub issuer: String,
+    pub return_to: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_pending(c: Conn<'_>, r: &PendingRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO sso_pending (state_hash, connection_id, binding_hash, nonce, pkce_sealed, issuer, return_to, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    )
+    .bind(&r.state_hash)
+    .bind(&r.connection_id)
+    .bind(&r.binding_hash)
+    .bind(&r.nonce)
+    .bind(&r.pkce_sealed)
+    .bind(&r.issuer)
+    .bind(&r.return_to)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Takes a pending sign-in (single use: deleted as it is read). Expired rows are purged too.
+pub async fn take_pending(
+    mut c: Conn<'_>,
+    state_hash: &str,
+    now: i64,
+) -> Result<Option<PendingRow>> {
+    on_conn!(c.reborrow(), |c| sqlx::query(
+        "DELETE FROM sso_pending WHERE expires_at < $1"
+    )
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let row = on_conn!(c.reborrow(), |c| {
+        sqlx::query_as::<_, PendingRow>(
+        "SELECT state_hash, connection_id, binding_hash, nonce, pkce_sealed, issuer, return_to, created_at, expires_at \
+         FROM sso_pending WHERE state_hash = $1"
+    )
+    .bind(state_hash)
+    .fetch_optional(c)
+    .await
+    })?;
+    if row.is_some() {
+        on_conn!(c, |c| sqlx::query(
+            "DELETE FROM sso_pending WHERE state_hash = $1"
+        )
+        .bind(state_hash)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(row)
+}
+
+/// The user's assignments with source `sso` in a tenant: (role id, role name).
+pub async fn sso_roles(
+    c: Conn<'_>,
+    user_id: &str,
+    tenant_id: &str,
+) -> Result<Vec<(String, String)>> {
+    Ok(on_conn!(c, |c| sqlx::query_as(
+        "SELECT r.id, r.name FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
+         WHERE ra.user_id = $1 AND ra.tenant_id = $2 AND ra.source = 'sso' ORDER BY r.name"
+    )
+    .bind(user_id)
+    .bind(tenant_id)
+    .fetch_all(c)
+    .await)?)
+}
