@@ -189,42 +189,6 @@ pub fn generate_rs256() -> Result<RsaKey> {
     })
 }
 
-/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (what jsonwebtoken's RSA signer
-/// takes): SEQUENCE { INTEGER version, SEQUENCE algorithm, OCTET STRING privateKey, ... }.
-pub fn pkcs8_to_pkcs1(pkcs8: &[u8]) -> Result<Vec<u8>> {
-    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, rest) = input.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (first as usize, rest)
-        } else {
-            let n = (first & 0x7f) as usize;
-            if n == 0 || n > 4 || rest.len() < n {
-                return None;
-            }
-            let len = rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize);
-            (len, &rest[n..])
-        };
-        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-    }
-    let inner = (|| {
-        let (0x30, info, _) = tlv(pkcs8)? else {
-            return None;
-        };
-        let (0x02, _, rest) = tlv(info)? else {
-            return None;
-        };
-        let (0x30, _, rest) = tlv(rest)? else {
-            return None;
-        };
-        let (0x04, key, _) = tlv(rest)? else {
-            return None;
-        };
-        Some(key.to_vec())
-    })();
-    inner.ok_or_else(|| Error::internal("malformed PKCS#8 RSA key"))
-}
-
 /// Splits an uncompressed P-256 point (0x04 || x || y) into base64url x and y.
 pub fn ec_public_xy(point: &[u8]) -> Result<(String, String)> {
     if point.len() != 65 || point[0] != 4 {
@@ -249,17 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn rsa_keys_sign_through_the_pkcs1_view() {
+    fn rsa_keys_are_2048_bit_and_sign() {
         use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
         let k = generate_rs256().unwrap();
         assert_eq!(k.e, "AQAB");
-        let pkcs1 = pkcs8_to_pkcs1(&k.pkcs8_der).unwrap();
-        let pair = RsaKeyPair::from_der(&pkcs1).unwrap();
+        let pair = RsaKeyPair::from_pkcs8(&k.pkcs8_der).unwrap();
+        assert_eq!(pair.public_modulus_len(), 256);
         let mut sig = vec![0; pair.public_modulus_len()];
         pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"m", &mut sig)
             .unwrap();
-        assert!(pkcs8_to_pkcs1(&k.pkcs8_der[..40]).is_err());
-        assert!(pkcs8_to_pkcs1(&[]).is_err());
     }
 
     #[test]

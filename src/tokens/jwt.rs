@@ -4,7 +4,7 @@
 //! `sid` and `tid`, validates `nbf`, and looks the `kid` up only in the local key ring; header
 //! `jku`/`x5u`/`jwk` are never used.
 
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{KeyRing, VerifyingKey};
@@ -48,12 +48,23 @@ pub fn mint_any<T: serde::Serialize>(ring: &KeyRing, claims: &T) -> Result<Strin
 /// Signs claims with the active key and the given `typ` (`JWT` for ID tokens, so they can never
 /// pass as access tokens).
 pub fn mint_typed<T: serde::Serialize>(ring: &KeyRing, claims: &T, typ: &str) -> Result<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let key = ring.signing_key()?;
-    let mut header = Header::new(key.alg);
-    header.kid = Some(key.kid.clone());
-    header.typ = Some(typ.into());
-    jsonwebtoken::encode(&header, claims, &key.encoding)
-        .map_err(|e| Error::internal(format!("signing failed: {e}")))
+    let header = format!(
+        "{}\"typ\":{}}}",
+        key.header_prefix,
+        serde_json::Value::String(typ.into())
+    );
+    let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
+    let mut out = String::with_capacity(64 + (header.len() + payload.len()) * 4 / 3 + 350);
+    b64.encode_string(header.as_bytes(), &mut out);
+    out.push('.');
+    b64.encode_string(&payload, &mut out);
+    let sig = key.signer.sign(out.as_bytes())?;
+    out.push('.');
+    b64.encode_string(&sig, &mut out);
+    Ok(out)
 }
 
 /// Verifies an access token at `now_secs`; any failure is `Unauthenticated`.

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Serialize;
 use serde_json::json;
 
@@ -73,7 +73,49 @@ pub struct KeyPolicy {
 pub struct SigningKey {
     pub kid: String,
     pub alg: Algorithm,
-    pub encoding: EncodingKey,
+    /// The parsed aws-lc-rs key, loaded once: parsing a PKCS#8 key on every signature (what
+    /// `jsonwebtoken::encode` does) cost more than the signature itself.
+    pub signer: Signer,
+    /// The JOSE header's `{"alg":..,"kid":..,` prefix, base64url-ready per `typ` in `jwt`.
+    pub header_prefix: String,
+}
+
+pub enum Signer {
+    Es256(aws_lc_rs::signature::EcdsaKeyPair),
+    EdDsa(aws_lc_rs::signature::Ed25519KeyPair),
+    Rs256(aws_lc_rs::signature::RsaKeyPair),
+}
+
+impl Signer {
+    fn load(alg: KeyAlg, pkcs8: &[u8]) -> Result<Self> {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair,
+        };
+        let bad = |_| Error::internal("cannot load a signing key");
+        Ok(match alg {
+            KeyAlg::Es256 => Self::Es256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(bad)?,
+            ),
+            KeyAlg::EdDsa => Self::EdDsa(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(bad)?),
+            KeyAlg::Rs256 => Self::Rs256(RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?),
+        })
+    }
+
+    /// Signs the JWS signing input; the signature in JOSE form (ES256: r || s).
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let failed = |_| Error::internal("signing failed");
+        Ok(match self {
+            Self::Es256(k) => k.sign(&rng, msg).map_err(failed)?.as_ref().to_vec(),
+            Self::EdDsa(k) => k.sign(msg).as_ref().to_vec(),
+            Self::Rs256(k) => {
+                let mut sig = vec![0; k.public_modulus_len()];
+                k.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                    .map_err(failed)?;
+                sig
+            }
+        })
+    }
 }
 
 pub struct VerifyingKey {
@@ -198,15 +240,15 @@ impl KeyRing {
             keys.push(jwk);
             if row.state == "active" {
                 let der = master.open(&format!("signing_key:{}", row.kid), &row.private_sealed)?;
-                let encoding = match alg {
-                    KeyAlg::Es256 => EncodingKey::from_ec_der(&der),
-                    KeyAlg::EdDsa => EncodingKey::from_ed_der(&der),
-                    KeyAlg::Rs256 => EncodingKey::from_rsa_der(&crypto::pkcs8_to_pkcs1(&der)?),
-                };
                 signing = Some(Arc::new(SigningKey {
+                    header_prefix: format!(
+                        "{{\"alg\":\"{}\",\"kid\":{},",
+                        alg.as_str(),
+                        serde_json::Value::String(row.kid.clone())
+                    ),
                     kid: row.kid.clone(),
                     alg: alg.jwt(),
-                    encoding,
+                    signer: Signer::load(alg, &der)?,
                 }));
             }
         }
