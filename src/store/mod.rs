@@ -20,6 +20,7 @@ pub mod tokens;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -40,7 +41,10 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    /// The pool and the in-process writer queue: SQLite has one writer at a time, and writers
+    /// that collide inside SQLite sleep in its busy handler (1, 2, 5, 10 ... ms); queueing them
+    /// here hands the lock over at once.
+    Sqlite(SqlitePool, Arc<tokio::sync::Mutex<()>>),
     Postgres(PgPool),
 }
 
@@ -52,7 +56,11 @@ pub enum Conn<'a> {
 
 /// A transaction of either backend.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    /// A write transaction carries its place in the writer queue until it ends.
+    Sqlite(
+        sqlx::Transaction<'static, Sqlite>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    ),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -86,14 +94,14 @@ impl Conn<'_> {
 impl Tx {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(&mut *t),
+            Tx::Sqlite(t, _) => Conn::Sqlite(&mut *t),
             Tx::Postgres(t) => Conn::Postgres(&mut *t),
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _writer) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -101,7 +109,7 @@ impl Tx {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Sqlite(..) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
@@ -142,7 +150,7 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(|e| Error::internal(format!("cannot open the SQLite database: {e}")))?;
-            Ok(Store::Sqlite(pool))
+            Ok(Store::Sqlite(pool, Arc::default()))
         } else {
             let opts = PgConnectOptions::from_str(url).map_err(|e| {
                 Error::internal(format!("database.url is not a valid postgres URL: {e}"))
@@ -163,7 +171,7 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Sqlite(..) => Backend::Sqlite,
             Store::Postgres(_) => Backend::Postgres,
         }
     }
@@ -171,11 +179,11 @@ impl Store {
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize> {
         let (migrator, before) = match self {
-            Store::Sqlite(p) => (&SQLITE_MIGRATIONS, applied_sqlite(p).await),
+            Store::Sqlite(p, _) => (&SQLITE_MIGRATIONS, applied_sqlite(p).await),
             Store::Postgres(p) => (&POSTGRES_MIGRATIONS, applied_pg(p).await),
         };
         match self {
-            Store::Sqlite(p) => migrator.run(p).await,
+            Store::Sqlite(p, _) => migrator.run(p).await,
             Store::Postgres(p) => migrator.run(p).await,
         }
         .map_err(|e| Error::internal(format!("migration failed: {e}")))?;
@@ -185,7 +193,16 @@ impl Store {
     /// A write transaction.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(p, writer) => {
+                // Bounded like SQLite's own busy timeout: a stuck writer is an error, not a hang.
+                let turn = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    writer.clone().lock_owned(),
+                )
+                .await
+                .map_err(|_| Error::internal("the database stayed busy for 10 s"))?;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
+            }
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -193,7 +210,7 @@ impl Store {
     /// A read transaction: a consistent snapshot for multi-query reads.
     pub async fn read(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Store::Sqlite(p, _) => Tx::Sqlite(p.begin().await?, None),
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -201,7 +218,7 @@ impl Store {
     /// A plain pooled connection for single-statement reads.
     pub async fn acquire(&self) -> Result<PoolConn> {
         Ok(match self {
-            Store::Sqlite(p) => PoolConn::Sqlite(p.acquire().await?),
+            Store::Sqlite(p, _) => PoolConn::Sqlite(p.acquire().await?),
             Store::Postgres(p) => PoolConn::Postgres(p.acquire().await?),
         })
     }
@@ -218,7 +235,7 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p) => p.close().await,
+            Store::Sqlite(p, _) => p.close().await,
             Store::Postgres(p) => p.close().await,
         }
     }

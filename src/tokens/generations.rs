@@ -84,7 +84,7 @@ pub async fn watch(
                 None
             }
         },
-        Store::Sqlite(_) => None,
+        Store::Sqlite(..) => None,
     };
     loop {
         match listener.as_mut() {
