@@ -66,6 +66,26 @@ fn main() {
     })
     .collect();
     let boundary = [PermissionPattern::parse("*").unwrap()];
+    for shared in [false, true] {
+        measure(&names, &grants, &boundary, shared);
+    }
+}
+
+fn measure(
+    names: &ForwardAuthSettings,
+    grants: &[Grant],
+    boundary: &[PermissionPattern],
+    shared: bool,
+) {
+    let one = Arc::new(compile(CompileInput {
+        tenant_id: "t",
+        tenant_active: true,
+        member: true,
+        platform_admin: false,
+        tier: RbacTier::Enterprise,
+        boundary,
+        grants,
+    }));
     let cache = VerifiedCache::default();
     let before = LIVE.load(Ordering::Relaxed);
     for i in 0..SESSIONS {
@@ -82,17 +102,21 @@ fn main() {
             via_cookie: true,
             rbac_generation: 1,
         };
-        let compiled = Arc::new(compile(CompileInput {
-            tenant_id: &principal.tenant_id,
-            tenant_active: true,
-            member: true,
-            platform_admin: false,
-            tier: RbacTier::Enterprise,
-            boundary: &boundary,
-            grants: &grants,
-        }));
+        let compiled = if shared {
+            one.clone()
+        } else {
+            Arc::new(compile(CompileInput {
+                tenant_id: &principal.tenant_id,
+                tenant_active: true,
+                member: true,
+                platform_admin: false,
+                tier: RbacTier::Enterprise,
+                boundary,
+                grants,
+            }))
+        };
         let v = Verified::new(
-            &names,
+            names,
             principal,
             format!("customer-{}", i % 1000),
             format!("user{i}@customer-{}.example.com", i % 1000),
@@ -112,7 +136,12 @@ fn main() {
     assert_eq!(cache.len(), SESSIONS);
     let bytes = (after - before) as f64;
     println!(
-        "verified-credential cache: {SESSIONS} sessions hold {:.1} MiB ({:.0} bytes per session; goal <= 48 MiB)",
+        "verified-credential cache, {}: {SESSIONS} sessions hold {:.1} MiB ({:.0} bytes per session; goal <= 48 MiB)",
+        if shared {
+            "compiled RBAC sets shared"
+        } else {
+            "one compiled RBAC set per session"
+        },
         bytes / (1024.0 * 1024.0),
         bytes / SESSIONS as f64
     );
