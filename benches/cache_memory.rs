@@ -3,9 +3,11 @@
 //!
 //! `cargo bench --bench cache_memory` fills a `VerifiedCache` with 100,000 entries built by the
 //! same constructor the slow path uses (`Verified::new`), each a distinct user with realistic
-//! strings (UUID ids, e-mail, tenant, two roles, three groups) and, as the worst case, its OWN
-//! compiled RBAC set (in the server, users with the same grants still compile separately). A
-//! counting global allocator reports the bytes live after filling minus before. The revocation
+//! strings (UUID ids, e-mail, tenant, two roles, three groups). Two cases: each entry with its
+//! own compiled RBAC set (every user with different grants: the worst case), and the sets
+//! shared (the server interns compiled sets by their inputs, so users with the same grants in a
+//! tenant share one). A counting global allocator reports the bytes live after filling minus
+//! before. The revocation
 //! "set" costs nothing per session: revocation is two generation counters (see
 //! `tokens::generations`), not a list.
 
@@ -86,7 +88,7 @@ fn measure(
         boundary,
         grants,
     }));
-    let cache = VerifiedCache::default();
+    let cache = VerifiedCache::new(names);
     let before = LIVE.load(Ordering::Relaxed);
     for i in 0..SESSIONS {
         let user_id = uuid::Uuid::now_v7().to_string();
@@ -116,7 +118,6 @@ fn measure(
             }))
         };
         let v = Verified::new(
-            names,
             principal,
             format!("customer-{}", i % 1000),
             format!("user{i}@customer-{}.example.com", i % 1000),

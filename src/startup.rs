@@ -120,7 +120,7 @@ pub async fn build_state(
         keys,
         key_policy,
         generations,
-        verified: VerifiedCache::default(),
+        verified: VerifiedCache::new(&settings.forward_auth),
         rbac: RbacCache::default(),
         metrics: Metrics::default(),
         http: http_client()?,

@@ -18,6 +18,9 @@ pub struct RbacCache {
 struct Inner {
     generation: i64,
     map: HashMap<(String, String), Arc<Compiled>>,
+    /// Compiled sets by the fingerprint of their inputs: users with the same grants in the
+    /// same tenant share one set (the forward-auth cache holds these `Arc`s too).
+    interned: HashMap<[u8; 32], Arc<Compiled>>,
 }
 
 impl RbacCache {
@@ -33,6 +36,7 @@ impl RbacCache {
             && g.generation != generation
         {
             g.map.clear();
+            g.interned.clear();
             g.generation = generation;
         }
     }
@@ -51,9 +55,31 @@ impl RbacCache {
         {
             if g.map.len() >= MAX_ENTRIES {
                 g.map.clear();
+                g.interned.clear();
             }
             g.map
                 .insert((principal.to_string(), tenant.to_string()), value);
+        }
+    }
+
+    /// The shared compiled set for these inputs (`fingerprint`), compiling it on first use.
+    pub fn intern(
+        &self,
+        fingerprint: [u8; 32],
+        compile: impl FnOnce() -> Compiled,
+    ) -> Arc<Compiled> {
+        if let Some(hit) = self
+            .inner
+            .read()
+            .ok()
+            .and_then(|g| g.interned.get(&fingerprint).cloned())
+        {
+            return hit;
+        }
+        let fresh = Arc::new(compile());
+        match self.inner.write() {
+            Ok(mut g) => g.interned.entry(fingerprint).or_insert(fresh).clone(),
+            Err(_) => fresh,
         }
     }
 
@@ -61,7 +87,41 @@ impl RbacCache {
     pub fn invalidate(&self) {
         if let Ok(mut g) = self.inner.write() {
             g.map.clear();
+            g.interned.clear();
             g.generation = i64::MIN;
         }
+    }
+}
+
+#[cfg(test)]
+mod intern_tests {
+    use super::*;
+    use crate::domain::RbacTier;
+    use crate::rbac::engine::{CompileInput, compile};
+
+    fn empty() -> Compiled {
+        compile(CompileInput {
+            tenant_id: "t",
+            tenant_active: true,
+            member: true,
+            platform_admin: false,
+            tier: RbacTier::Enterprise,
+            boundary: &[],
+            grants: &[],
+        })
+    }
+
+    #[test]
+    fn same_inputs_share_one_compiled_set_until_the_generation_moves() {
+        let c = RbacCache::default();
+        c.observe(1);
+        let a = c.intern([1; 32], empty);
+        let b = c.intern([1; 32], || unreachable!("interned: not compiled again"));
+        assert!(Arc::ptr_eq(&a, &b));
+        let other = c.intern([2; 32], empty);
+        assert!(!Arc::ptr_eq(&a, &other));
+        c.observe(2);
+        let after = c.intern([1; 32], empty);
+        assert!(!Arc::ptr_eq(&a, &after), "a new generation compiles afresh");
     }
 }

@@ -117,15 +117,49 @@ pub async fn compiled(
             (member, grants, false)
         }
     };
-    let compiled = Arc::new(engine::compile(engine::CompileInput {
-        tenant_id: &tenant.id,
-        tenant_active: active,
-        member,
-        platform_admin,
-        tier,
-        boundary: &boundary,
-        grants: &grants,
-    }));
+    let fingerprint = {
+        // Everything the compilation reads, in a canonical order.
+        let mut sorted: Vec<&Grant> = grants.iter().collect();
+        sorted.sort_by(|a, b| {
+            (&a.role, &a.role_tier, &a.permission, &a.scope_tenant_id).cmp(&(
+                &b.role,
+                &b.role_tier,
+                &b.permission,
+                &b.scope_tenant_id,
+            ))
+        });
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut field = |s: &str| {
+            ctx.update(&(s.len() as u64).to_le_bytes());
+            ctx.update(s.as_bytes());
+        };
+        field(&tenant.id);
+        field(&format!("{active}/{member}/{platform_admin}/{tier:?}"));
+        for b in &boundary {
+            field(&b.to_string());
+        }
+        field("grants");
+        for g in sorted {
+            field(&g.role);
+            field(g.role_tier.as_deref().unwrap_or("\u{0}"));
+            field(g.permission.as_deref().unwrap_or("\u{0}"));
+            field(&g.scope_tenant_id);
+        }
+        let mut fp = [0u8; 32];
+        fp.copy_from_slice(ctx.finish().as_ref());
+        fp
+    };
+    let compiled = state.rbac.intern(fingerprint, || {
+        engine::compile(engine::CompileInput {
+            tenant_id: &tenant.id,
+            tenant_active: active,
+            member,
+            platform_admin,
+            tier,
+            boundary: &boundary,
+            grants: &grants,
+        })
+    });
     state.rbac.put(
         principal.rbac_generation,
         &key,

@@ -48,6 +48,13 @@ pub fn mint_any<T: serde::Serialize>(ring: &KeyRing, claims: &T) -> Result<Strin
 /// Signs claims with the active key and the given `typ` (`JWT` for ID tokens, so they can never
 /// pass as access tokens).
 pub fn mint_typed<T: serde::Serialize>(ring: &KeyRing, claims: &T, typ: &str) -> Result<String> {
+    let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
+    sign_payload(ring, &payload, typ)
+}
+
+/// Signs an already serialized claims object as a compact JWS with the active key (the
+/// forward-auth hot path builds the payload from a cached prefix).
+pub fn sign_payload(ring: &KeyRing, payload: &[u8], typ: &str) -> Result<String> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let key = ring.signing_key()?;
@@ -56,11 +63,10 @@ pub fn mint_typed<T: serde::Serialize>(ring: &KeyRing, claims: &T, typ: &str) ->
         key.header_prefix,
         serde_json::Value::String(typ.into())
     );
-    let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
     let mut out = String::with_capacity(64 + (header.len() + payload.len()) * 4 / 3 + 350);
     b64.encode_string(header.as_bytes(), &mut out);
     out.push('.');
-    b64.encode_string(&payload, &mut out);
+    b64.encode_string(payload, &mut out);
     let sig = key.signer.sign(out.as_bytes())?;
     out.push('.');
     b64.encode_string(&sig, &mut out);

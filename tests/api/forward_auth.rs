@@ -45,6 +45,36 @@ async fn verify_accepts_a_bearer_access_token_and_can_pass_a_fresh_token_upstrea
         ..admin.clone()
     };
     expect(app.get("/api/me", &s).send().await.unwrap(), StatusCode::OK).await;
+    // Each verification mints a fresh token (new jti) with the same claims, from the cache.
+    let again = app
+        .client
+        .get(app.url("/auth/verify"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    let second = again.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(second, passed);
+    use base64::Engine;
+    let claims = |t: &str| -> serde_json::Value {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        serde_json::from_slice(&b64.decode(t.split('.').nth(1).unwrap()).unwrap()).unwrap()
+    };
+    let (a, b) = (
+        claims(token),
+        claims(second.strip_prefix("Bearer ").unwrap()),
+    );
+    assert_ne!(a["jti"], b["jti"]);
+    for k in [
+        "sub", "sid", "tid", "tenant", "email", "roles", "iss", "aud",
+    ] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    assert_eq!(a["roles"], serde_json::json!(["admin"]));
+    assert!(a["exp"].as_i64().unwrap() > a["iat"].as_i64().unwrap());
 }
 
 #[tokio::test]
