@@ -164,6 +164,17 @@ pub fn generate_ed25519() -> Result<EdKey> {
     })
 }
 
+/// A unique token id (`jti`) without a system call: 96 random bits drawn once per process,
+/// then a counter. Unique across replicas and restarts; not a secret.
+pub fn unique_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| hex(&random_bytes::<12>()));
+    format!("{prefix}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// A freshly generated RSA-2048 key: PKCS#8 DER for storage, and the public modulus and exponent
 /// (base64url) for JWKS. Signing goes through aws-lc-rs (constant time), never a pure-Rust RSA.
 pub struct RsaKey {
@@ -222,6 +233,14 @@ mod tests {
         let mut sig = vec![0; pair.public_modulus_len()];
         pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"m", &mut sig)
             .unwrap();
+    }
+
+    #[test]
+    fn unique_ids_differ_and_share_the_process_prefix() {
+        let (a, b) = (unique_id(), unique_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 40);
+        assert_eq!(a[..24], b[..24]);
     }
 
     #[test]

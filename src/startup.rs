@@ -275,6 +275,7 @@ async fn housekeeping(state: AppState) {
             let mut tx = state.store.begin().await?;
             let n = store::sessions::purge(tx.conn(), cutoff).await?;
             store::backchannel::purge_orphans(tx.conn()).await?;
+            store::sso::purge_sessions(tx.conn()).await?;
             tx.commit().await?;
             Ok::<_, Error>(n)
         }

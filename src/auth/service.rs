@@ -230,6 +230,8 @@ pub struct SignedIn {
     pub session_token: String,
     #[serde(skip)]
     pub session_max_age: i64,
+    #[serde(skip)]
+    pub session_id: String,
 }
 
 pub async fn start_session(
@@ -279,6 +281,7 @@ pub async fn start_session(
         tenant: tenant.slug.clone(),
         user: view,
         session_token: token,
+        session_id: session.id.clone(),
         session_max_age: lifetime,
     })
 }

@@ -86,6 +86,8 @@ pub struct ConnectionView {
     pub redirect_uri: String,
     /// Where sign-in through this connection starts.
     pub start_url: String,
+    /// The post-logout redirect URI to register at the IdP (RP-initiated logout).
+    pub post_logout_redirect_uri: String,
     pub email_domains: Vec<String>,
     pub has_client_secret: bool,
     #[serde(flatten)]
@@ -94,6 +96,11 @@ pub struct ConnectionView {
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub updated_at: i64,
+}
+
+/// Where the IdP sends the browser after its logout (register it as a post-logout redirect URI).
+pub fn post_logout_uri(state: &AppState) -> String {
+    format!("{}/login", state.public_url)
 }
 
 pub fn redirect_uri(state: &AppState, id: &str) -> String {
@@ -113,6 +120,7 @@ fn view(
     Ok(ConnectionView {
         redirect_uri: redirect_uri(state, &row.id),
         start_url: format!("{}/sso/{}/start", state.public_url, row.id),
+        post_logout_redirect_uri: post_logout_uri(state),
         oidc: config_of(&row)?,
         tenant: tenant.to_string(),
         kind: row.kind,

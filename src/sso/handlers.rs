@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sso/{id}/start", get(start_h))
         .route("/sso/oidc/{id}/callback", get(callback_h))
         .route("/sso/discover", post(discover_h))
+        .route("/logout", get(logout_page).post(logout_submit))
 }
 
 pub fn escape(s: &str) -> String {
@@ -318,7 +319,15 @@ async fn callback(
     let row = load_enabled(s, id).await?;
     let binding = cookie_value(headers, binding_cookie_name(s));
     let done = oidc::finish(s, &row, q, binding).await?;
-    let (signed, return_to) = complete(s, rid, client, &done.identity, done.return_to).await?;
+    let (signed, return_to) = complete(
+        s,
+        rid,
+        client,
+        &done.identity,
+        done.return_to,
+        Some(&done.id_token),
+    )
+    .await?;
     let mut r = see_other(&return_to);
     if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(
         s,
@@ -337,11 +346,23 @@ pub async fn complete(
     client: &ClientInfo,
     ext: &ExternalIdentity,
     return_to: Option<String>,
+    id_token: Option<&str>,
 ) -> std::result::Result<(crate::auth::service::SignedIn, String), Fail> {
+    let sealed = id_token
+        .map(|t| s.master_key.seal("sso_id_token", t.as_bytes()))
+        .transpose()?;
     let mut tx = s.store.begin().await?;
     let out = jit::sign_in(s, &mut tx, ext, rid).await?;
     let signed =
         crate::auth::service::start_session(s, &mut tx, &out.user, &out.tenant, client).await?;
+    store::sso::insert_session(
+        tx.conn(),
+        &signed.session_id,
+        &ext.connection_id,
+        sealed.as_deref(),
+        s.now_ms(),
+    )
+    .await?;
     tx.commit().await?;
     s.metrics.count(if out.created {
         "sso_jit_user_created"
@@ -392,4 +413,78 @@ async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> R
             "<p class=\"err\">No single sign-on is set up for this email domain. Sign in with your password, or ask your administrator.</p><p><a href=\"/login\">Back</a></p>",
         ),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logout: the idbridge session, then the IdP's (OIDC RP-initiated logout) when it offers one.
+
+async fn logout_page() -> Response {
+    crate::tokens::oidc::page(
+        StatusCode::OK,
+        "Sign out",
+        "<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+    )
+}
+
+async fn logout_submit(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    headers: HeaderMap,
+) -> Response {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "cross-site")
+    {
+        return crate::tokens::oidc::page(
+            StatusCode::FORBIDDEN,
+            "Sign out",
+            "<p class=\"err\">Cross-site sign-out refused.</p>",
+        );
+    }
+    let mut to = "/login".to_string();
+    if let Some(cookie) = crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+        && let Ok(p) = crate::auth::service::authenticate_cookie(&s, cookie).await
+    {
+        let upstream = idp_logout_url(&s, p.session_id.as_deref().unwrap_or_default()).await;
+        if let Err(e) = crate::auth::service::logout(&s, &p, rid.as_deref()).await {
+            tracing::warn!(error = %e, "sign-out failed");
+        }
+        if let Some(u) = upstream {
+            to = u;
+        }
+    }
+    let mut r = see_other(&to);
+    if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(&s, "", 0)) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The IdP's end-session URL for a session that came from an OIDC connection whose IdP
+/// announces `end_session_endpoint`.
+pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
+    let (conn_id, sealed) = {
+        let mut c = s.store.acquire().await.ok()?;
+        store::sso::session(c.conn(), session_id).await.ok()??
+    };
+    let row = {
+        let mut c = s.store.acquire().await.ok()?;
+        store::sso::get(c.conn(), &conn_id).await.ok()??
+    };
+    let cfg = connections::config_of(&row).ok()?;
+    let end = oidc::end_session_endpoint(s, &row, &cfg).await?;
+    let mut url = format!(
+        "{end}{}client_id={}&post_logout_redirect_uri={}",
+        if end.contains('?') { '&' } else { '?' },
+        crate::http::extract::url_encode(&cfg.client_id),
+        crate::http::extract::url_encode(&connections::post_logout_uri(s)),
+    );
+    if let Some(t) = sealed
+        .and_then(|x| s.master_key.open("sso_id_token", &x).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+    {
+        url.push_str("&id_token_hint=");
+        url.push_str(&crate::http::extract::url_encode(&t));
+    }
+    Some(url)
 }

@@ -194,6 +194,21 @@ async fn metadata(
     Ok(m)
 }
 
+/// The IdP's `end_session_endpoint`, when its metadata has one.
+pub async fn end_session_endpoint(
+    state: &AppState,
+    row: &ConnectionRow,
+    cfg: &OidcConfig,
+) -> Option<String> {
+    let meta = metadata(state, row, cfg).await.ok()?;
+    meta.additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .filter(|u| {
+            u.starts_with("https://") || (cfg.allow_insecure_http && u.starts_with("http://"))
+        })
+}
+
 fn algs(cfg: &OidcConfig) -> Vec<CoreJwsSigningAlgorithm> {
     cfg.id_token_algs
         .iter()
@@ -274,6 +289,8 @@ pub struct CallbackParams {
 pub struct Finished {
     pub identity: ExternalIdentity,
     pub return_to: Option<String>,
+    /// The raw ID token, kept (sealed) for `id_token_hint` at logout.
+    pub id_token: String,
 }
 
 pub async fn finish(
@@ -529,6 +546,7 @@ pub async fn finish(
             groups,
         },
         return_to: pending.return_to,
+        id_token: id_token.to_string(),
     })
 }
 

@@ -283,3 +283,47 @@ pub async fn sso_roles(
     .fetch_all(c)
     .await)?)
 }
+
+/// Remembers the upstream sign-in behind an idbridge session.
+pub async fn insert_session(
+    c: Conn<'_>,
+    session_id: &str,
+    connection_id: &str,
+    id_token_sealed: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO sso_sessions (session_id, connection_id, id_token_sealed, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(session_id)
+    .bind(connection_id)
+    .bind(id_token_sealed)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// (connection id, sealed ID token) of a session that came from SSO.
+pub async fn session(c: Conn<'_>, session_id: &str) -> Result<Option<(String, Option<String>)>> {
+    Ok(on_conn!(c, |c| sqlx::query_as(
+        "SELECT connection_id, id_token_sealed FROM sso_sessions WHERE session_id = $1"
+    )
+    .bind(session_id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Housekeeping: forgets upstream sign-ins whose session row is gone.
+pub async fn purge_sessions(c: Conn<'_>) -> Result<u64> {
+    Ok(on_conn!(c, |c| sqlx::query(
+        "DELETE FROM sso_sessions WHERE NOT EXISTS \
+         (SELECT 1 FROM sessions s WHERE s.id = sso_sessions.session_id)"
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
+}

@@ -206,7 +206,7 @@ async fn decide(
     }
     if let Some(prefix) = &v.claims_prefix
         && let Ok(token) = mint_from_prefix(s, prefix)
-        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+        && let Ok(value) = HeaderValue::try_from(format!("Bearer {token}"))
     {
         h.insert(header::AUTHORIZATION, value);
     }
@@ -224,7 +224,7 @@ fn mint_from_prefix(s: &AppState, prefix: &str) -> Result<String, Error> {
         payload,
         ",\"exp\":{},\"iat\":{now},\"nbf\":{now},\"jti\":\"{}\"}}",
         now + s.settings.session.access_token_ttl_secs,
-        crate::domain::new_id()
+        crate::crypto::unique_id()
     );
     crate::tokens::jwt::sign_payload(&s.keys, payload.as_bytes(), "at+jwt")
 }

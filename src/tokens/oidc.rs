@@ -406,6 +406,9 @@ struct Grant<'a> {
     nonce: Option<String>,
     auth_time_ms: i64,
     family: Option<String>,
+    /// Refresh grant: the presented token's hash, spent in the transaction that stores its
+    /// successor (rotation is atomic).
+    spend: Option<String>,
 }
 
 fn has_scope(scope: &str, want: &str) -> bool {
@@ -416,11 +419,10 @@ fn has_scope(scope: &str, want: &str) -> bool {
 /// client may refresh) for a live session.
 async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
-    let auth = {
-        let mut c = s.store.acquire().await?;
-        store::sessions::auth_by_id(c.conn(), &g.session_id).await?
-    }
-    .ok_or_else(|| invalid("the sign-in session has ended"))?;
+    let mut tx = s.store.read().await?;
+    let auth = store::sessions::auth_by_id(tx.conn(), &g.session_id)
+        .await?
+        .ok_or_else(|| invalid("the sign-in session has ended"))?;
     let mut p =
         crate::auth::service::principal_from_session(s, auth, Some(g.tenant_id.clone()), false)
             .map_err(|_| invalid("the sign-in session has ended"))?;
@@ -428,7 +430,6 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
     if p.user_id() != Some(g.user_id.as_str()) {
         return Err(invalid("the sign-in session has ended"));
     }
-    let mut tx = s.store.read().await?;
     let user = store::users::get(tx.conn(), &g.user_id)
         .await?
         .ok_or_else(|| invalid("unknown user"))?;
@@ -495,6 +496,19 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
             revoked_at: None,
         };
         let mut tx = s.store.begin().await?;
+        if let Some(spent) = &g.spend
+            && !store::oauth::spend_refresh(tx.conn(), spent, now).await?
+        {
+            drop(tx);
+            return Err(reused(
+                s,
+                &row.family_id,
+                &row.tenant_id,
+                &row.user_id,
+                &row.client_id,
+            )
+            .await);
+        }
         store::oauth::insert_refresh(tx.conn(), &row).await?;
         tx.commit().await?;
         body["refresh_token"] = json!(token);
@@ -587,6 +601,7 @@ pub async fn exchange_code(
             nonce: row.nonce,
             auth_time_ms: row.auth_time,
             family: None,
+            spend: None,
         },
     )
     .await
@@ -605,40 +620,38 @@ pub async fn refresh(
         .ok_or_else(|| OAuthError::from_parts("invalid_request", "refresh_token is required"))?;
     let hash = crypto::token_hash(token);
     let now = s.now_ms();
-    let mut tx = s.store.begin().await?;
-    let row = store::oauth::refresh(tx.conn(), &hash)
-        .await?
-        .ok_or_else(|| invalid("unknown refresh token"))?;
+    // Read first; the rotation itself (spend + successor) is one short write transaction in
+    // `issue`, so the writer lock is held for two statements only.
+    let row = {
+        let mut c = s.store.acquire().await?;
+        store::oauth::refresh(c.conn(), &hash).await?
+    }
+    .ok_or_else(|| invalid("unknown refresh token"))?;
     if row.client_id != client.id {
         return Err(invalid("unknown refresh token"));
+    }
+    if row.used_at.is_some() {
+        return Err(reused(
+            s,
+            &row.family_id,
+            &row.tenant_id,
+            &row.user_id,
+            &row.client_id,
+        )
+        .await);
     }
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Err(invalid("this refresh token is no longer valid"));
     }
-    if !store::oauth::spend_refresh(tx.conn(), &hash, now).await? {
-        // Reuse of a rotated token: someone holds a copy. End the whole family.
-        let n = store::oauth::revoke_family(tx.conn(), &row.family_id, now).await?;
-        audit::record(
-            tx.conn(),
-            now,
-            &audit::Actor::system("oauth"),
-            Event {
-                tenant_id: Some(&row.tenant_id),
-                action: "oauth.refresh_reuse",
-                target_type: "user",
-                target_id: Some(&row.user_id),
-                before: None,
-                after: Some(
-                    json!({"client_id": row.client_id, "family": row.family_id, "revoked": n}),
-                ),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::warn!(client = %row.client_id, user = %row.user_id, "refresh token reused: family revoked");
-        return Err(invalid("this refresh token was already used"));
+    if !list_of(&client.grant_types)
+        .iter()
+        .any(|g| g == "refresh_token")
+    {
+        return Err(OAuthError::from_parts(
+            "unauthorized_client",
+            "this client may not use refresh tokens",
+        ));
     }
-    tx.commit().await?;
     let scope = match form
         .scope
         .as_deref()
@@ -667,9 +680,46 @@ pub async fn refresh(
             nonce: None,
             auth_time_ms: row.auth_time,
             family: Some(row.family_id),
+            spend: Some(hash),
         },
     )
     .await
+}
+
+/// A spent refresh token came back: someone holds a copy. Ends the whole family (audited).
+async fn reused(
+    s: &AppState,
+    family: &str,
+    tenant_id: &str,
+    user_id: &str,
+    client_id: &str,
+) -> OAuthError {
+    let result = async {
+        let now = s.now_ms();
+        let mut tx = s.store.begin().await?;
+        let n = store::oauth::revoke_family(tx.conn(), family, now).await?;
+        audit::record(
+            tx.conn(),
+            now,
+            &audit::Actor::system("oauth"),
+            Event {
+                tenant_id: Some(tenant_id),
+                action: "oauth.refresh_reuse",
+                target_type: "user",
+                target_id: Some(user_id),
+                before: None,
+                after: Some(json!({"client_id": client_id, "family": family, "revoked": n})),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        return e.into();
+    }
+    tracing::warn!(client = %client_id, user = %user_id, "refresh token reused: family revoked");
+    OAuthError::from_parts("invalid_grant", "this refresh token was already used")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,12 +58,12 @@ pub async fn idp(accounts: Value) -> Idp {
 impl Idp {
     /// Registers idbridge as a client (dynamic registration), as an admin would in the IdP's
     /// console after reading the redirect URI off the connection.
-    pub async fn register(&self, redirect_uri: &str) -> (String, String) {
+    pub async fn register(&self, redirect_uri: &str, post_logout: &str) -> (String, String) {
         let r: Value = self
             .http
             .post(format!("{}/reg", self.issuer))
             .json(
-                &json!({"redirect_uris": [redirect_uri], "grant_types": ["authorization_code"],
+                &json!({"redirect_uris": [redirect_uri], "post_logout_redirect_uris": [post_logout], "grant_types": ["authorization_code"],
                 "response_types": ["code"], "token_endpoint_auth_method": "client_secret_basic"}),
             )
             .send()
@@ -206,7 +206,12 @@ pub async fn setup(app: &TestApp, admin: &Session, extra: Value) -> (Idp, Value)
         StatusCode::CREATED,
     )
     .await;
-    let (client_id, secret) = idp.register(conn["redirect_uri"].as_str().unwrap()).await;
+    let (client_id, secret) = idp
+        .register(
+            conn["redirect_uri"].as_str().unwrap(),
+            conn["post_logout_redirect_uri"].as_str().unwrap(),
+        )
+        .await;
     let conn = expect(
         app.patch(
             &format!("/api/sso/connections/{}", conn["id"].as_str().unwrap()),
@@ -585,4 +590,61 @@ async fn connections_are_validated_and_tenant_scoped() {
         StatusCode::NO_CONTENT,
     )
     .await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_continues_to_the_idps_end_session_endpoint() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = setup(&app, &admin, json!({})).await;
+    idp.next_login("alice").await;
+    let (b, _) = sso_login(&app, &conn).await;
+    let cookie = format!(
+        "{}={}",
+        app.state.cookie_name,
+        b.cookie(&app.state.cookie_name).unwrap()
+    );
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to.starts_with(&format!("{}/session/end?", idp.issuer)),
+        "{to}"
+    );
+    assert!(
+        to.contains("id_token_hint=") && to.contains("post_logout_redirect_uri="),
+        "{to}"
+    );
+    // The idbridge session is over at once.
+    let me = app
+        .client
+        .get(app.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    // The IdP accepts the request (its sign-out confirmation page, not an error).
+    let at_idp = reqwest::Client::new().get(&to).send().await.unwrap();
+    assert_eq!(
+        at_idp.status(),
+        StatusCode::OK,
+        "{to}: {}",
+        at_idp.text().await.unwrap()
+    );
+    // A password session signs out to /login.
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login");
 }
