@@ -16,6 +16,7 @@ mod oauth;
 mod oidc;
 mod rbac;
 mod sso;
+mod sso_rogue;
 mod tenants;
 mod tokens;
 mod users;
