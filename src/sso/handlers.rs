@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sso/oidc/{id}/callback", get(callback_h))
         .route("/sso/discover", post(discover_h))
         .route("/logout", get(logout_page).post(logout_submit))
+        .route("/login/tenant", post(switch_tenant_submit))
 }
 
 pub fn escape(s: &str) -> String {
@@ -487,4 +488,58 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
         url.push_str(&crate::http::extract::url_encode(&t));
     }
     Some(url)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SwitchForm {
+    pub tenant: String,
+}
+
+/// The sign-in page's tenant switcher: moves the browser's session to another of the user's
+/// tenants. Same-origin forms only.
+async fn switch_tenant_submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<SwitchForm>,
+) -> Response {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "cross-site")
+        || headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|o| o != s.public_url);
+    if cross_site {
+        return crate::tokens::oidc::page(
+            StatusCode::FORBIDDEN,
+            "Switch organisation",
+            "<p class=\"err\">Cross-site request refused.</p>",
+        );
+    }
+    let Some(p) = (match crate::auth::service::session_cookie_value(&headers, &s.cookie_name) {
+        Some(c) => crate::auth::service::authenticate_cookie(&s, c).await.ok(),
+        None => None,
+    }) else {
+        return see_other("/login");
+    };
+    match crate::auth::service::switch_tenant(
+        &s,
+        &p,
+        crate::auth::service::SwitchTenantRequest { tenant: f.tenant },
+    )
+    .await
+    {
+        Ok(_) => see_other("/login"),
+        Err(e) => {
+            let text = e.to_string();
+            crate::tokens::oidc::page(
+                crate::http::ApiError(e).status(),
+                "Switch organisation",
+                &format!(
+                    "<p class=\"err\">{}</p><p><a href=\"/login\">Back</a></p>",
+                    escape(&text)
+                ),
+            )
+        }
+    }
 }

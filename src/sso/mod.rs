@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod jit;
 pub mod mapping;
 pub mod oidc;
+pub mod pages;
 
 /// A verified identity from an upstream IdP, protocol-neutral.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]

@@ -859,6 +859,8 @@ fn hint_audience(token: &str) -> Option<String> {
 pub struct LoginQuery {
     pub rd: Option<String>,
     pub force: Option<String>,
+    /// Show this tenant's SSO connections (also taken from a `<slug>.<public host>` host name).
+    pub tenant: Option<String>,
 }
 
 /// Where a sign-in may continue to: a path on idbridge (not `//host`), or an allow-listed origin.
@@ -906,13 +908,28 @@ async fn login_page(
             crate::auth::principal::Actor::User { email, .. } => email.clone(),
             _ => String::new(),
         };
+        let switcher = crate::sso::pages::tenant_switcher(&s, &p).await;
         return page(
             StatusCode::OK,
             "Signed in",
-            &format!("<p>You are signed in as {}.</p>", escape(&who)),
+            &format!(
+                "<p>You are signed in as {}.</p>{switcher}<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+                escape(&who)
+            ),
         );
     }
-    page(StatusCode::OK, "Sign in", &login_form(&rd, None))
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let tenant = crate::sso::pages::tenant_of_request(&s, q.tenant.as_deref(), host);
+    let (buttons, password) = crate::sso::pages::tenant_sign_in(&s, tenant.as_deref(), &rd).await;
+    let form = if password {
+        login_form(&rd, None)
+    } else {
+        String::new()
+    };
+    page(StatusCode::OK, "Sign in", &format!("{buttons}{form}"))
 }
 
 #[derive(Debug, Deserialize)]

@@ -648,3 +648,121 @@ async fn signing_out_ends_the_session_and_continues_to_the_idps_end_session_endp
         .unwrap();
     assert_eq!(r.headers()["location"], "/login");
 }
+
+#[tokio::test]
+async fn the_sign_in_page_offers_the_tenants_connections_and_a_tenant_switcher() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (_idp, conn) = setup(&app, &admin, json!({})).await;
+    let page = |q: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(&format!("/login{q}")))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let plain = page("").await;
+    assert!(plain.contains("type=\"password\"") && !plain.contains("Sign in with Acme IdP"));
+    let tenant = page("?tenant=default&rd=/api/me").await;
+    let start = format!("/sso/{}/start?rd=%2Fapi%2Fme", conn["id"].as_str().unwrap());
+    assert!(
+        tenant.contains("Sign in with Acme IdP") && tenant.contains(&start),
+        "{tenant}"
+    );
+    // The tenant from the host name: default.<public host>.
+    let public_host = app
+        .state
+        .public_url
+        .trim_start_matches("http://")
+        .to_string();
+    let by_host = app
+        .client
+        .get(app.url("/login"))
+        .header("host", format!("default.{public_host}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(by_host.contains("Sign in with Acme IdP"), "{by_host}");
+    // SSO-only tenant: no password form.
+    expect(
+        app.post(
+            "/api/auth/sso-config",
+            &admin,
+            json!({"password_login": false}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let sso_only = page("?tenant=default").await;
+    assert!(!sso_only.contains("type=\"password\"") && sso_only.contains("Sign in with Acme IdP"));
+    // A user in two tenants switches from the signed-in page.
+    app.create_tenant(&admin, "second", "itsm").await;
+    let r = app
+        .post(
+            "/api/tenants/second/members",
+            &admin,
+            json!({"user_id": admin.user_id, "roles": ["admin"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let signed_in = app
+        .client
+        .get(app.url("/login"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        signed_in.contains("Switch organisation") && signed_in.contains("value=\"second\""),
+        "{signed_in}"
+    );
+    let r = app
+        .client
+        .post(app.url("/login/tenant"))
+        .header("cookie", &admin.cookie)
+        .header("origin", &app.state.public_url)
+        .form(&[("tenant", "second")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let me = expect(
+        app.client
+            .get(app.url("/api/me"))
+            .header("cookie", &admin.cookie)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["tenant"]["slug"], "second");
+    // Cross-site switching is refused.
+    let r = app
+        .client
+        .post(app.url("/login/tenant"))
+        .header("cookie", &admin.cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("tenant", "default")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
