@@ -419,7 +419,8 @@ fn has_scope(scope: &str, want: &str) -> bool {
 /// client may refresh) for a live session.
 async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
-    let mut tx = s.store.read().await?;
+    // Plain pooled reads, no transaction: each row is read once and checked on its own.
+    let mut tx = s.store.acquire().await?;
     let auth = store::sessions::auth_by_id(tx.conn(), &g.session_id)
         .await?
         .ok_or_else(|| invalid("the sign-in session has ended"))?;
