@@ -269,7 +269,7 @@ pub async fn start_session(
         tenant_id: tenant.id.clone(),
         session_id: Some(session.id.clone()),
         via_cookie: false,
-        rbac_generation: i64::MIN + 1,
+        rbac_generation: rbac::UNCACHED,
     };
     let access_token = mint_for(state, tx, &principal, user, tenant).await?;
     let mut view = UserView::from(user.clone());
@@ -554,7 +554,7 @@ async fn pick_tenant(
         tenant_id: String::new(),
         session_id: None,
         via_cookie: false,
-        rbac_generation: i64::MIN + 1,
+        rbac_generation: rbac::UNCACHED,
     };
     if let Some(slug) = wanted.filter(|s| !s.is_empty()) {
         let t = store::tenants::get_by_slug(tx.conn(), slug).await?;

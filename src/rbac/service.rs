@@ -52,6 +52,11 @@ pub fn intersect(a: &PermissionPattern, b: &PermissionPattern) -> Option<Permiss
 }
 
 /// Compiles (or fetches from cache) what `principal` may do in `tenant`.
+/// The `rbac_generation` of a principal built inside a transaction that may still change roles
+/// or roll back (sign-in, JIT): its compiled sets bypass the cache entirely, neither read nor
+/// written, and the cache is left as it is.
+pub const UNCACHED: i64 = i64::MIN + 1;
+
 pub async fn compiled(
     state: &AppState,
     db: &mut impl AsConn,
@@ -59,9 +64,12 @@ pub async fn compiled(
     tenant: &TenantRow,
 ) -> Result<Arc<Compiled>> {
     let key = principal.cache_key();
-    state.rbac.observe(principal.rbac_generation);
-    if let Some(hit) = state.rbac.get(&key, &tenant.id) {
-        return Ok(hit);
+    let cached = principal.rbac_generation != UNCACHED;
+    if cached {
+        state.rbac.observe(principal.rbac_generation);
+        if let Some(hit) = state.rbac.get(&key, &tenant.id) {
+            return Ok(hit);
+        }
     }
     let parent = match &tenant.parent_id {
         Some(pid) => store::tenants::get(db.conn(), pid).await?,
@@ -149,6 +157,17 @@ pub async fn compiled(
         fp.copy_from_slice(ctx.finish().as_ref());
         fp
     };
+    if !cached {
+        return Ok(Arc::new(engine::compile(engine::CompileInput {
+            tenant_id: &tenant.id,
+            tenant_active: active,
+            member,
+            platform_admin,
+            tier,
+            boundary: &boundary,
+            grants: &grants,
+        })));
+    }
     let compiled = state.rbac.intern(fingerprint, || {
         engine::compile(engine::CompileInput {
             tenant_id: &tenant.id,

@@ -119,6 +119,7 @@ pub async fn sign_in(
                 .await?
                 .ok_or_else(|| refuse("sso.user_deleted", "the linked user no longer exists"))?;
             usable(&u)?;
+            let before = u.clone();
             // Profile attributes follow the IdP; the identity key does not move.
             if let Some(email) = ext.email.as_deref().and_then(|e| Email::parse(e).ok())
                 && email.normalized() != u.email_norm
@@ -141,8 +142,12 @@ pub async fn sign_in(
                 }
             }
             crate::users::refresh_keys(&mut u);
-            u.updated_at = now;
-            store::users::update(tx.conn(), &u).await?;
+            if (&u.email, &u.first_name, &u.last_name)
+                != (&before.email, &before.first_name, &before.last_name)
+            {
+                u.updated_at = now;
+                store::users::update(tx.conn(), &u).await?;
+            }
             u
         }
         None => {

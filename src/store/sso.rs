@@ -234,38 +234,29 @@ pub async fn insert_pending(c: Conn<'_>, r: &PendingRow) -> Result<()> {
     Ok(())
 }
 
-/// Takes a pending sign-in (single use: deleted as it is read). Expired rows are purged too.
-pub async fn take_pending(
-    mut c: Conn<'_>,
-    state_hash: &str,
-    now: i64,
-) -> Result<Option<PendingRow>> {
-    on_conn!(c.reborrow(), |c| sqlx::query(
+/// Takes a pending sign-in: single use, deleted as it is read (one statement).
+pub async fn take_pending(c: Conn<'_>, state_hash: &str, now: i64) -> Result<Option<PendingRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, PendingRow>(
+        "DELETE FROM sso_pending WHERE state_hash = $1 AND expires_at >= $2 \
+         RETURNING state_hash, connection_id, binding_hash, nonce, pkce_sealed, issuer, return_to, created_at, expires_at"
+    )
+    .bind(state_hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
+/// Housekeeping: sign-ins that were never finished.
+pub async fn purge_pending(c: Conn<'_>, now: i64) -> Result<u64> {
+    Ok(on_conn!(c, |c| sqlx::query(
         "DELETE FROM sso_pending WHERE expires_at < $1"
     )
     .bind(now)
     .execute(c)
     .await
-    .map(|r| r.rows_affected()))?;
-    let row = on_conn!(c.reborrow(), |c| {
-        sqlx::query_as::<_, PendingRow>(
-        "SELECT state_hash, connection_id, binding_hash, nonce, pkce_sealed, issuer, return_to, created_at, expires_at \
-         FROM sso_pending WHERE state_hash = $1"
-    )
-    .bind(state_hash)
-    .fetch_optional(c)
-    .await
-    })?;
-    if row.is_some() {
-        on_conn!(c, |c| sqlx::query(
-            "DELETE FROM sso_pending WHERE state_hash = $1"
-        )
-        .bind(state_hash)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    }
-    Ok(row)
+    .map(|r| r.rows_affected()))?)
 }
 
 /// The user's assignments with source `sso` in a tenant: (role id, role name).
