@@ -30,6 +30,12 @@ struct Shared {
     jwks_calls: usize,
     /// Announce RFC 9207 and send `iss` in the authorization response.
     iss_param: bool,
+    /// Groups in the ID token; with `overage`, only Entra's `_claim_names` marker instead.
+    groups: Vec<String>,
+    overage: bool,
+    /// What `/groups` (the Graph-style endpoint) and `/userinfo` answer.
+    graph_groups: Vec<String>,
+    userinfo_sub: String,
 }
 
 #[derive(Clone)]
@@ -65,6 +71,8 @@ async fn rogue() -> RogueIdp {
             issuer: issuer.clone(),
             mode: "valid".into(),
             iss_param: true,
+            groups: vec!["Helpdesk".into()],
+            userinfo_sub: "rogue-user-1".into(),
             ..Default::default()
         })),
         key: Arc::new(jsonwebtoken::EncodingKey::from_ec_der(&k.pkcs8_der)),
@@ -79,6 +87,8 @@ async fn rogue() -> RogueIdp {
         .route("/jwks", axum::routing::get(jwks))
         .route("/authorize", axum::routing::get(authorize))
         .route("/token", axum::routing::post(token))
+        .route("/groups", axum::routing::get(graph))
+        .route("/userinfo", axum::routing::get(userinfo))
         .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     RogueIdp { issuer, state }
@@ -89,10 +99,27 @@ async fn discovery(State(r): State<Rogue>) -> Json<Value> {
     let i = &s.issuer;
     Json(json!({
         "issuer": i, "authorization_endpoint": format!("{i}/authorize"), "token_endpoint": format!("{i}/token"),
-        "jwks_uri": format!("{i}/jwks"), "response_types_supported": ["code"], "subject_types_supported": ["public"],
+        "jwks_uri": format!("{i}/jwks"), "userinfo_endpoint": format!("{i}/userinfo"),
+        "response_types_supported": ["code"], "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "authorization_response_iss_parameter_supported": s.iss_param,
     }))
+}
+
+async fn graph(State(r): State<Rogue>, headers: axum::http::HeaderMap) -> Json<Value> {
+    assert_eq!(
+        headers["authorization"], "Bearer rogue-access-token",
+        "called with the access token"
+    );
+    let s = r.shared.lock().unwrap();
+    Json(
+        json!({"value": s.graph_groups.iter().map(|g| json!({"id": format!("id-{g}"), "displayName": g})).collect::<Vec<_>>()}),
+    )
+}
+
+async fn userinfo(State(r): State<Rogue>) -> Json<Value> {
+    let s = r.shared.lock().unwrap();
+    Json(json!({"sub": s.userinfo_sub, "department": "Support", "given_name": "Mal"}))
 }
 
 async fn jwks(State(r): State<Rogue>) -> Json<Value> {
@@ -127,7 +154,7 @@ async fn authorize(
 }
 
 async fn token(State(r): State<Rogue>) -> Json<Value> {
-    let (mode, issuer, client_id, nonce) = {
+    let (mode, issuer, client_id, nonce, groups, overage) = {
         let mut s = r.shared.lock().unwrap();
         s.token_calls += 1;
         (
@@ -135,6 +162,8 @@ async fn token(State(r): State<Rogue>) -> Json<Value> {
             s.issuer.clone(),
             s.client_id.clone(),
             s.nonce.clone(),
+            s.groups.clone(),
+            s.overage,
         )
     };
     let now = std::time::SystemTime::now()
@@ -148,9 +177,18 @@ async fn token(State(r): State<Rogue>) -> Json<Value> {
     };
     let mut claims = json!({
         "iss": issuer, "sub": "rogue-user-1", "aud": client_id, "exp": now + 300, "iat": now,
-        "nonce": nonce, "email": "mallory@rogue.test", "email_verified": true, "groups": ["Helpdesk"],
+        "nonce": nonce, "email": "mallory@rogue.test", "email_verified": true, "groups": groups,
         "at_hash": at_hash,
     });
+    if overage {
+        let m = claims.as_object_mut().unwrap();
+        m.remove("groups");
+        m.insert("_claim_names".into(), json!({"groups": "src1"}));
+        m.insert(
+            "_claim_sources".into(),
+            json!({"src1": {"endpoint": "https://graph.example/getMemberObjects"}}),
+        );
+    }
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some(r.kid.clone());
     match mode.as_str() {
@@ -325,4 +363,161 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_per_cooldown() {
     idp.set(|s| s.mode = "valid".into());
     let (status, body, _) = attempt(&app, &conn).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+}
+
+async fn roles_of(app: &TestApp, b: &Browser) -> Vec<String> {
+    let cookie = format!(
+        "{}={}",
+        app.state.cookie_name,
+        b.cookie(&app.state.cookie_name).expect("signed in")
+    );
+    let me = expect(
+        app.client
+            .get(app.url("/api/me"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    me["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn entra_group_overage_keeps_the_last_groups_or_asks_the_groups_endpoint() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    expect(
+        app.post(
+            "/api/auth/sso-config",
+            &admin,
+            json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let idp = rogue().await;
+    let conn = connect(&app, &admin, &idp).await;
+    let (_, _, b) = attempt(&app, &conn).await;
+    assert_eq!(roles_of(&app, &b).await, ["fulfiller"]);
+    // Too many groups: the token carries only the overage marker. No endpoint: last known groups.
+    idp.set(|s| s.overage = true);
+    let (status, body, b) = attempt(&app, &conn).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        roles_of(&app, &b).await,
+        ["fulfiller"],
+        "the last known groups are kept"
+    );
+    // With a groups endpoint, the groups come from there (called with the access token).
+    expect(
+        app.patch(
+            &format!("/api/sso/connections/{}", conn["id"].as_str().unwrap()),
+            &admin,
+            json!({"groups_endpoint": format!("{}/groups", idp.issuer)}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    idp.set(|s| s.graph_groups = vec!["Ops".into()]);
+    let (status, body, b) = attempt(&app, &conn).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(roles_of(&app, &b).await, ["operator"]);
+}
+
+#[tokio::test]
+async fn userinfo_is_merged_only_for_the_same_subject() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let idp = rogue().await;
+    let conn = connect(&app, &admin, &idp).await;
+    expect(
+        app.patch(
+            &format!("/api/sso/connections/{}", conn["id"].as_str().unwrap()),
+            &admin,
+            json!({"use_userinfo": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let (status, body, _) = attempt(&app, &conn).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    idp.set(|s| s.userinfo_sub = "someone-else".into());
+    let (status, _, b) = attempt(&app, &conn).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "userinfo for another subject is refused"
+    );
+    assert!(b.cookie(&app.state.cookie_name).is_none());
+}
+
+#[tokio::test]
+async fn role_source_local_and_scim_leave_roles_to_idbridge_or_scim() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    expect(
+        app.post("/api/auth/sso-config", &admin, json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}, "role_source": "local"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let idp = rogue().await;
+    let conn = connect(&app, &admin, &idp).await;
+    // local: a new user gets the default role once, whatever the groups say ...
+    let (_, _, b) = attempt(&app, &conn).await;
+    assert_eq!(roles_of(&app, &b).await, ["requester"]);
+    // ... and later sign-ins never change roles.
+    idp.set(|s| s.groups = vec!["Ops".into()]);
+    let (_, _, b) = attempt(&app, &conn).await;
+    assert_eq!(roles_of(&app, &b).await, ["requester"]);
+    // scim: sign-in never changes roles.
+    expect(
+        app.post(
+            "/api/auth/sso-config",
+            &admin,
+            json!({"role_source": "scim"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let explain = expect(
+        app.post(
+            "/api/sso/explain",
+            &admin,
+            json!({"connection": conn["id"], "claims": {"sub": "x", "groups": ["Ops"]}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(explain["role_source"], "scim");
+    let (_, _, b) = attempt(&app, &conn).await;
+    assert_eq!(
+        roles_of(&app, &b).await,
+        ["requester"],
+        "scim policy: sign-in changed nothing"
+    );
 }
