@@ -234,12 +234,15 @@ pub struct SignedIn {
     pub session_id: String,
 }
 
+/// Creates a session. `with_access_token`: also mint an access token for the response (the
+/// JSON sign-in API); browser flows that only set the cookie skip it.
 pub async fn start_session(
     state: &AppState,
     tx: &mut Tx,
     user: &UserRow,
     tenant: &TenantRow,
     client: &ClientInfo,
+    with_access_token: bool,
 ) -> Result<SignedIn> {
     let now = state.now_ms();
     let token = crypto::new_token("");
@@ -271,7 +274,11 @@ pub async fn start_session(
         via_cookie: false,
         rbac_generation: rbac::UNCACHED,
     };
-    let access_token = mint_for(state, tx, &principal, user, tenant).await?;
+    let access_token = if with_access_token {
+        mint_for(state, tx, &principal, user, tenant).await?
+    } else {
+        String::new()
+    };
     let mut view = UserView::from(user.clone());
     view.last_login_at = Some(now);
     Ok(SignedIn {
@@ -511,7 +518,7 @@ pub async fn login(
             "this tenant signs in with SSO only",
         ));
     }
-    let signed = start_session(state, &mut tx, &user, &tenant, client).await?;
+    let signed = start_session(state, &mut tx, &user, &tenant, client, true).await?;
     let actor = audit::Actor {
         id: Some(&user.id),
         label: user.email.clone(),
@@ -877,7 +884,7 @@ pub async fn signup_exchange(
     )
     .await?;
     store::bump_counter(tx.conn(), "rbac").await?;
-    let signed = start_session(state, &mut tx, &user, &tenant, client).await?;
+    let signed = start_session(state, &mut tx, &user, &tenant, client, true).await?;
     tx.commit().await?;
     state.rbac.invalidate();
     Ok(signed)

@@ -355,7 +355,8 @@ pub async fn complete(
     let mut tx = s.store.begin().await?;
     let out = jit::sign_in(s, &mut tx, ext, rid).await?;
     let signed =
-        crate::auth::service::start_session(s, &mut tx, &out.user, &out.tenant, client).await?;
+        crate::auth::service::start_session(s, &mut tx, &out.user, &out.tenant, client, false)
+            .await?;
     store::sso::insert_session(
         tx.conn(),
         &signed.session_id,

@@ -214,12 +214,12 @@ pub async fn sign_in(
                 (Vec::new(), Vec::new())
             } else {
                 let first = decide_roles(state, tx, &tenant, &[]).await?;
-                reconcile(tx, &user, &tenant, &first, now).await?
+                reconcile(tx, &user, &tenant, &first, now, created).await?
             }
         }
         _ => {
             let wanted = decide_roles(state, tx, &tenant, &groups).await?;
-            reconcile(tx, &user, &tenant, &wanted, now).await?
+            reconcile(tx, &user, &tenant, &wanted, now, created).await?
         }
     };
     store::sso::upsert_identity(
@@ -293,6 +293,7 @@ async fn reconcile(
     tenant: &TenantRow,
     wanted: &[Mapped],
     now: i64,
+    new_user: bool,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let mut want = Vec::new();
     for m in wanted {
@@ -329,7 +330,9 @@ async fn reconcile(
             added.push(r.name.clone());
         }
     }
-    if !added.is_empty() || !removed.is_empty() {
+    // Cached permissions must be recomputed everywhere, except for a user created in this very
+    // transaction: nothing can be cached for them yet.
+    if !new_user && (!added.is_empty() || !removed.is_empty()) {
         store::bump_counter(tx.conn(), "rbac").await?;
     }
     Ok((added, removed))

@@ -16,7 +16,7 @@ use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGrantType, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
     AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError,
@@ -181,7 +181,7 @@ fn discovery_detail<E: std::error::Error + 'static>(
     s
 }
 
-async fn metadata(
+pub async fn metadata(
     state: &AppState,
     row: &ConnectionRow,
     cfg: &OidcConfig,
@@ -396,10 +396,31 @@ pub async fn finish(
         .request_async(&state.http)
         .await
         .map_err(|e| fail("oidc.token_exchange_failed", token_error_detail(&e)))?;
+    let (identity, id_token) =
+        check_token_response(state, row, &cfg, meta, secret, &pending.nonce, &tokens).await?;
+    Ok(Finished {
+        identity,
+        return_to: pending.return_to,
+        id_token,
+    })
+}
+
+/// The checks of a token response from the IdP (the ID token, `at_hash`, userinfo, groups),
+/// separate from the network exchange so that a pre-fetched response can be checked
+/// (`benches/sso_login.rs`). Returns the identity and the raw ID token.
+pub async fn check_token_response(
+    state: &AppState,
+    row: &ConnectionRow,
+    cfg: &OidcConfig,
+    meta: Arc<Metadata>,
+    secret: Option<String>,
+    nonce: &str,
+    tokens: &CoreTokenResponse,
+) -> std::result::Result<(ExternalIdentity, String), Fail> {
     let id_token = tokens
         .id_token()
         .ok_or_else(|| fail("oidc.no_id_token", "the token response has no id_token"))?;
-    let nonce = Nonce::new(pending.nonce.clone());
+    let nonce = Nonce::new(nonce.to_string());
     let now_ms = state.now_ms();
     let skew_ms = i64::from(cfg.clock_skew_secs) * 1000;
     let make_verifier = |meta: &Metadata| {
@@ -411,7 +432,7 @@ pub async fn finish(
             }
             None => CoreIdTokenVerifier::new_public_client(id, issuer, jwks),
         }
-        .set_allowed_algs(algs(&cfg))
+        .set_allowed_algs(algs(cfg))
         // Leeway for `exp`: verify as of `skew` ago.
         .set_time_fn(move || at_ms(now_ms - skew_ms))
         .set_issue_time_verifier_fn(move |iat| {
@@ -531,8 +552,8 @@ pub async fn finish(
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
     };
-    Ok(Finished {
-        identity: ExternalIdentity {
+    Ok((
+        ExternalIdentity {
             connection_id: row.id.clone(),
             tenant_id: row.tenant_id.clone(),
             issuer: claims.issuer().as_str().trim_end_matches('/').to_string(),
@@ -545,9 +566,8 @@ pub async fn finish(
             family_name: text(&cfg.family_name_claim),
             groups,
         },
-        return_to: pending.return_to,
-        id_token: id_token.to_string(),
-    })
+        id_token.to_string(),
+    ))
 }
 
 fn at_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
