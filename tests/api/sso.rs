@@ -242,7 +242,19 @@ pub fn callback_hop(hops: &[Hop]) -> &Hop {
         .expect("the chain reaches idbridge's callback")
 }
 
-async fn me(app: &TestApp, b: &Browser) -> Value {
+/// The tenant's SSO settings, set by an admin (`POST /api/auth/sso-config`).
+pub async fn sso_config(app: &TestApp, admin: &Session, body: Value) -> Value {
+    expect(
+        app.post("/api/auth/sso-config", admin, body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn me(app: &TestApp, b: &Browser) -> Value {
     let cookie = format!(
         "{}={}",
         app.state.cookie_name,
@@ -260,7 +272,7 @@ async fn me(app: &TestApp, b: &Browser) -> Value {
     .await
 }
 
-fn role_names(me: &Value) -> Vec<String> {
+pub fn role_names(me: &Value) -> Vec<String> {
     let mut r: Vec<String> = me["roles"]
         .as_array()
         .unwrap()
@@ -275,16 +287,10 @@ fn role_names(me: &Value) -> Vec<String> {
 async fn first_login_creates_the_user_with_roles_from_the_tenant_map_and_later_logins_reconcile() {
     let app = spawn_app().await;
     let admin = app.register_admin().await;
-    expect(
-        app.post(
-            "/api/auth/sso-config",
-            &admin,
-            json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
+    sso_config(
+        &app,
+        &admin,
+        json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}}),
     )
     .await;
     let (idp, conn) = setup(&app, &admin, json!({})).await;
@@ -340,16 +346,10 @@ async fn global_map_default_role_email_linking_and_refusals() {
     .await;
     let admin = app.register_admin().await;
     // The tenant map wins over the global one for Helpdesk; Employees comes from the global map.
-    expect(
-        app.post(
-            "/api/auth/sso-config",
-            &admin,
-            json!({"group_role_map": {"helpdesk": "fulfiller"}, "jit_default_role": "requester"}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
+    sso_config(
+        &app,
+        &admin,
+        json!({"group_role_map": {"helpdesk": "fulfiller"}, "jit_default_role": "requester"}),
     )
     .await;
     let (idp, conn) = setup(&app, &admin, json!({})).await;
@@ -693,18 +693,7 @@ async fn the_sign_in_page_offers_the_tenants_connections_and_a_tenant_switcher()
         .unwrap();
     assert!(by_host.contains("Sign in with Acme IdP"), "{by_host}");
     // SSO-only tenant: no password form.
-    expect(
-        app.post(
-            "/api/auth/sso-config",
-            &admin,
-            json!({"password_login": false}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    sso_config(&app, &admin, json!({"password_login": false})).await;
     let sso_only = page("?tenant=default").await;
     assert!(!sso_only.contains("type=\"password\"") && sso_only.contains("Sign in with Acme IdP"));
     // A user in two tenants switches from the signed-in page.

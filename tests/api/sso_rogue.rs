@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::sso::{Browser, callback_hop};
+use crate::sso::{Browser, callback_hop, me, role_names, sso_config};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -366,43 +366,17 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_per_cooldown() {
 }
 
 async fn roles_of(app: &TestApp, b: &Browser) -> Vec<String> {
-    let cookie = format!(
-        "{}={}",
-        app.state.cookie_name,
-        b.cookie(&app.state.cookie_name).expect("signed in")
-    );
-    let me = expect(
-        app.client
-            .get(app.url("/api/me"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    me["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap().to_string())
-        .collect()
+    role_names(&me(app, b).await)
 }
 
 #[tokio::test]
 async fn entra_group_overage_keeps_the_last_groups_or_asks_the_groups_endpoint() {
     let app = spawn_app().await;
     let admin = app.register_admin().await;
-    expect(
-        app.post(
-            "/api/auth/sso-config",
-            &admin,
-            json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
+    sso_config(
+        &app,
+        &admin,
+        json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}}),
     )
     .await;
     let idp = rogue().await;
@@ -471,14 +445,7 @@ async fn userinfo_is_merged_only_for_the_same_subject() {
 async fn role_source_local_and_scim_leave_roles_to_idbridge_or_scim() {
     let app = spawn_app().await;
     let admin = app.register_admin().await;
-    expect(
-        app.post("/api/auth/sso-config", &admin, json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}, "role_source": "local"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    sso_config(&app, &admin, json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}, "role_source": "local"})).await;
     let idp = rogue().await;
     let conn = connect(&app, &admin, &idp).await;
     // local: a new user gets the default role once, whatever the groups say ...
@@ -489,18 +456,7 @@ async fn role_source_local_and_scim_leave_roles_to_idbridge_or_scim() {
     let (_, _, b) = attempt(&app, &conn).await;
     assert_eq!(roles_of(&app, &b).await, ["requester"]);
     // scim: sign-in never changes roles.
-    expect(
-        app.post(
-            "/api/auth/sso-config",
-            &admin,
-            json!({"role_source": "scim"}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    sso_config(&app, &admin, json!({"role_source": "scim"})).await;
     let explain = expect(
         app.post(
             "/api/sso/explain",
