@@ -125,6 +125,17 @@ pub async fn compiled(
             (member, grants, false)
         }
     };
+    if !cached {
+        return Ok(Arc::new(engine::compile(engine::CompileInput {
+            tenant_id: &tenant.id,
+            tenant_active: active,
+            member,
+            platform_admin,
+            tier,
+            boundary: &boundary,
+            grants: &grants,
+        })));
+    }
     let fingerprint = {
         // Everything the compilation reads, in a canonical order.
         let mut sorted: Vec<&Grant> = grants.iter().collect();
@@ -157,17 +168,6 @@ pub async fn compiled(
         fp.copy_from_slice(ctx.finish().as_ref());
         fp
     };
-    if !cached {
-        return Ok(Arc::new(engine::compile(engine::CompileInput {
-            tenant_id: &tenant.id,
-            tenant_active: active,
-            member,
-            platform_admin,
-            tier,
-            boundary: &boundary,
-            grants: &grants,
-        })));
-    }
     let compiled = state.rbac.intern(fingerprint, || {
         engine::compile(engine::CompileInput {
             tenant_id: &tenant.id,

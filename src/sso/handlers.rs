@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
+use crate::tokens::oidc::escape;
 use crate::users::service::TenantParam;
 
 pub fn routes() -> Router<AppState> {
@@ -35,14 +36,6 @@ pub fn routes() -> Router<AppState> {
         .route("/sso/discover", post(discover_h))
         .route("/logout", get(logout_page).post(logout_submit))
         .route("/login/tenant", post(switch_tenant_submit))
-}
-
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 async fn list_h(
@@ -223,15 +216,6 @@ fn binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
     c
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| kv.trim().strip_prefix(name)?.strip_prefix('='))
-}
-
 fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -318,7 +302,7 @@ async fn callback(
     q: &oidc::CallbackParams,
 ) -> std::result::Result<Response, Fail> {
     let row = load_enabled(s, id).await?;
-    let binding = cookie_value(headers, binding_cookie_name(s));
+    let binding = crate::auth::service::session_cookie_value(headers, binding_cookie_name(s));
     let done = oidc::finish(s, &row, q, binding).await?;
     let (signed, return_to) = complete(
         s,
@@ -465,13 +449,10 @@ async fn logout_submit(
 /// The IdP's end-session URL for a session that came from an OIDC connection whose IdP
 /// announces `end_session_endpoint`.
 pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
-    let (conn_id, sealed) = {
+    let (sealed, row) = {
         let mut c = s.store.acquire().await.ok()?;
-        store::sso::session(c.conn(), session_id).await.ok()??
-    };
-    let row = {
-        let mut c = s.store.acquire().await.ok()?;
-        store::sso::get(c.conn(), &conn_id).await.ok()??
+        let (conn_id, sealed) = store::sso::session(c.conn(), session_id).await.ok()??;
+        (sealed, store::sso::get(c.conn(), &conn_id).await.ok()??)
     };
     let cfg = connections::config_of(&row).ok()?;
     let end = oidc::end_session_endpoint(s, &row, &cfg).await?;

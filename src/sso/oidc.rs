@@ -142,7 +142,7 @@ pub async fn discover(state: &AppState, cfg: &OidcConfig, strict: bool) -> Resul
     let m = Metadata::discover_async(issuer, &state.http)
         .await
         .map_err(|e| {
-            let detail = discovery_detail(&e);
+            let detail = token_error_detail(&e);
             if strict {
                 Error::rule(
                     "discovery_failed",
@@ -166,19 +166,6 @@ pub async fn discover(state: &AppState, cfg: &OidcConfig, strict: bool) -> Resul
         ));
     }
     Ok(m)
-}
-
-fn discovery_detail<E: std::error::Error + 'static>(
-    e: &openidconnect::DiscoveryError<E>,
-) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 pub async fn metadata(
@@ -585,6 +572,7 @@ fn verification_reason(e: &ClaimsVerificationError) -> &'static str {
     }
 }
 
+/// An error and its chain of causes, for the log and the admin's 422.
 fn token_error_detail<E: std::error::Error + 'static>(e: &E) -> String {
     let mut s = e.to_string();
     let mut src = e.source();

@@ -3,9 +3,9 @@
 //! switcher for a signed-in user who belongs to several tenants.
 
 use crate::auth::principal::Principal;
-use crate::sso::handlers::escape;
 use crate::state::AppState;
 use crate::store;
+use crate::tokens::oidc::escape;
 
 /// The tenant a sign-in page is for: `?tenant=`, else the first label of a host that is a
 /// subdomain of the public URL's host (`acme.id.example.com` with public URL `id.example.com`).

@@ -53,7 +53,7 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     no_store((status, Html(html)).into_response())
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
