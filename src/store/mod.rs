@@ -147,6 +147,9 @@ impl Store {
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(2))
+                // A ping per checkout is a round trip to the connection's worker thread; a local
+                // file cannot drop a connection the way a network peer can.
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await
                 .map_err(|e| Error::internal(format!("cannot open the SQLite database: {e}")))?;
