@@ -72,10 +72,9 @@ impl App {
         let watcher = tokio::spawn(watch(self.state.clone()));
         let rotation = tokio::spawn(key_schedule(self.state.clone()));
         let backchannel = tokio::spawn(crate::tokens::backchannel::run(self.state.clone()));
-        let router = crate::http::router::build(self.state.clone());
         let served = axum::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            crate::http::router::MakeDispatch::new(self.state.clone()),
         )
         .with_graceful_shutdown(shutdown)
         .await

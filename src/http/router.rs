@@ -72,6 +72,98 @@ pub fn build(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What `axum::serve` runs per connection: answers `/auth/verify` for a cached caller before
+/// any routing or middleware (no future, no boxing, no extensions), and hands every other
+/// request (and every cache miss) to the router with the peer address as `ConnectInfo`.
+#[derive(Clone)]
+pub struct MakeDispatch {
+    state: AppState,
+    router: Router,
+}
+
+impl MakeDispatch {
+    pub fn new(state: AppState) -> Self {
+        let router = build(state.clone());
+        Self { state, router }
+    }
+}
+
+impl<'a> tower::Service<axum::serve::IncomingStream<'a, tokio::net::TcpListener>> for MakeDispatch {
+    type Response = Dispatch;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Dispatch, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(
+        &mut self,
+        conn: axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
+    ) -> Self::Future {
+        std::future::ready(Ok(Dispatch {
+            state: self.state.clone(),
+            router: self.router.clone(),
+            peer: *conn.remote_addr(),
+        }))
+    }
+}
+
+/// One connection's service (see [`MakeDispatch`]).
+#[derive(Clone)]
+pub struct Dispatch {
+    state: AppState,
+    router: Router,
+    peer: std::net::SocketAddr,
+}
+
+impl tower::Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Response, std::convert::Infallible>>,
+        <Router as tower::Service<Request>>::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        use futures_util::future::Either;
+        if req.uri().path() == "/auth/verify"
+            && (req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD)
+        {
+            let start = Instant::now();
+            // A panic here is a bug; the router's path below then answers (and catches it).
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::tokens::forward_auth::answer_from_cache(&self.state, self.peer, &req)
+            }));
+            if let Ok(Some(mut resp)) = answer {
+                if let Some(id) = req.headers().get(REQUEST_ID) {
+                    resp.headers_mut().insert(REQUEST_ID, id.clone());
+                }
+                self.state.metrics.observe(
+                    req.method().as_str(),
+                    "/auth/verify",
+                    resp.status().as_u16(),
+                    start.elapsed().as_micros() as u64,
+                );
+                return Either::Left(std::future::ready(Ok(resp)));
+            }
+        }
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        Either::Right(tower::Service::call(&mut self.router, req))
+    }
+}
+
 /// The lean stack's metrics and request id: counted under the route template like every other
 /// request; an incoming `x-request-id` (nginx `$request_id`, Envoy) is echoed, none is minted.
 async fn observe_lean(State(s): State<AppState>, req: Request, next: Next) -> Response {

@@ -48,16 +48,27 @@ pub struct Verified {
     pub claims_prefix: Option<Box<str>>,
     /// Compiled RBAC for `?permission=` checks.
     pub compiled: Arc<crate::rbac::engine::Compiled>,
-    /// The identity header values of a 200 (user id, email, tenant slug, roles, groups), built
-    /// once, in the order of the cache's header names.
-    pub headers: [Option<HeaderValue>; 5],
+    /// The identity header values of a 200 (user id, email, tenant slug, roles, groups), in the
+    /// order of the cache's header names, concatenated: value `i` ends at `ends[i]`. One
+    /// allocation instead of five, and copying them per response touches no shared reference
+    /// count (every request of a session reads the same entry, from every core).
+    values: Box<str>,
+    ends: [u32; 5],
+    /// Bit `i` set: value `i` is a valid header value (else the header is left out).
+    valid: u8,
 }
 
 const MAX_ENTRIES: usize = 200_000;
 
 impl VerifiedCache {
     pub fn new(names: &crate::config::ForwardAuthSettings) -> Self {
-        let parse = |n: &str| HeaderName::try_from(n).ok();
+        // Backed by a `'static` string, a header name clones without touching a reference count.
+        // The five names live as long as the process; they are parsed once per start.
+        let parse = |n: &str| {
+            let name = HeaderName::try_from(n).ok()?;
+            let text: &'static str = Box::leak(name.as_str().to_owned().into_boxed_str());
+            Some(HeaderName::from_static(text))
+        };
         Self {
             map: RwLock::default(),
             names: [
@@ -72,6 +83,11 @@ impl VerifiedCache {
 
     fn get(&self, key: &CacheKey) -> Option<Arc<Verified>> {
         self.map.read().ok()?.get(key).cloned()
+    }
+
+    /// Runs `f` on the entry under the read lock, without taking a reference to it.
+    fn with<T>(&self, key: &CacheKey, f: impl FnOnce(&Verified) -> Option<T>) -> Option<T> {
+        f(self.map.read().ok()?.get(key)?)
     }
 
     /// Caches a verified caller (public for the memory benchmark, `benches/cache_memory.rs`).
@@ -117,10 +133,39 @@ pub async fn verify(
     // The whole request, to borrow its headers: the `HeaderMap` extractor would clone them all.
     req: axum::extract::Request,
 ) -> Response {
-    let mut resp = match decide(&s, peer, &q, req.headers()).await {
+    finish(match decide(&s, peer, &q, req.headers()).await {
         Ok(r) => r,
         Err(e) => crate::http::ApiError(e).into_response(),
+    })
+}
+
+/// The hot path without a future: the answer for a caller whose credential is in the cache and
+/// still current, or `None` when the full path must run (cache miss, stale entry, no
+/// credential, unreadable query). Called by the server's dispatch before any routing.
+pub fn answer_from_cache(
+    s: &AppState,
+    peer: SocketAddr,
+    req: &axum::extract::Request,
+) -> Option<Response> {
+    let headers = req.headers();
+    let (key, _) = credential(s, headers)?;
+    let q = match req.uri().query() {
+        None => VerifyParams::default(),
+        Some(_) => Query::<VerifyParams>::try_from_uri(req.uri()).ok()?.0,
     };
+    let host = forwarded_host(s, peer, headers);
+    let now = s.now_ms();
+    let answer = s.verified.with(&key, |v| {
+        current(s, v, now).then(|| respond(s, &q, host, v))
+    })?;
+    Some(finish(match answer {
+        Ok(r) => r,
+        Err(e) => crate::http::ApiError(e).into_response(),
+    }))
+}
+
+/// Headers every answer carries: never cached by the proxy, and it varies by credential.
+fn finish(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -130,40 +175,60 @@ pub async fn verify(
     resp
 }
 
+/// The cached entry for `key` while it is current: not expired, and verified under the
+/// current `auth` and `rbac` generations.
+fn cached(s: &AppState, key: &CacheKey) -> Option<Arc<Verified>> {
+    let now = s.now_ms();
+    s.verified.get(key).filter(|v| current(s, v, now))
+}
+
+fn current(s: &AppState, v: &Verified, now_ms: i64) -> bool {
+    v.expires_at_ms > now_ms
+        && v.auth_generation == s.generations.auth()
+        && v.rbac_generation == s.generations.rbac()
+}
+
+/// `X-Forwarded-*` only from trusted proxies.
+fn forwarded<'h>(
+    s: &AppState,
+    peer: SocketAddr,
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Option<&'h str> {
+    if s.settings.server.trusted_proxies.contains(&peer.ip()) {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    } else {
+        None
+    }
+}
+
+fn forwarded_host<'h>(s: &AppState, peer: SocketAddr, headers: &'h HeaderMap) -> &'h str {
+    forwarded(s, peer, headers, "x-forwarded-host")
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        .unwrap_or("")
+}
+
 async fn decide(
     s: &AppState,
     peer: SocketAddr,
     q: &VerifyParams,
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
-    let trusted = s.settings.server.trusted_proxies.contains(&peer.ip());
-    let forwarded = |name: &str| {
-        if trusted {
-            headers.get(name).and_then(|v| v.to_str().ok())
-        } else {
-            None
-        }
-    };
-    let host = forwarded("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
-        .unwrap_or("");
-    let Some((key, credential)) = credential(s, headers) else {
-        return Ok(unauthenticated(
+    let host = forwarded_host(s, peer, headers);
+    let denied = || {
+        unauthenticated(
             s,
             q,
             headers,
-            forwarded("x-forwarded-proto"),
+            forwarded(s, peer, headers, "x-forwarded-proto"),
             host,
-            forwarded("x-forwarded-uri"),
-        ));
+            forwarded(s, peer, headers, "x-forwarded-uri"),
+        )
     };
-    let now = s.now_ms();
-    let cached = s.verified.get(&key).filter(|v| {
-        v.expires_at_ms > now
-            && v.auth_generation == s.generations.auth()
-            && v.rbac_generation == s.generations.rbac()
-    });
-    let v = match cached {
+    let Some((key, credential)) = credential(s, headers) else {
+        return Ok(denied());
+    };
+    let v = match cached(s, &key) {
         Some(v) => v,
         None => match load(s, credential).await {
             Ok(v) => {
@@ -171,27 +236,22 @@ async fn decide(
                 s.verified.put(key, v.clone());
                 v
             }
-            Err(Error::Unauthenticated) => {
-                return Ok(unauthenticated(
-                    s,
-                    q,
-                    headers,
-                    forwarded("x-forwarded-proto"),
-                    host,
-                    forwarded("x-forwarded-uri"),
-                ));
-            }
+            Err(Error::Unauthenticated) => return Ok(denied()),
             Err(e) => return Err(e),
         },
     };
-    let wanted = q.permission.clone().or_else(|| {
-        s.settings
-            .forward_auth
-            .permission_for_host(host)
-            .map(str::to_string)
-    });
+    respond(s, q, host, &v)
+}
+
+/// The answer for a verified caller: 403 without the wanted permission, else 200 with the
+/// identity headers (and a fresh access token when configured).
+fn respond(s: &AppState, q: &VerifyParams, host: &str, v: &Verified) -> Result<Response, Error> {
+    let wanted = q
+        .permission
+        .as_deref()
+        .or_else(|| s.settings.forward_auth.permission_for_host(host));
     if let Some(p) = wanted {
-        let p = PermissionPattern::parse(&p)?;
+        let p = PermissionPattern::parse(p)?;
         if !v.compiled.decide(&p).allowed {
             return Err(Error::missing_permission(&p.to_string()));
         }
@@ -199,9 +259,9 @@ async fn decide(
     let mut resp = StatusCode::OK.into_response();
     let h = resp.headers_mut();
     h.reserve(8);
-    for (name, value) in s.verified.names.iter().zip(&v.headers) {
-        if let (Some(n), Some(v)) = (name, value) {
-            h.insert(n.clone(), v.clone());
+    for (i, name) in s.verified.names.iter().enumerate() {
+        if let (Some(n), Some(value)) = (name, v.header(i)) {
+            h.insert(n.clone(), value);
         }
     }
     if let Some(prefix) = &v.claims_prefix
@@ -331,21 +391,45 @@ impl Verified {
         auth_generation: i64,
         compiled: Arc<crate::rbac::engine::Compiled>,
     ) -> Self {
-        let value = |v: &str| HeaderValue::from_str(v).ok();
+        let roles = compiled.roles.join(",");
+        let parts = [
+            principal.user_id().unwrap_or_default(),
+            &email,
+            &tenant_slug,
+            &roles,
+            &groups,
+        ];
+        let mut values = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let (mut ends, mut valid) = ([0u32; 5], 0u8);
+        for (i, part) in parts.iter().enumerate() {
+            if HeaderValue::from_str(part).is_ok() {
+                values.push_str(part);
+                valid |= 1 << i;
+            }
+            ends[i] = values.len() as u32;
+        }
         Verified {
-            headers: [
-                value(principal.user_id().unwrap_or_default()),
-                value(&email),
-                value(&tenant_slug),
-                value(&compiled.roles.join(",")),
-                value(&groups),
-            ],
+            values: values.into_boxed_str(),
+            ends,
+            valid,
             claims_prefix: None,
             expires_at_ms,
             auth_generation,
             rbac_generation: principal.rbac_generation,
             compiled,
         }
+    }
+}
+
+impl Verified {
+    /// Identity header `i` (0 user id, 1 email, 2 tenant, 3 roles, 4 groups), as a fresh value.
+    pub fn header(&self, i: usize) -> Option<HeaderValue> {
+        if self.valid & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let text = self.values.get(start..self.ends[i] as usize)?;
+        HeaderValue::from_str(text).ok()
     }
 }
 

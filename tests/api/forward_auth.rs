@@ -26,6 +26,76 @@ async fn verify_returns_identity_headers_for_a_session_cookie() {
     assert_eq!(h["vary"], "Cookie, Authorization");
 }
 
+/// The first call verifies through the router; later calls are answered from the cache by the
+/// server's dispatch, before routing: the answers must not differ.
+#[tokio::test]
+async fn cached_answers_match_the_first_and_keep_request_ids_permissions_and_metrics() {
+    let app = spawn_app().await;
+    let root = app.register_admin().await;
+    let user = app
+        .user_with_role(&root, "fulfiller@example.com", "fulfiller")
+        .await;
+    let ask = |query: &'static str, id: &'static str| {
+        app.client
+            .get(app.url(&format!("/auth/verify{query}")))
+            .header("cookie", &user.cookie)
+            .header("x-request-id", id)
+            .send()
+    };
+    let headers = |r: &reqwest::Response| {
+        let mut v: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(n, _)| *n != "date")
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = ask("", "req-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = ask("", "req-2").await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let (mut a, mut b) = (headers(&first), headers(&second));
+    assert!(a.contains(&("x-request-id".into(), "req-1".into())));
+    assert!(b.contains(&("x-request-id".into(), "req-2".into())));
+    a.retain(|(n, _)| n != "x-request-id");
+    b.retain(|(n, _)| n != "x-request-id");
+    assert_eq!(a, b);
+    // A permission check and an unreadable query, on a cached session.
+    let held = ask("?permission=itsm:read", "req-3").await.unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    let unknown = ask("?permission=users:write", "req-4").await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::FORBIDDEN);
+    assert_eq!(unknown.headers()["cache-control"], "no-store");
+    let bad = ask("?permission=%zz", "req-5").await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // Other methods are not forward auth.
+    let post = app
+        .client
+        .post(app.url("/auth/verify"))
+        .header("cookie", &user.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ok_line = metrics
+        .lines()
+        .find(|l| l.contains("route=\"/auth/verify\"") && l.contains("status=\"200\""))
+        .unwrap_or_else(|| panic!("no /auth/verify 200 line in:\n{metrics}"));
+    let count: u64 = ok_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(count, 3, "{ok_line}");
+}
+
 #[tokio::test]
 async fn verify_accepts_a_bearer_access_token_and_can_pass_a_fresh_token_upstream() {
     let app = spawn_app_with(|s| s.forward_auth.pass_access_token = true).await;
