@@ -9,6 +9,7 @@ pub mod jit;
 pub mod mapping;
 pub mod oidc;
 pub mod pages;
+pub mod saml;
 
 /// A verified identity from an upstream IdP, protocol-neutral.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
