@@ -276,6 +276,7 @@ async fn housekeeping(state: AppState) {
             store::backchannel::purge_orphans(tx.conn()).await?;
             store::sso::purge_sessions(tx.conn()).await?;
             store::sso::purge_pending(tx.conn(), state.now_ms()).await?;
+            store::sso::purge_assertions(tx.conn(), state.now_ms()).await?;
             tx.commit().await?;
             Ok::<_, Error>(n)
         }

@@ -91,11 +91,19 @@ pub struct ConnectionView {
     pub email_domains: Vec<String>,
     pub has_client_secret: bool,
     #[serde(flatten)]
-    pub oidc: OidcConfig,
+    pub settings: Settings,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub updated_at: i64,
+}
+
+/// The kind-specific half of a connection's view, flattened into it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Settings {
+    Oidc(OidcConfig),
+    Saml(super::saml_sp::SamlView),
 }
 
 /// Where the IdP sends the browser after its logout (register it as a post-logout redirect URI).
@@ -117,17 +125,37 @@ fn view(
     tenant: &str,
     domains: Vec<String>,
 ) -> Result<ConnectionView> {
+    view_row(state, row, tenant, domains)
+}
+
+/// A connection of either kind as the API shows it.
+pub(crate) fn view_row(
+    state: &AppState,
+    row: ConnectionRow,
+    tenant: &str,
+    domains: Vec<String>,
+) -> Result<ConnectionView> {
+    let (settings, redirect) = if row.kind == "saml" {
+        let v = super::saml_sp::view(state, &row)?;
+        let acs = v.acs_url.clone();
+        (Settings::Saml(v), acs)
+    } else {
+        (
+            Settings::Oidc(config_of(&row)?),
+            redirect_uri(state, &row.id),
+        )
+    };
     Ok(ConnectionView {
-        redirect_uri: redirect_uri(state, &row.id),
+        has_client_secret: row.kind == "oidc" && row.secret_sealed.is_some(),
+        redirect_uri: redirect,
         start_url: format!("{}/sso/{}/start", state.public_url, row.id),
         post_logout_redirect_uri: post_logout_uri(state),
-        oidc: config_of(&row)?,
+        settings,
         tenant: tenant.to_string(),
         kind: row.kind,
         name: row.name,
         enabled: row.enabled,
         email_domains: domains,
-        has_client_secret: row.secret_sealed.is_some(),
         created_at: row.created_at,
         updated_at: row.updated_at,
         id: row.id,
@@ -290,7 +318,7 @@ fn check(c: &mut OidcConfig) -> Result<()> {
     Ok(())
 }
 
-fn domains(list: &[String]) -> Result<Vec<String>> {
+pub(crate) fn domains(list: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for d in list {
         let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
@@ -315,7 +343,7 @@ fn domains(list: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn check_name(name: &str) -> Result<String> {
+pub(crate) fn check_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 100 {
         return Err(invalid(
@@ -327,7 +355,7 @@ fn check_name(name: &str) -> Result<String> {
     Ok(n.to_string())
 }
 
-async fn tenant_guard(
+pub(crate) async fn tenant_guard(
     state: &AppState,
     tx: &mut store::Tx,
     p: &Principal,
@@ -339,19 +367,35 @@ async fn tenant_guard(
     Ok(t)
 }
 
+/// Reads a JSON body into `T`, as a 400 naming the problem when it does not fit.
+fn body_as<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T> {
+    serde_json::from_value(body).map_err(|e| Error::invalid("invalid_json", e.to_string()))
+}
+
+/// Creates a connection of the body's `kind` (`oidc` or `saml`).
 pub async fn create(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    body: serde_json::Value,
+) -> Result<ConnectionView> {
+    match body.get("kind").and_then(serde_json::Value::as_str) {
+        Some("oidc") => create_oidc(state, p, rid, body_as(body)?).await,
+        Some("saml") => super::saml_sp::create(state, p, rid, body_as(body)?).await,
+        _ => Err(invalid(
+            "kind",
+            "unsupported_kind",
+            "kind must be \"oidc\" or \"saml\"",
+        )),
+    }
+}
+
+async fn create_oidc(
     state: &AppState,
     p: &Principal,
     rid: Option<&str>,
     req: CreateConnection,
 ) -> Result<ConnectionView> {
-    if req.kind != "oidc" {
-        return Err(invalid(
-            "kind",
-            "unsupported_kind",
-            "kind must be \"oidc\" (SAML connections are not available yet)",
-        ));
-    }
     let name = check_name(&req.name)?;
     let mut cfg = OidcConfig::default();
     req.settings.apply(&mut cfg);
@@ -458,17 +502,22 @@ pub async fn list(
     Ok(out)
 }
 
+/// PATCH of either kind; the body's fields are those of the connection's kind.
 pub async fn patch(
     state: &AppState,
     p: &Principal,
     rid: Option<&str>,
     id: &str,
-    req: PatchConnection,
+    body: serde_json::Value,
 ) -> Result<ConnectionView> {
     let (row, _) = {
         let mut tx = state.store.read().await?;
         load(state, &mut tx, p, id, "sso:manage").await?
     };
+    if row.kind == "saml" {
+        return patch_saml(state, p, rid, row, body_as(body)?).await;
+    }
+    let req: PatchConnection = body_as(body)?;
     let mut cfg = config_of(&row)?;
     let before = cfg.clone();
     let issuer_changed = req
@@ -525,6 +574,58 @@ pub async fn patch(
     tx.commit().await?;
     state.sso.forget(&row.id);
     view(state, row, &t.slug, d)
+}
+
+async fn patch_saml(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    row: ConnectionRow,
+    body: super::saml_sp::SamlBody,
+) -> Result<ConnectionView> {
+    if body.kind.as_deref().is_some_and(|k| k != "saml") || body.tenant.is_some() {
+        return Err(invalid(
+            "kind",
+            "immutable_field",
+            "a connection's kind and tenant cannot change",
+        ));
+    }
+    let mut row = row;
+    // Metadata may be fetched: outside the write transaction.
+    let (before, after) = super::saml_sp::patch_row(state, &mut row, &body).await?;
+    let domains = body.email_domains.as_deref().map(domains).transpose()?;
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let (mut current, t) = load(state, &mut tx, p, &row.id, "sso:manage").await?;
+    if let Some(n) = &body.name {
+        current.name = check_name(n)?;
+    }
+    if let Some(e) = body.enabled {
+        current.enabled = e;
+    }
+    current.config = row.config;
+    current.updated_at = now;
+    store::sso::update(tx.conn(), &current).await?;
+    if let Some(d) = &domains {
+        store::sso::set_domains(tx.conn(), &current.id, d).await?;
+    }
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&t.id),
+            action: "sso.connection_update",
+            target_type: "sso_connection",
+            target_id: Some(&current.id),
+            before: Some(serde_json::to_value(&before).map_err(Error::internal)?),
+            after: Some(serde_json::to_value(&after).map_err(Error::internal)?),
+        },
+    )
+    .await?;
+    let d = store::sso::domains(tx.conn(), &current.id).await?;
+    tx.commit().await?;
+    view(state, current, &t.slug, d)
 }
 
 pub async fn delete(state: &AppState, p: &Principal, rid: Option<&str>, id: &str) -> Result<()> {

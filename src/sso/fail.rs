@@ -83,7 +83,9 @@ impl Fail {
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Ok(v) = HeaderValue::from_str(clear_cookie) {
+        if !clear_cookie.is_empty()
+            && let Ok(v) = HeaderValue::from_str(clear_cookie)
+        {
             h.append(header::SET_COOKIE, v);
         }
         r

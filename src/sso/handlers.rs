@@ -9,9 +9,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::connections::{
-    self, ConnectionView, CreateConnection, PatchConnection, SsoConfigUpdate, SsoConfigView,
-};
+use super::connections::{self, ConnectionView, SsoConfigUpdate, SsoConfigView};
 use super::fail::{Fail, fail};
 use super::{ExternalIdentity, jit, oidc};
 use crate::auth::principal::Principal;
@@ -33,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/sso/explain", post(explain_h))
         .route("/sso/{id}/start", get(start_h))
         .route("/sso/oidc/{id}/callback", get(callback_h))
+        .route("/sso/saml/{id}/metadata", get(saml_metadata_h))
+        .route("/sso/saml/{id}/acs", post(saml_acs_h))
         .route("/sso/discover", post(discover_h))
         .route("/logout", get(logout_page).post(logout_submit))
         .route("/login/tenant", post(switch_tenant_submit))
@@ -50,7 +50,7 @@ async fn create_h(
     State(s): State<AppState>,
     p: Principal,
     RequestId(rid): RequestId,
-    AppJson(req): AppJson<CreateConnection>,
+    AppJson(req): AppJson<Value>,
 ) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
     Ok((
         StatusCode::CREATED,
@@ -71,7 +71,7 @@ async fn patch_h(
     p: Principal,
     RequestId(rid): RequestId,
     Path(id): Path<String>,
-    AppJson(req): AppJson<PatchConnection>,
+    AppJson(req): AppJson<Value>,
 ) -> ApiResult<Json<ConnectionView>> {
     Ok(Json(
         connections::patch(&s, &p, rid.as_deref(), &id, req).await?,
@@ -137,7 +137,6 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
         .await?
         .ok_or(Error::NotFound("connection"))?;
     crate::rbac::service::require(s, &mut tx, p, &tenant, "sso:read").await?;
-    let cfg = connections::config_of(&row)?;
     let c = &req.claims;
     let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
     let list = |k: &str| match c.get(k) {
@@ -148,15 +147,58 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
         Some(Value::String(x)) => vec![x.clone()],
         _ => Vec::<String>::new(),
     };
-    let mut groups = list(&cfg.groups_claim);
-    groups.extend(list(&cfg.roles_claim));
-    let subject = text("sub").ok_or_else(|| {
-        Error::invalid_field("invalid_claims", "claims", "claims.sub is required")
-    })?;
-    let issuer = text("iss").unwrap_or_else(|| cfg.issuer.clone());
-    let email = text(&cfg.email_claim);
-    let verified = matches!(c.get("email_verified"), Some(Value::Bool(true)))
-        || text("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    // The same identity the sign-in would build, from claims (OIDC) or attributes (SAML).
+    let (subject, issuer, email, verified, groups, allow_linking) = if row.kind == "saml" {
+        let cfg = super::saml_sp::config_of(&row)?;
+        let name_id = text("name_id").or_else(|| text("sub")).ok_or_else(|| {
+            Error::invalid_field(
+                "invalid_claims",
+                "claims",
+                "claims.name_id (the NameID) is required",
+            )
+        })?;
+        let attributes = c
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "name_id" && *k != "sub")
+            .map(|(k, _)| (k.clone(), list(k)))
+            .collect();
+        let asserted = super::saml::Asserted {
+            id: String::new(),
+            remember_until_ms: 0,
+            name_id,
+            name_id_format: None,
+            session_index: None,
+            attributes,
+        };
+        let ext = super::saml_sp::identity(&row, &cfg, &asserted);
+        (
+            ext.subject,
+            ext.issuer,
+            ext.email,
+            ext.email_verified,
+            ext.groups.unwrap_or_default(),
+            cfg.allow_email_linking,
+        )
+    } else {
+        let cfg = connections::config_of(&row)?;
+        let mut groups = list(&cfg.groups_claim);
+        groups.extend(list(&cfg.roles_claim));
+        let subject = text("sub").ok_or_else(|| {
+            Error::invalid_field("invalid_claims", "claims", "claims.sub is required")
+        })?;
+        let verified = matches!(c.get("email_verified"), Some(Value::Bool(true)))
+            || text("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        (
+            subject,
+            text("iss").unwrap_or_else(|| cfg.issuer.clone()),
+            text(&cfg.email_claim),
+            verified,
+            groups,
+            cfg.allow_email_linking,
+        )
+    };
     let user = match store::sso::identity(tx.conn(), &row.id, &issuer, &subject).await? {
         Some(i) => json!({"match": "identity", "user_id": i.user_id}),
         None => {
@@ -168,7 +210,7 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
                 None => None,
             };
             match existing {
-                Some(u) if cfg.allow_email_linking && verified => {
+                Some(u) if allow_linking && verified => {
                     json!({"match": "email_link", "user_id": u.id})
                 }
                 Some(u) => json!({"match": "refused", "user_id": u.id,
@@ -242,15 +284,119 @@ async fn start_h(
         Err(f) => return f.page(rid.as_deref(), &clear),
     };
     let rd = crate::tokens::oidc::safe_rd(&s, q.rd.as_deref());
-    match oidc::begin(&s, &row, rd, q.login_hint.as_deref()).await {
+    let saml = row.kind == "saml";
+    let begun = if saml {
+        super::saml_sp::begin(&s, &row, rd).await
+    } else {
+        oidc::begin(&s, &row, rd, q.login_hint.as_deref()).await
+    };
+    match begun {
         Ok(b) => {
             let mut r = see_other(&b.authorize_url);
-            if let Ok(v) = HeaderValue::from_str(&binding_cookie(&s, &b.binding, 600)) {
+            let cookie = if saml {
+                saml_binding_cookie(&s, &b.binding, 600)
+            } else {
+                binding_cookie(&s, &b.binding, 600)
+            };
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().append(header::SET_COOKIE, v);
             }
             r
         }
         Err(e) => Fail::from(e).page(rid.as_deref(), &clear),
+    }
+}
+
+/// The SAML pre-auth cookie. The IdP returns the browser with a cross-site POST, which a
+/// `SameSite=Lax` cookie would not accompany, so this one is `SameSite=None` (hence `Secure`).
+fn saml_binding_cookie_name(s: &AppState) -> &'static str {
+    if s.settings.server.insecure_dev_cookies {
+        "idbridge_saml"
+    } else {
+        "__Host-idbridge_saml"
+    }
+}
+
+fn saml_binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
+    let mut c = format!(
+        "{}={value}; Path=/; HttpOnly; Max-Age={max_age}",
+        saml_binding_cookie_name(s)
+    );
+    if !s.settings.server.insecure_dev_cookies {
+        c.push_str("; Secure; SameSite=None");
+    }
+    c
+}
+
+/// SP metadata for the IdP administrator (public, like every SP's).
+async fn saml_metadata_h(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+) -> Response {
+    let row = match load_enabled(&s, &id).await {
+        Ok(r) if r.kind == "saml" => r,
+        Ok(_) => {
+            return fail("sso.connection_unknown", "not a SAML connection").page(rid.as_deref(), "");
+        }
+        Err(f) => return f.page(rid.as_deref(), ""),
+    };
+    match super::saml_sp::sp_metadata(&s, &row) {
+        Ok(xml) => (
+            [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+            xml,
+        )
+            .into_response(),
+        Err(e) => Fail::from(e).page(rid.as_deref(), ""),
+    }
+}
+
+/// The assertion consumer service (HTTP-POST binding).
+async fn saml_acs_h(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<super::saml_sp::AcsForm>,
+) -> Response {
+    let clear = saml_binding_cookie(&s, "", 0);
+    let result = async {
+        let row = load_enabled(&s, &id).await?;
+        if row.kind != "saml" {
+            return Err(fail("sso.connection_unknown", "not a SAML connection"));
+        }
+        let binding =
+            crate::auth::service::session_cookie_value(&headers, saml_binding_cookie_name(&s));
+        let done = super::saml_sp::finish(&s, &row, form, binding).await?;
+        let (signed, return_to) = complete(
+            &s,
+            rid.as_deref(),
+            &client,
+            &done.identity,
+            done.return_to,
+            None,
+        )
+        .await?;
+        let mut r = see_other(&return_to);
+        if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(
+            &s,
+            &signed.session_token,
+            signed.session_max_age,
+        )) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        Ok::<_, Fail>(r)
+    }
+    .await;
+    match result {
+        Ok(mut r) => {
+            if let Ok(v) = HeaderValue::from_str(&clear) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(f) => f.page(rid.as_deref(), &clear),
     }
 }
 
@@ -264,11 +410,11 @@ async fn load_enabled(
     let mut c = s.store.acquire().await?;
     store::sso::get(c.conn(), id)
         .await?
-        .filter(|r| r.enabled && r.kind == "oidc")
+        .filter(|r| r.enabled)
         .ok_or_else(|| {
             fail(
                 "sso.connection_unknown",
-                format!("no enabled OIDC connection {id}"),
+                format!("no enabled connection {id}"),
             )
         })
 }
@@ -302,6 +448,9 @@ async fn callback(
     q: &oidc::CallbackParams,
 ) -> std::result::Result<Response, Fail> {
     let row = load_enabled(s, id).await?;
+    if row.kind != "oidc" {
+        return Err(fail("sso.connection_unknown", "not an OIDC connection"));
+    }
     let binding = crate::auth::service::session_cookie_value(headers, binding_cookie_name(s));
     let done = oidc::finish(s, &row, q, binding).await?;
     let (signed, return_to) = complete(
@@ -454,6 +603,10 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
         let (conn_id, sealed) = store::sso::session(c.conn(), session_id).await.ok()??;
         (sealed, store::sso::get(c.conn(), &conn_id).await.ok()??)
     };
+    if row.kind != "oidc" {
+        // SAML single logout is not offered yet: the idbridge session alone ends.
+        return None;
+    }
     let cfg = connections::config_of(&row).ok()?;
     let end = oidc::end_session_endpoint(s, &row, &cfg).await?;
     let mut url = format!(

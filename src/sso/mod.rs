@@ -10,6 +10,7 @@ pub mod mapping;
 pub mod oidc;
 pub mod pages;
 pub mod saml;
+pub mod saml_sp;
 
 /// A verified identity from an upstream IdP, protocol-neutral.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]

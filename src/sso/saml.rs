@@ -273,7 +273,11 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
         .map(|s| s.location.clone());
     let mut certs = Vec::new();
     for kd in &idp.key_descriptors {
-        if kd.key_use.as_deref().is_some_and(|u| u != "signing" && !u.is_empty()) {
+        if kd
+            .key_use
+            .as_deref()
+            .is_some_and(|u| u != "signing" && !u.is_empty())
+        {
             continue;
         }
         for c in kd
@@ -309,8 +313,12 @@ pub fn cert_info(b64: &str) -> Result<CertInfo, SamlError> {
     let der = STANDARD
         .decode(b64)
         .map_err(|e| err("saml.certificate_invalid", format!("not base64: {e}")))?;
-    let x = openssl::x509::X509::from_der(&der)
-        .map_err(|e| err("saml.certificate_invalid", format!("not a certificate: {e}")))?;
+    let x = openssl::x509::X509::from_der(&der).map_err(|e| {
+        err(
+            "saml.certificate_invalid",
+            format!("not a certificate: {e}"),
+        )
+    })?;
     let epoch = openssl::asn1::Asn1Time::from_unix(0)
         .map_err(|e| err("saml.certificate_invalid", e.to_string()))?;
     let diff = epoch
@@ -389,7 +397,12 @@ pub struct SpUrls {
 }
 
 /// The SP's metadata document for the IdP administrator.
-pub fn sp_metadata(sp: &SpUrls, cert_b64: &str, sign_requests: bool, name_id_format: &str) -> String {
+pub fn sp_metadata(
+    sp: &SpUrls,
+    cert_b64: &str,
+    sign_requests: bool,
+    name_id_format: &str,
+) -> String {
     let e = crate::tokens::oidc::escape;
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -440,9 +453,14 @@ pub fn authn_request(
         authn_name_id_format: name_id_format.map(str::to_string),
         ..Default::default()
     };
-    let mut req = provider.make_authentication_request(&idp.sso_url).map_err(fail)?;
+    let mut req = provider
+        .make_authentication_request(&idp.sso_url)
+        .map_err(fail)?;
     // 128 random bits, not samael's 32; an XML ID must not start with a digit.
-    req.id = format!("_{}", crate::crypto::hex(&crate::crypto::random_bytes::<16>()));
+    req.id = format!(
+        "_{}",
+        crate::crypto::hex(&crate::crypto::random_bytes::<16>())
+    );
     req.issue_instant = at(now_ms);
     let url = match sign_key_pem {
         Some(pem) => {
@@ -641,10 +659,7 @@ fn samael_validate(xml: &str, e: &Expect<'_>) -> Result<samael::schema::Assertio
 }
 
 /// Our own checks of the verified assertion, with the injected clock: what samael lets pass.
-fn check_assertion(
-    a: &samael::schema::Assertion,
-    e: &Expect<'_>,
-) -> Result<Asserted, SamlError> {
+fn check_assertion(a: &samael::schema::Assertion, e: &Expect<'_>) -> Result<Asserted, SamlError> {
     let skew = e.skew_secs * 1000;
     let now = e.now_ms;
     let ms = |t: &DateTime<Utc>| t.timestamp_millis();
@@ -653,7 +668,10 @@ fn check_assertion(
     }
     let issued = ms(&a.issue_instant);
     if issued > now + skew {
-        return Err(err("saml.issued_in_future", "IssueInstant is in the future"));
+        return Err(err(
+            "saml.issued_in_future",
+            "IssueInstant is in the future",
+        ));
     }
     if issued < now - skew - MAX_ISSUE_AGE_SECS * 1000 {
         return Err(err("saml.expired", "IssueInstant is too old"));
@@ -682,7 +700,10 @@ fn check_assertion(
     if let Some(nb) = &c.not_before
         && ms(nb) > now + skew
     {
-        return Err(err("saml.not_yet_valid", "Conditions NotBefore is in the future"));
+        return Err(err(
+            "saml.not_yet_valid",
+            "Conditions NotBefore is in the future",
+        ));
     }
     let mut remember = now + skew + MAX_ISSUE_AGE_SECS * 1000;
     if let Some(na) = &c.not_on_or_after {
@@ -825,17 +846,30 @@ mod tests {
     #[test]
     fn weak_or_unknown_algorithms_and_dangerous_transforms_are_refused() {
         let sig = |inner: &str| {
-            format!(r##"<Response><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>{inner}</ds:SignedInfo></ds:Signature></Response>"##)
+            format!(
+                r##"<Response><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>{inner}</ds:SignedInfo></ds:Signature></Response>"##
+            )
         };
-        let sha1 = sig(r##"<ds:SignatureMethod Algorithm="http://www.w3.org/2000/09/xmldsig#rsa-sha1"/>"##);
+        let sha1 = sig(
+            r##"<ds:SignatureMethod Algorithm="http://www.w3.org/2000/09/xmldsig#rsa-sha1"/>"##,
+        );
         assert_eq!(shape(&sha1).unwrap_err().reason, "saml.signature_algorithm");
-        let md5 = sig(r##"<ds:Reference URI="#x"><ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/></ds:Reference>"##);
+        let md5 = sig(
+            r##"<ds:Reference URI="#x"><ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/></ds:Reference>"##,
+        );
         assert_eq!(shape(&md5).unwrap_err().reason, "saml.digest_algorithm");
-        let xslt = sig(r##"<ds:Reference URI="#x"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"/></ds:Transforms></ds:Reference>"##);
+        let xslt = sig(
+            r##"<ds:Reference URI="#x"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"/></ds:Transforms></ds:Reference>"##,
+        );
         assert_eq!(shape(&xslt).unwrap_err().reason, "saml.transform");
         let external = sig(r##"<ds:Reference URI="http://127.0.0.1/evil"/>"##);
-        assert_eq!(shape(&external).unwrap_err().reason, "saml.external_reference");
-        let ok = sig(r##"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#x"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference>"##);
+        assert_eq!(
+            shape(&external).unwrap_err().reason,
+            "saml.external_reference"
+        );
+        let ok = sig(
+            r##"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#x"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference>"##,
+        );
         assert_eq!(shape(&ok).unwrap().signatures, 1);
     }
 
@@ -845,7 +879,10 @@ mod tests {
         assert_eq!(shape(&big).unwrap_err().reason, "saml.too_large");
         let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
         assert_eq!(shape(&deep).unwrap_err().reason, "saml.too_deep");
-        assert_eq!(shape("not xml at all").unwrap_err().reason, "saml.malformed");
+        assert_eq!(
+            shape("not xml at all").unwrap_err().reason,
+            "saml.malformed"
+        );
         assert_eq!(shape("<a><b></a>").unwrap_err().reason, "saml.malformed");
     }
 
@@ -865,7 +902,9 @@ mod tests {
         assert_eq!(m.sso_url, "https://idp.example/sso");
         assert_eq!(m.certs, vec![cert.clone()]);
         assert_eq!(
-            parse_idp_metadata(&md("", HTTP_REDIRECT)).unwrap_err().reason,
+            parse_idp_metadata(&md("", HTTP_REDIRECT))
+                .unwrap_err()
+                .reason,
             "saml.no_signing_certificate"
         );
         assert_eq!(
@@ -874,7 +913,9 @@ mod tests {
         );
         let broken = key.replace(&cert[10..30], "AAAAAAAAAAAAAAAAAAAA");
         assert_eq!(
-            parse_idp_metadata(&md(&broken, HTTP_REDIRECT)).unwrap_err().reason,
+            parse_idp_metadata(&md(&broken, HTTP_REDIRECT))
+                .unwrap_err()
+                .reason,
             "saml.certificate_invalid"
         );
     }

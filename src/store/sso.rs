@@ -318,3 +318,34 @@ pub async fn purge_sessions(c: Conn<'_>) -> Result<u64> {
     .await
     .map(|r| r.rows_affected()))?)
 }
+
+/// Records a consumed SAML assertion id; `false` when it was already there (a replay).
+pub async fn remember_assertion(
+    c: Conn<'_>,
+    connection_id: &str,
+    assertion_id: &str,
+    expires_at: i64,
+) -> Result<bool> {
+    let n = on_conn!(c, |c| sqlx::query(
+        "INSERT INTO saml_replay (connection_id, assertion_id, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (connection_id, assertion_id) DO NOTHING"
+    )
+    .bind(connection_id)
+    .bind(assertion_id)
+    .bind(expires_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Housekeeping: assertion ids past their expiry can no longer be replayed.
+pub async fn purge_assertions(c: Conn<'_>, now: i64) -> Result<u64> {
+    Ok(on_conn!(c, |c| sqlx::query(
+        "DELETE FROM saml_replay WHERE expires_at < $1"
+    )
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
+}

@@ -15,6 +15,7 @@ mod nginx;
 mod oauth;
 mod oidc;
 mod rbac;
+mod saml;
 mod sso;
 mod sso_rogue;
 mod tenants;

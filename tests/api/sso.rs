@@ -115,7 +115,7 @@ pub struct Hop {
 }
 
 impl Browser {
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.jar
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -123,7 +123,7 @@ impl Browser {
             .join("; ")
     }
 
-    fn absorb(&mut self, r: &reqwest::Response) {
+    pub fn absorb(&mut self, r: &reqwest::Response) {
         for v in r.headers().get_all("set-cookie") {
             let v = v.to_str().unwrap();
             let (kv, attrs) = v.split_once(';').unwrap_or((v, ""));

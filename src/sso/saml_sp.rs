@@ -1,0 +1,805 @@
+//! SAML connections: their settings, IdP metadata by upload or URL, the SP key and metadata, and
+//! the browser flow (AuthnRequest out, assertion in). The protocol checks live in [`super::saml`];
+//! the identity that comes out goes through the same JIT and role mapping as OIDC
+//! ([`super::ExternalIdentity`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::fail::{Fail, fail};
+use super::saml::{self, IdpMetadata, SpUrls};
+use crate::audit::{self, Event};
+use crate::auth::principal::Principal;
+use crate::crypto;
+use crate::domain::new_id;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{self, sso::ConnectionRow, sso::PendingRow};
+
+const PENDING_TTL_MS: i64 = 10 * 60_000;
+/// Certificates expiring within this window are flagged in the API, the log and `/metrics`.
+pub const CERT_WARNING_MS: i64 = 30 * 24 * 3_600_000;
+
+const NAMEID_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
+
+/// Attribute names tried for each field when the connection names none (Entra ID / ADFS claim
+/// URIs, Okta and Google custom names, the LDAP OIDs of eduPerson/InCommon IdPs).
+const EMAIL_ATTRS: [&str; 6] = [
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    "email",
+    "Email",
+    "mail",
+    "urn:oid:0.9.2342.19200300.100.1.3",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+];
+const FIRST_NAME_ATTRS: [&str; 5] = [
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+    "firstName",
+    "givenName",
+    "first_name",
+    "urn:oid:2.5.4.42",
+];
+const LAST_NAME_ATTRS: [&str; 5] = [
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+    "lastName",
+    "sn",
+    "last_name",
+    "urn:oid:2.5.4.4",
+];
+const GROUP_ATTRS: [&str; 6] = [
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+    "http://schemas.xmlsoap.org/claims/Group",
+    "groups",
+    "Groups",
+    "memberOf",
+    "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
+];
+
+/// Settings of a SAML connection (stored as JSON; the SP private key is sealed separately).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamlConfig {
+    /// What the IdP's metadata says.
+    pub idp: IdpMetadata,
+    /// Where the metadata came from (refreshed on a schedule), or `None` for an upload.
+    pub idp_metadata_url: Option<String>,
+    pub metadata_refreshed_at: Option<i64>,
+    /// Attribute names; `None` tries the usual names of Entra ID, ADFS, Okta and Google.
+    pub email_attribute: Option<String>,
+    pub first_name_attribute: Option<String>,
+    pub last_name_attribute: Option<String>,
+    pub groups_attribute: Option<String>,
+    /// NameIDPolicy Format asked for in AuthnRequests.
+    pub name_id_format: String,
+    /// Accept unsolicited responses (IdP-initiated sign-in). Off by default.
+    pub allow_idp_initiated: bool,
+    pub allow_email_linking: bool,
+    pub clock_skew_secs: u32,
+    /// Sign AuthnRequests (HTTP-Redirect query signature, RSA-SHA256) with the SP key.
+    pub sign_authn_requests: bool,
+    /// Local testing only: metadata URL over plain http or on a private address.
+    pub allow_insecure_http: bool,
+    /// The SP certificate (base64 DER), published in the SP metadata.
+    pub sp_certificate: String,
+}
+
+impl Default for SamlConfig {
+    fn default() -> Self {
+        Self {
+            idp: IdpMetadata::default(),
+            idp_metadata_url: None,
+            metadata_refreshed_at: None,
+            email_attribute: None,
+            first_name_attribute: None,
+            last_name_attribute: None,
+            groups_attribute: None,
+            name_id_format: NAMEID_UNSPECIFIED.into(),
+            allow_idp_initiated: false,
+            allow_email_linking: false,
+            clock_skew_secs: 60,
+            sign_authn_requests: false,
+            allow_insecure_http: false,
+            sp_certificate: String::new(),
+        }
+    }
+}
+
+pub fn config_of(row: &ConnectionRow) -> Result<SamlConfig> {
+    serde_json::from_str(&row.config).map_err(Error::internal)
+}
+
+pub fn sp_urls(state: &AppState, id: &str) -> SpUrls {
+    let base = format!("{}/sso/saml/{id}", state.public_url);
+    SpUrls {
+        entity_id: format!("{base}/metadata"),
+        acs_url: format!("{base}/acs"),
+        slo_url: format!("{base}/slo"),
+    }
+}
+
+/// The SAML part of a connection as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct SamlView {
+    /// SP values to register at the IdP.
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub sp_metadata_url: String,
+    pub slo_url: String,
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub idp_slo_url: Option<String>,
+    pub idp_metadata_url: Option<String>,
+    #[serde(with = "crate::clock::serde_rfc3339::option")]
+    pub metadata_refreshed_at: Option<i64>,
+    pub idp_certificates: Vec<saml::CertInfo>,
+    /// Human-readable warnings (a certificate expiring within 30 days, ...).
+    pub warnings: Vec<String>,
+    pub email_attribute: Option<String>,
+    pub first_name_attribute: Option<String>,
+    pub last_name_attribute: Option<String>,
+    pub groups_attribute: Option<String>,
+    pub name_id_format: String,
+    pub allow_idp_initiated: bool,
+    pub allow_email_linking: bool,
+    pub clock_skew_secs: u32,
+    pub sign_authn_requests: bool,
+    pub allow_insecure_http: bool,
+}
+
+pub fn view(state: &AppState, row: &ConnectionRow) -> Result<SamlView> {
+    let c = config_of(row)?;
+    let urls = sp_urls(state, &row.id);
+    let now = state.now_ms();
+    let certs: Vec<saml::CertInfo> = c
+        .idp
+        .certs
+        .iter()
+        .filter_map(|b| saml::cert_info(b).ok())
+        .collect();
+    let warnings = cert_warnings(&certs, now);
+    Ok(SamlView {
+        sp_metadata_url: urls.entity_id.clone(),
+        sp_entity_id: urls.entity_id,
+        acs_url: urls.acs_url,
+        slo_url: urls.slo_url,
+        idp_entity_id: c.idp.entity_id,
+        idp_sso_url: c.idp.sso_url,
+        idp_slo_url: c.idp.slo_url,
+        idp_metadata_url: c.idp_metadata_url,
+        metadata_refreshed_at: c.metadata_refreshed_at,
+        idp_certificates: certs,
+        warnings,
+        email_attribute: c.email_attribute,
+        first_name_attribute: c.first_name_attribute,
+        last_name_attribute: c.last_name_attribute,
+        groups_attribute: c.groups_attribute,
+        name_id_format: c.name_id_format,
+        allow_idp_initiated: c.allow_idp_initiated,
+        allow_email_linking: c.allow_email_linking,
+        clock_skew_secs: c.clock_skew_secs,
+        sign_authn_requests: c.sign_authn_requests,
+        allow_insecure_http: c.allow_insecure_http,
+    })
+}
+
+fn cert_warnings(certs: &[saml::CertInfo], now: i64) -> Vec<String> {
+    certs
+        .iter()
+        .filter(|c| c.not_after_ms - now < CERT_WARNING_MS)
+        .map(|c| {
+            if c.not_after_ms <= now {
+                format!(
+                    "IdP signing certificate {} ({}) expired on {}; sign-ins fail until the IdP's new certificate is added",
+                    c.subject, c.sha256, c.not_after
+                )
+            } else {
+                format!(
+                    "IdP signing certificate {} ({}) expires on {}; add the IdP's next certificate before then",
+                    c.subject, c.sha256, c.not_after
+                )
+            }
+        })
+        .collect()
+}
+
+/// Create or PATCH body of a SAML connection (absent = default or unchanged).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlBody {
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub enabled: Option<bool>,
+    pub email_domains: Option<Vec<String>>,
+    pub idp_metadata_xml: Option<String>,
+    pub idp_metadata_url: Option<String>,
+    /// Extra IdP signing certificates (PEM or base64 DER), e.g. the next one of a rollover.
+    pub idp_certificates: Option<Vec<String>>,
+    pub email_attribute: Option<Option<String>>,
+    pub first_name_attribute: Option<Option<String>>,
+    pub last_name_attribute: Option<Option<String>>,
+    pub groups_attribute: Option<Option<String>>,
+    pub name_id_format: Option<String>,
+    pub allow_idp_initiated: Option<bool>,
+    pub allow_email_linking: Option<bool>,
+    pub clock_skew_secs: Option<u32>,
+    pub sign_authn_requests: Option<bool>,
+    pub allow_insecure_http: Option<bool>,
+}
+
+fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Error {
+    Error::invalid_field(code, field, message.into())
+}
+
+fn saml_invalid(field: &str, e: saml::SamlError) -> Error {
+    Error::invalid_field(
+        "invalid_metadata",
+        field,
+        format!("{} ({})", e.detail, e.reason),
+    )
+}
+
+impl SamlBody {
+    /// Applies the settings (not the metadata) and checks them.
+    fn apply(&self, c: &mut SamlConfig) -> Result<()> {
+        let attr = |v: &Option<Option<String>>, field: &str, cur: &mut Option<String>| {
+            if let Some(v) = v {
+                let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty());
+                if v.is_some_and(|s| s.len() > 256) {
+                    return Err(invalid(
+                        field,
+                        "invalid_attribute",
+                        "attribute names are at most 256 characters",
+                    ));
+                }
+                *cur = v.map(str::to_string);
+            }
+            Ok(())
+        };
+        attr(
+            &self.email_attribute,
+            "email_attribute",
+            &mut c.email_attribute,
+        )?;
+        attr(
+            &self.first_name_attribute,
+            "first_name_attribute",
+            &mut c.first_name_attribute,
+        )?;
+        attr(
+            &self.last_name_attribute,
+            "last_name_attribute",
+            &mut c.last_name_attribute,
+        )?;
+        attr(
+            &self.groups_attribute,
+            "groups_attribute",
+            &mut c.groups_attribute,
+        )?;
+        if let Some(f) = &self.name_id_format {
+            if !f.starts_with("urn:oasis:names:tc:SAML:") || f.len() > 256 {
+                return Err(invalid(
+                    "name_id_format",
+                    "invalid_name_id_format",
+                    "name_id_format is a SAML NameID format URN (urn:oasis:names:tc:SAML:...)",
+                ));
+            }
+            c.name_id_format = f.clone();
+        }
+        if let Some(v) = self.allow_idp_initiated {
+            c.allow_idp_initiated = v;
+        }
+        if let Some(v) = self.allow_email_linking {
+            c.allow_email_linking = v;
+        }
+        if let Some(v) = self.clock_skew_secs {
+            if v > 600 {
+                return Err(invalid(
+                    "clock_skew_secs",
+                    "invalid_clock_skew",
+                    "clock_skew_secs is at most 600",
+                ));
+            }
+            c.clock_skew_secs = v;
+        }
+        if let Some(v) = self.sign_authn_requests {
+            c.sign_authn_requests = v;
+        }
+        if let Some(v) = self.allow_insecure_http {
+            c.allow_insecure_http = v;
+        }
+        Ok(())
+    }
+}
+
+/// The IdP metadata of a create or PATCH: the uploaded XML, else the URL's document, plus any
+/// extra certificates. `None` when the body changes neither.
+async fn metadata_of(
+    state: &AppState,
+    body: &SamlBody,
+    c: &SamlConfig,
+) -> Result<Option<IdpMetadata>> {
+    let mut md = match (&body.idp_metadata_xml, &body.idp_metadata_url) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "idp_metadata_xml",
+                "ambiguous_metadata",
+                "give idp_metadata_xml or idp_metadata_url, not both",
+            ));
+        }
+        (Some(xml), None) => {
+            Some(saml::parse_idp_metadata(xml).map_err(|e| saml_invalid("idp_metadata_xml", e))?)
+        }
+        (None, Some(url)) => Some(fetch_metadata(state, url, c.allow_insecure_http).await?),
+        (None, None) => None,
+    };
+    if let Some(extra) = &body.idp_certificates {
+        let m = md.get_or_insert_with(|| c.idp.clone());
+        for pem in extra {
+            let b64 = saml::normalize_cert(pem).map_err(|e| saml_invalid("idp_certificates", e))?;
+            if !m.certs.contains(&b64) {
+                m.certs.push(b64);
+            }
+        }
+    }
+    Ok(md)
+}
+
+/// Fetches IdP metadata: https only (unless `allow_insecure_http`), never a private or loopback
+/// address (unless `allow_insecure_http`), at most 1 MiB, within 10 s, no redirects.
+pub async fn fetch_metadata(state: &AppState, url: &str, insecure: bool) -> Result<IdpMetadata> {
+    let field = "idp_metadata_url";
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| invalid(field, "invalid_metadata_url", format!("not a URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if insecure => {}
+        _ => {
+            return Err(invalid(
+                field,
+                "insecure_metadata_url",
+                "idp_metadata_url must be https; for local testing only, set allow_insecure_http: true",
+            ));
+        }
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| invalid(field, "invalid_metadata_url", "the URL has no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| {
+            invalid(
+                field,
+                "metadata_unreachable",
+                format!("cannot resolve {host}: {e}"),
+            )
+        })?
+        .collect();
+    if !insecure && addrs.iter().any(|a| private(a.ip())) {
+        return Err(invalid(
+            field,
+            "private_metadata_url",
+            format!(
+                "{host} resolves to a private or loopback address; idbridge fetches metadata from public addresses only"
+            ),
+        ));
+    }
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut r = state
+            .http
+            .get(parsed.clone())
+            .header(
+                "accept",
+                "application/samlmetadata+xml, application/xml, text/xml",
+            )
+            .send()
+            .await
+            .map_err(|e| format!("{e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("it answered {}", r.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = r.chunk().await.map_err(|e| format!("{e}"))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > saml::MAX_METADATA_BYTES {
+                return Err("the document is larger than 1 MiB".into());
+            }
+        }
+        Ok(body)
+    })
+    .await
+    .map_err(|_| "no answer within 10 s".to_string())
+    .and_then(|r| r)
+    .map_err(|e| {
+        invalid(
+            field,
+            "metadata_unreachable",
+            format!("cannot fetch {url}: {e}"),
+        )
+    })?;
+    let xml = String::from_utf8(resp)
+        .map_err(|_| invalid(field, "invalid_metadata", "the metadata is not UTF-8"))?;
+    saml::parse_idp_metadata(&xml).map_err(|e| saml_invalid(field, e))
+}
+
+fn private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v) => {
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1])
+        }
+        std::net::IpAddr::V6(v) => {
+            v.is_loopback()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
+                || v.to_ipv4_mapped()
+                    .is_some_and(|m| private(std::net::IpAddr::V4(m)))
+        }
+    }
+}
+
+/// Creates a SAML connection: metadata checked, SP key generated and sealed.
+pub async fn create(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    body: SamlBody,
+) -> Result<super::connections::ConnectionView> {
+    let name = super::connections::check_name(body.name.as_deref().unwrap_or(""))?;
+    let domains = super::connections::domains(body.email_domains.as_deref().unwrap_or(&[]))?;
+    let mut cfg = SamlConfig::default();
+    body.apply(&mut cfg)?;
+    {
+        // Permission first, so strangers cannot make us fetch URLs.
+        let mut tx = state.store.read().await?;
+        super::connections::tenant_guard(state, &mut tx, p, body.tenant.as_deref(), "sso:manage")
+            .await?;
+    }
+    let now = state.now_ms();
+    cfg.idp = metadata_of(state, &body, &cfg).await?.ok_or_else(|| {
+        invalid(
+            "idp_metadata_xml",
+            "metadata_required",
+            "a SAML connection needs the IdP's metadata: idp_metadata_xml or idp_metadata_url",
+        )
+    })?;
+    if body.idp_metadata_url.is_some() {
+        cfg.idp_metadata_url = body.idp_metadata_url.clone();
+        cfg.metadata_refreshed_at = Some(now);
+    }
+    if cfg.allow_insecure_http {
+        tracing::warn!(url = ?cfg.idp_metadata_url, "SAML connection allows plain http and private addresses for its metadata URL (allow_insecure_http): for local testing only");
+    }
+    let id = new_id();
+    let (key_pem, cert) = tokio::task::spawn_blocking({
+        let cn = format!("idbridge SAML SP {id}");
+        move || saml::generate_sp_key(&cn)
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| Error::internal(e.detail))?;
+    cfg.sp_certificate = cert;
+    let row = ConnectionRow {
+        secret_sealed: Some(state.master_key.seal(&key_label(&id), &key_pem)?),
+        id,
+        tenant_id: String::new(),
+        kind: "saml".into(),
+        name,
+        enabled: body.enabled.unwrap_or(true),
+        config: serde_json::to_string(&cfg).map_err(Error::internal)?,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    let t =
+        super::connections::tenant_guard(state, &mut tx, p, body.tenant.as_deref(), "sso:manage")
+            .await?;
+    let row = ConnectionRow {
+        tenant_id: t.id.clone(),
+        ..row
+    };
+    store::sso::insert(tx.conn(), &row).await?;
+    store::sso::set_domains(tx.conn(), &row.id, &domains).await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&t.id),
+            action: "sso.connection_create",
+            target_type: "sso_connection",
+            target_id: Some(&row.id),
+            before: None,
+            after: Some(json!({"name": row.name, "kind": "saml", "idp_entity_id": cfg.idp.entity_id, "email_domains": domains})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    warn_expiring(&row.id, &cfg, now);
+    super::connections::view_row(state, row, &t.slug, domains)
+}
+
+/// Applies a PATCH to a SAML connection's row (called by `connections::patch` with the row
+/// loaded and the caller's permission checked). Returns the config before and after.
+pub async fn patch_row(
+    state: &AppState,
+    row: &mut ConnectionRow,
+    body: &SamlBody,
+) -> Result<(SamlConfig, SamlConfig)> {
+    let before = config_of(row)?;
+    let mut cfg = before.clone();
+    body.apply(&mut cfg)?;
+    if let Some(md) = metadata_of(state, body, &cfg).await? {
+        cfg.idp = md;
+        if body.idp_metadata_xml.is_some() {
+            cfg.idp_metadata_url = None;
+            cfg.metadata_refreshed_at = None;
+        }
+        if body.idp_metadata_url.is_some() {
+            cfg.idp_metadata_url = body.idp_metadata_url.clone();
+            cfg.metadata_refreshed_at = Some(state.now_ms());
+        }
+    }
+    warn_expiring(&row.id, &cfg, state.now_ms());
+    row.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
+    Ok((before, cfg))
+}
+
+fn warn_expiring(id: &str, cfg: &SamlConfig, now: i64) {
+    let certs: Vec<saml::CertInfo> = cfg
+        .idp
+        .certs
+        .iter()
+        .filter_map(|b| saml::cert_info(b).ok())
+        .collect();
+    for w in cert_warnings(&certs, now) {
+        tracing::warn!(connection = %id, "{w}");
+    }
+}
+
+fn key_label(id: &str) -> String {
+    format!("sso_sp_key:{id}")
+}
+
+fn sp_key(state: &AppState, row: &ConnectionRow) -> Result<Vec<u8>> {
+    let sealed = row
+        .secret_sealed
+        .as_deref()
+        .ok_or_else(|| Error::internal("SAML connection without an SP key"))?;
+    state.master_key.open(&key_label(&row.id), sealed)
+}
+
+/// The SP metadata document of a connection.
+pub fn sp_metadata(state: &AppState, row: &ConnectionRow) -> Result<String> {
+    let c = config_of(row)?;
+    Ok(saml::sp_metadata(
+        &sp_urls(state, &row.id),
+        &c.sp_certificate,
+        c.sign_authn_requests,
+        &c.name_id_format,
+    ))
+}
+
+/// Starts an SP-initiated sign-in: the AuthnRequest URL and the browser binding.
+pub async fn begin(
+    state: &AppState,
+    row: &ConnectionRow,
+    return_to: Option<String>,
+) -> Result<super::oidc::Begun> {
+    let c = config_of(row)?;
+    let relay = crypto::new_token("");
+    let binding = crypto::new_token("");
+    let key = if c.sign_authn_requests || c.idp.want_authn_requests_signed {
+        Some(sp_key(state, row)?)
+    } else {
+        None
+    };
+    let now = state.now_ms();
+    let urls = sp_urls(state, &row.id);
+    let req = saml::authn_request(
+        &urls,
+        &c.idp,
+        Some(&c.name_id_format),
+        &relay,
+        key.as_deref(),
+        now,
+    )
+    .map_err(|e| Error::internal(format!("{}: {}", e.reason, e.detail)))?;
+    let pending = PendingRow {
+        state_hash: crypto::token_hash(&relay),
+        connection_id: row.id.clone(),
+        binding_hash: crypto::token_hash(&binding),
+        // The AuthnRequest ID the response must answer (InResponseTo).
+        nonce: req.id,
+        pkce_sealed: String::new(),
+        issuer: c.idp.entity_id.clone(),
+        return_to,
+        created_at: now,
+        expires_at: now + PENDING_TTL_MS,
+    };
+    let mut tx = state.store.begin().await?;
+    store::sso::insert_pending(tx.conn(), &pending).await?;
+    tx.commit().await?;
+    Ok(super::oidc::Begun {
+        authorize_url: req.url,
+        binding,
+    })
+}
+
+/// The ACS form (HTTP-POST binding).
+#[derive(Debug, Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    pub saml_response: String,
+    #[serde(rename = "RelayState", default)]
+    pub relay_state: Option<String>,
+}
+
+/// A checked assertion turned into an identity, and where to go afterwards.
+pub struct Finished {
+    pub identity: super::ExternalIdentity,
+    pub return_to: Option<String>,
+}
+
+/// Checks an assertion posted to the ACS: the pending request it answers (or the connection's
+/// permission for unsolicited ones), the response itself, and the replay cache.
+pub async fn finish(
+    state: &AppState,
+    row: &ConnectionRow,
+    form: AcsForm,
+    binding: Option<&str>,
+) -> std::result::Result<Finished, Fail> {
+    let c = config_of(row)?;
+    let relay = form.relay_state.as_deref().filter(|r| !r.is_empty());
+    let pending = match relay {
+        Some(r) if r.len() <= 128 => {
+            let mut tx = state.store.begin().await?;
+            let p =
+                store::sso::take_pending(tx.conn(), &crypto::token_hash(r), state.now_ms()).await?;
+            tx.commit().await?;
+            p
+        }
+        _ => None,
+    };
+    let (request_id, return_to) = match pending {
+        Some(p) => {
+            if p.connection_id != row.id {
+                return Err(fail(
+                    "saml.state_mismatch",
+                    "the RelayState belongs to another connection",
+                ));
+            }
+            let bound = binding.is_some_and(|b| {
+                crypto::ct_eq(crypto::token_hash(b).as_bytes(), p.binding_hash.as_bytes())
+            });
+            if !bound {
+                return Err(fail(
+                    "saml.browser_mismatch",
+                    "the response came to another browser than the one that started",
+                ));
+            }
+            (Some(p.nonce), p.return_to)
+        }
+        None if c.allow_idp_initiated => {
+            // RelayState of an unsolicited response is only a target, and only an allowed one.
+            (None, crate::tokens::oidc::safe_rd(state, relay))
+        }
+        None => {
+            return Err(fail(
+                "saml.unsolicited",
+                "an unsolicited response (IdP-initiated sign-in), and the connection does not allow them",
+            ));
+        }
+    };
+    let xml = saml::decode_post(&form.saml_response).map_err(to_fail)?;
+    let key = sp_key(state, row)?;
+    let urls = sp_urls(state, &row.id);
+    let now = state.now_ms();
+    let skew = i64::from(c.clock_skew_secs);
+    let idp = c.idp.clone();
+    let asserted = tokio::task::spawn_blocking(move || {
+        saml::validate(
+            &xml,
+            &saml::Expect {
+                sp: &urls,
+                idp: &idp,
+                request_id: request_id.as_deref(),
+                now_ms: now,
+                skew_secs: skew,
+                sp_key_pem: Some(&key),
+            },
+        )
+    })
+    .await
+    .map_err(|e| Fail::from(Error::internal(e)))?
+    .map_err(to_fail)?;
+    {
+        let mut tx = state.store.begin().await?;
+        let fresh = store::sso::remember_assertion(
+            tx.conn(),
+            &row.id,
+            &asserted.id,
+            asserted.remember_until_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        if !fresh {
+            return Err(fail(
+                "saml.replay",
+                format!("assertion {} was already used", asserted.id),
+            ));
+        }
+    }
+    Ok(Finished {
+        identity: identity(row, &c, &asserted),
+        return_to,
+    })
+}
+
+fn to_fail(e: saml::SamlError) -> Fail {
+    fail(e.reason, e.detail)
+}
+
+fn first<'a>(
+    attrs: &'a BTreeMap<String, Vec<String>>,
+    configured: &Option<String>,
+    defaults: &[&str],
+) -> Option<&'a String> {
+    match configured {
+        Some(name) => attrs.get(name).and_then(|v| v.first()),
+        None => defaults
+            .iter()
+            .find_map(|n| attrs.get(*n).and_then(|v| v.first())),
+    }
+}
+
+/// The protocol-neutral identity of a verified assertion. The subject is the NameID; the email
+/// comes from the email attribute, else from an email-shaped NameID. An IdP's assertion of an
+/// email counts as verified (SAML has no `email_verified`); linking still needs the connection's
+/// `allow_email_linking`.
+pub fn identity(
+    row: &ConnectionRow,
+    c: &SamlConfig,
+    a: &saml::Asserted,
+) -> super::ExternalIdentity {
+    let email = first(&a.attributes, &c.email_attribute, &EMAIL_ATTRS)
+        .cloned()
+        .or_else(|| a.name_id.contains('@').then(|| a.name_id.clone()));
+    let groups: Vec<String> = match &c.groups_attribute {
+        Some(name) => a.attributes.get(name).cloned().unwrap_or_default(),
+        None => GROUP_ATTRS
+            .iter()
+            .find_map(|n| a.attributes.get(*n).cloned())
+            .unwrap_or_default(),
+    };
+    let given = first(&a.attributes, &c.first_name_attribute, &FIRST_NAME_ATTRS).cloned();
+    let family = first(&a.attributes, &c.last_name_attribute, &LAST_NAME_ATTRS).cloned();
+    let name = match (&given, &family) {
+        (Some(g), Some(f)) => Some(format!("{g} {f}")),
+        (Some(g), None) => Some(g.clone()),
+        _ => None,
+    };
+    super::ExternalIdentity {
+        connection_id: row.id.clone(),
+        tenant_id: row.tenant_id.clone(),
+        issuer: c.idp.entity_id.clone(),
+        subject: a.name_id.clone(),
+        email,
+        email_verified: true,
+        allow_email_linking: c.allow_email_linking,
+        name,
+        given_name: given,
+        family_name: family,
+        groups: Some(groups),
+    }
+}

@@ -1,0 +1,514 @@
+//! SSO through an upstream SAML 2.0 IdP: a real one, npm `samlify` 2.13 (interop/saml-idp.mjs),
+//! on loopback. The browser follows every hop by hand: start -> AuthnRequest (HTTP-Redirect) ->
+//! IdP -> auto-submit form -> ACS (HTTP-POST) -> session cookie -> `/api/me`.
+
+use std::process::Stdio;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::*;
+use crate::sso::{Browser, Hop, me, role_names, sso_config};
+
+pub struct SamlIdp {
+    _child: tokio::process::Child,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+pub async fn saml_idp(accounts: Value) -> SamlIdp {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/samlify")
+            .exists(),
+        "npm samlify is not installed: run scripts/test (it runs `npm ci --prefix interop`)"
+    );
+    let mut child = tokio::process::Command::new("node")
+        .arg(format!("{dir}/saml-idp.mjs"))
+        .env("PORT", "0")
+        .env("IDP_CONFIG", json!({"accounts": accounts}).to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (install Node.js 20+)");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the SAML IdP starts within 30 s")
+        .unwrap()
+        .expect("a READY line");
+    SamlIdp {
+        _child: child,
+        base: ready.strip_prefix("READY ").expect("READY <base>").into(),
+        http: reqwest::Client::new(),
+    }
+}
+
+impl SamlIdp {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// The account and knobs of the next response (see interop/README.md).
+    pub async fn next_login(&self, knobs: Value) {
+        self.post("/test/next-login", knobs).await;
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Alice (Helpdesk) and Bob (Employees); a SAML connection by metadata URL in the admin's
+/// tenant; the IdP told about idbridge's SP (entity id, ACS URL, SP metadata).
+pub async fn saml_setup(app: &TestApp, admin: &Session, extra: Value) -> (SamlIdp, Value) {
+    let idp = saml_idp(json!({
+        "alice": {"email": "alice@acme.test", "first_name": "Alice", "last_name": "Liddell", "groups": ["Helpdesk"]},
+        "bob": {"email": "bob@acme.test", "first_name": "Bob", "last_name": "Builder", "groups": ["Employees", "Unmapped"]},
+    }))
+    .await;
+    let mut body = json!({"kind": "saml", "name": "Acme SAML", "idp_metadata_url": format!("{}/metadata", idp.base),
+        "allow_insecure_http": true, "email_domains": ["acme.test"]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let conn = expect(
+        app.post("/api/sso/connections", admin, body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let sp_metadata = app
+        .client
+        .get(conn["sp_metadata_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sp_metadata.status(), StatusCode::OK);
+    let sp_metadata = sp_metadata.text().await.unwrap();
+    idp.post(
+        "/test/sp",
+        json!({"entity_id": conn["sp_entity_id"], "acs_url": conn["acs_url"], "metadata_xml": sp_metadata}),
+    )
+    .await;
+    (idp, conn)
+}
+
+/// The auto-submit form of an IdP page: (action, SAMLResponse, RelayState).
+pub fn form(html: &str) -> (String, String, Option<String>) {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let attr_after = |marker: &str, attr: &str| -> Option<String> {
+        let at = html.find(marker)?;
+        let rest = &html[..at];
+        let tag_start = rest.rfind('<')?;
+        let tag_end = at + html[at..].find('>')?;
+        let tag = &html[tag_start..tag_end];
+        let key = format!("{attr}=\"");
+        let v = tag.split(&key).nth(1)?.split('"').next()?;
+        Some(unescape(v))
+    };
+    let action = attr_after("method=\"post\"", "action").expect("a form action");
+    let response = attr_after("name=\"SAMLResponse\"", "value").expect("a SAMLResponse");
+    let relay = attr_after("name=\"RelayState\"", "value");
+    (action, response, relay)
+}
+
+/// Posts the IdP's form to idbridge's ACS as the browser.
+pub async fn post_acs(
+    app: &TestApp,
+    b: &mut Browser,
+    action: &str,
+    response: &str,
+    relay: Option<&str>,
+) -> Hop {
+    let mut fields = vec![("SAMLResponse", response)];
+    if let Some(r) = relay {
+        fields.push(("RelayState", r));
+    }
+    let r = app
+        .client
+        .post(action)
+        .header("cookie", b.cookie_header())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    b.absorb(&r);
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    Hop {
+        status: r.status(),
+        url: action.into(),
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// SP-initiated sign-in up to the IdP's form: (browser, action, SAMLResponse, RelayState).
+pub async fn to_idp_form(app: &TestApp, conn: &Value) -> (Browser, String, String, Option<String>) {
+    let mut b = Browser::default();
+    let start = format!("{}?rd=/api/me", conn["start_url"].as_str().unwrap());
+    let hop = b.get(app, &start).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    let to_idp = hop.location.expect("a redirect to the IdP");
+    assert!(to_idp.contains("SAMLRequest="), "{to_idp}");
+    assert!(
+        b.cookie("__Host-idbridge_saml").is_some(),
+        "the SAML pre-auth cookie is set"
+    );
+    let page = app.client.get(&to_idp).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the IdP accepts the AuthnRequest"
+    );
+    let html = page.text().await.unwrap();
+    let (action, response, relay) = form(&html);
+    (b, action, response, relay)
+}
+
+/// A whole SP-initiated sign-in; returns the browser and the ACS hop.
+pub async fn saml_login(app: &TestApp, conn: &Value) -> (Browser, Hop) {
+    let (mut b, action, response, relay) = to_idp_form(app, conn).await;
+    assert_eq!(action, conn["acs_url"].as_str().unwrap());
+    let hop = post_acs(app, &mut b, &action, &response, relay.as_deref()).await;
+    (b, hop)
+}
+
+fn signed_in(b: &Browser, app: &TestApp) -> bool {
+    b.cookie(&app.state.cookie_name).is_some()
+}
+
+#[tokio::test]
+async fn sp_initiated_login_creates_the_user_with_mapped_roles_and_reconciles_later() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    sso_config(
+        &app,
+        &admin,
+        json!({"group_role_map": {"Helpdesk": "fulfiller", "Ops": "operator"}}),
+    )
+    .await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({})).await;
+    assert_eq!(conn["kind"], "saml");
+    assert_eq!(conn["idp_entity_id"], format!("{}/metadata", idp.base));
+    assert_eq!(conn["idp_certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(conn["has_client_secret"], false);
+    assert!(conn["acs_url"].as_str().unwrap().ends_with("/acs"));
+    idp.next_login(json!({"account": "alice"})).await;
+    let (b, acs) = saml_login(&app, &conn).await;
+    assert_eq!(acs.status, StatusCode::SEE_OTHER, "{}", acs.body);
+    assert_eq!(acs.location.as_deref(), Some("/api/me"));
+    assert!(
+        b.cookie("__Host-idbridge_saml").is_none(),
+        "the pre-auth cookie is cleared"
+    );
+    let m = me(&app, &b).await;
+    assert_eq!(m["user"]["email"], "alice@acme.test");
+    assert_eq!(m["user"]["first_name"], "Alice");
+    assert_eq!(role_names(&m), ["fulfiller"]);
+    // The AuthnRequest idbridge sent: to the IdP's SSO URL, answering to our ACS.
+    let request = idp.get_text("/test/last-request").await;
+    assert!(request.contains("AuthnRequest"), "{request}");
+    assert!(request.contains(conn["acs_url"].as_str().unwrap()));
+    // Alice moves from Helpdesk to Ops at the IdP: the next login reconciles.
+    idp.post("/test/accounts", json!({"alice": {"groups": ["Ops"]}}))
+        .await;
+    let (b, acs) = saml_login(&app, &conn).await;
+    assert_eq!(acs.status, StatusCode::SEE_OTHER, "{}", acs.body);
+    assert_eq!(role_names(&me(&app, &b).await), ["operator"]);
+    // The same SAML identity: still one user.
+    let users = expect(
+        app.get("/api/users?search=alice", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(users["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn forged_or_mismatched_responses_are_refused_without_a_session() {
+    if std::env::var("SAML_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
+    }
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({})).await;
+    let cases = [
+        json!({"unsigned": true}),
+        json!({"sign_with_rogue": true}),
+        json!({"tamper_after_signing": true}),
+        json!({"tamper_after_signing": true, "signing": "assertion"}),
+        json!({"sig_alg": "rsa-sha1"}),
+        json!({"two_assertions": true}),
+        json!({"doctype": true}),
+        json!({"audience": "https://someone-else.example/sp"}),
+        json!({"omit_audience": true}),
+        json!({"omit_conditions": true}),
+        json!({"recipient": "https://someone-else.example/acs"}),
+        json!({"destination": "https://someone-else.example/acs"}),
+        json!({"in_response_to": "_not-our-request"}),
+        json!({"in_response_to": null}),
+        json!({"not_on_or_after": -600}),
+        json!({"subject_not_on_or_after": -600}),
+        json!({"not_before": 600}),
+        json!({"issue_instant_offset": 600}),
+        json!({"issuer": "https://evil.example/idp"}),
+        json!({"status": "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"}),
+    ];
+    for knobs in cases {
+        let mut k = knobs.clone();
+        k["account"] = json!("alice");
+        idp.next_login(k).await;
+        let (b, acs) = saml_login(&app, &conn).await;
+        assert_eq!(acs.status, StatusCode::BAD_REQUEST, "{knobs}: {}", acs.body);
+        assert!(
+            acs.body.contains("Sign-in failed") && acs.body.contains("Reference:"),
+            "{knobs}: the generic page: {}",
+            acs.body
+        );
+        assert!(
+            !acs.body.contains("saml."),
+            "{knobs}: the cause stays in the log"
+        );
+        assert!(!signed_in(&b, &app), "{knobs}: no session cookie");
+    }
+    // Nothing was created along the way.
+    let users = expect(
+        app.get("/api/users?search=alice", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(users["items"].as_array().unwrap().len(), 0);
+    // And a clean response still works.
+    idp.next_login(json!({"account": "alice"})).await;
+    let (b, acs) = saml_login(&app, &conn).await;
+    assert_eq!(acs.status, StatusCode::SEE_OTHER, "{}", acs.body);
+    assert!(signed_in(&b, &app));
+}
+
+#[tokio::test]
+async fn a_response_is_bound_to_its_browser_and_single_use() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({})).await;
+    idp.next_login(json!({"account": "alice"})).await;
+    // Another browser posts the response the first one was handed.
+    let (_b, action, response, relay) = to_idp_form(&app, &conn).await;
+    let mut thief = Browser::default();
+    let hop = post_acs(&app, &mut thief, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST, "{}", hop.body);
+    assert!(!signed_in(&thief, &app));
+    // The right browser, twice: the second post finds no pending request.
+    let (mut b, action, response, relay) = to_idp_form(&app, &conn).await;
+    let ok = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let mut again = Browser::default();
+    let hop = post_acs(&app, &mut again, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST);
+    assert!(!signed_in(&again, &app));
+}
+
+#[tokio::test]
+async fn idp_initiated_login_is_refused_unless_enabled_and_replays_are_caught() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    sso_config(
+        &app,
+        &admin,
+        json!({"group_role_map": {"Employees": "requester"}}),
+    )
+    .await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({})).await;
+    idp.next_login(json!({"account": "bob", "assertion_id": "_replay-1"}))
+        .await;
+    let page = idp
+        .get_text("/test/idp-initiated?relay_state=/api/me")
+        .await;
+    let (action, response, relay) = form(&page);
+    let mut b = Browser::default();
+    let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_eq!(
+        hop.status,
+        StatusCode::BAD_REQUEST,
+        "off by default: {}",
+        hop.body
+    );
+    assert!(!signed_in(&b, &app));
+    let id = conn["id"].as_str().unwrap();
+    let patched = expect(
+        app.patch(
+            &format!("/api/sso/connections/{id}"),
+            &admin,
+            json!({"allow_idp_initiated": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(patched["allow_idp_initiated"], true);
+    idp.next_login(json!({"account": "bob", "assertion_id": "_replay-2"}))
+        .await;
+    let page = idp
+        .get_text("/test/idp-initiated?relay_state=/api/me")
+        .await;
+    let (action, response, relay) = form(&page);
+    let mut b = Browser::default();
+    let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    assert_eq!(hop.location.as_deref(), Some("/api/me"));
+    assert_eq!(role_names(&me(&app, &b).await), ["requester"]);
+    // The same response again (captured, replayed): refused, whichever browser posts it.
+    let mut replayer = Browser::default();
+    let hop = post_acs(&app, &mut replayer, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST, "{}", hop.body);
+    assert!(!signed_in(&replayer, &app));
+    // An unsolicited RelayState pointing elsewhere is not followed.
+    idp.next_login(json!({"account": "bob"})).await;
+    let page = idp
+        .get_text("/test/idp-initiated?relay_state=https://evil.example/")
+        .await;
+    let (action, response, relay) = form(&page);
+    let mut b = Browser::default();
+    let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    assert_ne!(hop.location.as_deref(), Some("https://evil.example/"));
+}
+
+#[tokio::test]
+async fn connections_need_signing_certificates_and_safe_metadata_urls() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let create = |body: Value| app.post("/api/sso/connections", &admin, body).send();
+    let idp = saml_idp(json!({"alice": {"email": "alice@acme.test"}})).await;
+    let metadata = idp.get_text("/metadata").await;
+    // No signing certificate: cannot be saved.
+    let stripped = {
+        let start = metadata
+            .find("<KeyDescriptor")
+            .or_else(|| metadata.find("<md:KeyDescriptor"))
+            .unwrap();
+        let end_tag = if metadata[start..].starts_with("<md:") {
+            "</md:KeyDescriptor>"
+        } else {
+            "</KeyDescriptor>"
+        };
+        let end = start + metadata[start..].find(end_tag).unwrap() + end_tag.len();
+        format!("{}{}", &metadata[..start], &metadata[end..])
+    };
+    let r = create(json!({"kind": "saml", "name": "no cert", "idp_metadata_xml": stripped}))
+        .await
+        .unwrap();
+    let e = expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("signing certificate"),
+        "{e}"
+    );
+    // A DOCTYPE in metadata is refused.
+    let r = create(json!({"kind": "saml", "name": "doctype",
+        "idp_metadata_xml": format!("<!DOCTYPE x [<!ENTITY e \"e\">]>{metadata}")}))
+    .await
+    .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
+    // Plain http and loopback need the local-testing flag.
+    let url = format!("{}/metadata", idp.base);
+    let r = create(json!({"kind": "saml", "name": "http", "idp_metadata_url": url}))
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "insecure_metadata_url").await;
+    let r = create(json!({"kind": "saml", "name": "loopback", "idp_metadata_url": "https://127.0.0.1:9/metadata"}))
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "private_metadata_url").await;
+    // Uploaded metadata works, and the SP metadata names our ACS URL and certificate.
+    let conn = expect(
+        create(json!({"kind": "saml", "name": "upload", "idp_metadata_xml": metadata}))
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let sp = app
+        .client
+        .get(conn["sp_metadata_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sp.headers()["content-type"], "application/samlmetadata+xml");
+    let sp = sp.text().await.unwrap();
+    assert!(sp.contains(conn["acs_url"].as_str().unwrap()));
+    assert!(sp.contains("X509Certificate"));
+    assert!(sp.contains("WantAssertionsSigned=\"true\""));
+    // Unknown fields and kinds are clear errors.
+    let r = create(json!({"kind": "saml", "name": "typo", "idp_metadata_xml": metadata, "email_atribute": "x"}))
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_json").await;
+    let r = create(json!({"kind": "ldap", "name": "nope"}))
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "unsupported_kind").await;
+    // The explain dry run reads SAML attributes with the same mapping code.
+    sso_config(
+        &app,
+        &admin,
+        json!({"group_role_map": {"Helpdesk": "fulfiller"}}),
+    )
+    .await;
+    let explained = expect(
+        app.post(
+            "/api/sso/explain",
+            &admin,
+            json!({"connection": conn["id"], "claims": {"name_id": "alice@acme.test",
+                "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups": ["Helpdesk"]}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(explained["user"]["match"], "create", "{explained}");
+    assert_eq!(explained["roles"][0]["role"], "fulfiller", "{explained}");
+}
