@@ -337,7 +337,8 @@ async fn saml_metadata_h(
     let row = match load_enabled(&s, &id).await {
         Ok(r) if r.kind == "saml" => r,
         Ok(_) => {
-            return fail("sso.connection_unknown", "not a SAML connection").page(rid.as_deref(), "");
+            return fail("sso.connection_unknown", "not a SAML connection")
+                .page(rid.as_deref(), "");
         }
         Err(f) => return f.page(rid.as_deref(), ""),
     };

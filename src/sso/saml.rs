@@ -31,6 +31,8 @@ pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
 const MAX_DEPTH: usize = 48;
 /// How old an assertion's IssueInstant may be (plus the clock skew).
 const MAX_ISSUE_AGE_SECS: i64 = 300;
+/// How old an unsolicited (IdP-initiated) assertion may be (plus the clock skew).
+const MAX_UNSOLICITED_AGE_SECS: i64 = 120;
 
 const HTTP_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 const HTTP_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
@@ -89,25 +91,101 @@ pub struct Shape {
     pub signatures: usize,
 }
 
-/// Reads the whole document once with a streaming parser before any XML library that resolves
-/// entities or runs transforms sees it. Refuses: a DOCTYPE (entity expansion, XXE), processing
-/// instructions, nesting deeper than 48, signature or digest algorithms outside the allow-list,
-/// transforms other than enveloped-signature and canonicalization, references to anything but
-/// the document itself, and `RetrievalMethod` key references.
+const NS_PROTOCOL: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
+const NS_ASSERTION: &[u8] = b"urn:oasis:names:tc:SAML:2.0:assertion";
+const NS_DSIG: &[u8] = b"http://www.w3.org/2000/09/xmldsig#";
+
+/// Local names that must be in the SAML protocol or assertion namespace wherever they appear.
+const SAML_NAMES: [&str; 20] = [
+    "Response",
+    "Assertion",
+    "EncryptedAssertion",
+    "Issuer",
+    "Status",
+    "StatusCode",
+    "Subject",
+    "NameID",
+    "EncryptedID",
+    "SubjectConfirmation",
+    "SubjectConfirmationData",
+    "Conditions",
+    "AudienceRestriction",
+    "Audience",
+    "AuthnStatement",
+    "AttributeStatement",
+    "Attribute",
+    "AttributeValue",
+    "LogoutRequest",
+    "LogoutResponse",
+];
+/// Local names that must be in the XML-DSig namespace.
+const DSIG_NAMES: [&str; 12] = [
+    "Signature",
+    "SignedInfo",
+    "SignatureValue",
+    "CanonicalizationMethod",
+    "SignatureMethod",
+    "Reference",
+    "Transforms",
+    "Transform",
+    "DigestMethod",
+    "DigestValue",
+    "X509Data",
+    "X509Certificate",
+];
+
+/// Reads the whole document once with a strict, namespace-aware streaming parser before any XML
+/// library that recovers from errors, resolves entities or runs transforms sees it. Refuses
+/// (security-tests.md 2.1):
+/// - anything not well-formed: unclosed or mismatched tags, duplicate attributes, a second root,
+///   text after the root (libxml2 would recover from these inside samael);
+/// - a DOCTYPE (entity expansion, XXE), processing instructions, comments and CDATA (the
+///   comment-injection family: `user@victim.com<!---->.evil.com`);
+/// - nesting deeper than 48;
+/// - signature wrapping shapes: an assertion that is not a direct child of the root, a
+///   `Response` below the root, a `ds:Signature` holding anything but `SignedInfo`,
+///   `SignatureValue` and `KeyInfo` (`ds:Object`), a `Subject` with two `NameID`s, duplicate or
+///   non-NCName `ID`s;
+/// - SAML or XML-DSig element names in a foreign namespace (namespace confusion);
+/// - signature or digest algorithms outside the allow-list, transforms other than
+///   enveloped-signature and canonicalization, references other than `""` or `#id`, and
+///   `RetrievalMethod` key references.
 pub fn precheck(xml: &str, max_bytes: usize) -> Result<Shape, SamlError> {
+    scan(xml, max_bytes, 2)
+}
+
+/// [`precheck`] with the depth at which assertions belong (2 in a response, 1 for a decrypted
+/// assertion on its own).
+fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, SamlError> {
     if xml.len() > max_bytes {
         return Err(err(
             "saml.too_large",
             format!("{} bytes, more than {max_bytes}", xml.len()),
         ));
     }
-    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut reader = quick_xml::NsReader::from_str(xml);
     let mut shape = Shape::default();
-    let mut depth = 0usize;
+    let mut path: Vec<String> = Vec::new();
+    let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut name_ids_in_subject = 0usize;
+    let mut root_closed = false;
     loop {
-        let event = reader
-            .read_event()
+        let (ns, event) = reader
+            .read_resolved_event()
             .map_err(|e| err("saml.malformed", format!("not well-formed XML: {e}")))?;
+        let ns = match ns {
+            quick_xml::name::ResolveResult::Bound(n) => Some(n.as_ref().to_vec()),
+            quick_xml::name::ResolveResult::Unbound => None,
+            quick_xml::name::ResolveResult::Unknown(p) => {
+                return Err(err(
+                    "saml.malformed",
+                    format!(
+                        "undeclared namespace prefix `{}`",
+                        String::from_utf8_lossy(&p)
+                    ),
+                ));
+            }
+        };
         match event {
             Event::DocType(_) => return Err(err("saml.doctype", "a DOCTYPE is not allowed")),
             Event::PI(_) => {
@@ -116,23 +194,86 @@ pub fn precheck(xml: &str, max_bytes: usize) -> Result<Shape, SamlError> {
                     "processing instructions are not allowed",
                 ));
             }
+            Event::Comment(_) if !path.is_empty() || root_closed => {
+                return Err(err(
+                    "saml.comment",
+                    "comments are not allowed in SAML messages",
+                ));
+            }
+            Event::CData(_) => {
+                return Err(err(
+                    "saml.cdata",
+                    "CDATA sections are not allowed in SAML messages",
+                ));
+            }
+            Event::Text(t) if path.is_empty() && !t.iter().all(|b| b.is_ascii_whitespace()) => {
+                return Err(err("saml.malformed", "text outside the root element"));
+            }
+            Event::Start(e) | Event::Empty(e) if root_closed => {
+                let _ = e;
+                return Err(err("saml.malformed", "more than one root element"));
+            }
             Event::Start(e) => {
-                depth += 1;
-                if depth > MAX_DEPTH {
+                element(
+                    &e,
+                    ns.as_deref(),
+                    &path,
+                    &mut shape,
+                    &mut ids,
+                    assertion_depth,
+                )?;
+                let name = local(&e);
+                if name == "Subject" {
+                    name_ids_in_subject = 0;
+                }
+                if name == "NameID" && path.last().is_some_and(|p| p == "Subject") {
+                    name_ids_in_subject += 1;
+                }
+                path.push(name);
+                if path.len() > MAX_DEPTH {
                     return Err(err("saml.too_deep", "elements nest too deeply"));
                 }
-                element(&e, depth, &mut shape)?;
             }
-            Event::Empty(e) => element(&e, depth + 1, &mut shape)?,
-            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Empty(e) => {
+                element(
+                    &e,
+                    ns.as_deref(),
+                    &path,
+                    &mut shape,
+                    &mut ids,
+                    assertion_depth,
+                )?;
+                if local(&e) == "NameID" && path.last().is_some_and(|p| p == "Subject") {
+                    name_ids_in_subject += 1;
+                }
+                if path.is_empty() {
+                    root_closed = true;
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+                if path.is_empty() {
+                    root_closed = true;
+                }
+            }
             Event::Eof => break,
             _ => {}
         }
+        if name_ids_in_subject > 1 {
+            return Err(err("saml.wrapping", "a Subject with more than one NameID"));
+        }
+    }
+    if !path.is_empty() {
+        return Err(err("saml.malformed", "the document ends inside an element"));
     }
     if shape.root.is_empty() {
         return Err(err("saml.malformed", "no root element"));
     }
     Ok(shape)
+}
+
+fn local(e: &BytesStart<'_>) -> String {
+    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
 }
 
 fn attr(e: &BytesStart<'_>, name: &[u8]) -> Result<Option<String>, SamlError> {
@@ -148,13 +289,67 @@ fn attr(e: &BytesStart<'_>, name: &[u8]) -> Result<Option<String>, SamlError> {
     Ok(None)
 }
 
-fn element(e: &BytesStart<'_>, depth: usize, shape: &mut Shape) -> Result<(), SamlError> {
-    let local = e.local_name();
-    let name = std::str::from_utf8(local.as_ref()).unwrap_or("");
+/// An XML NCName (the form of `ID` values), ASCII subset: what IdPs emit.
+fn ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && s.len() <= 256
+}
+
+fn element(
+    e: &BytesStart<'_>,
+    ns: Option<&[u8]>,
+    path: &[String],
+    shape: &mut Shape,
+    ids: &mut std::collections::HashSet<String>,
+    assertion_depth: usize,
+) -> Result<(), SamlError> {
+    let name = local(e);
+    let depth = path.len() + 1;
+    // Every attribute is read: duplicates and bad escapes are errors here, not recovered later.
+    for a in e.attributes() {
+        let a = a.map_err(|x| err("saml.malformed", format!("bad attribute: {x}")))?;
+        if a.key.as_ref() == b"ID" {
+            let v = String::from_utf8_lossy(&a.value).into_owned();
+            if !ncname(&v) {
+                return Err(err("saml.bad_id", format!("`{v}` is not a valid XML ID")));
+            }
+            if !ids.insert(v.clone()) {
+                return Err(err(
+                    "saml.duplicate_id",
+                    format!("the ID `{v}` appears twice"),
+                ));
+            }
+        }
+    }
+    if SAML_NAMES.contains(&name.as_str()) && !matches!(ns, Some(NS_PROTOCOL) | Some(NS_ASSERTION))
+    {
+        return Err(err(
+            "saml.namespace",
+            format!("`{name}` is not in a SAML namespace"),
+        ));
+    }
+    if DSIG_NAMES.contains(&name.as_str()) && ns != Some(NS_DSIG) {
+        return Err(err(
+            "saml.namespace",
+            format!("`{name}` is not in the XML-DSig namespace"),
+        ));
+    }
     if depth == 1 {
-        shape.root = name.to_string();
+        shape.root = name.clone();
         shape.destination = attr(e, b"Destination")?;
         shape.in_response_to = attr(e, b"InResponseTo")?;
+    }
+    if path.last().is_some_and(|p| p == "Signature")
+        && !matches!(name.as_str(), "SignedInfo" | "SignatureValue" | "KeyInfo")
+    {
+        return Err(err(
+            "saml.wrapping",
+            format!("a signature holds a `{name}` element"),
+        ));
     }
     let allowed = |list: &[&str], what: &'static str, reason: &'static str| {
         let alg = attr(e, b"Algorithm")?.unwrap_or_default();
@@ -164,16 +359,32 @@ fn element(e: &BytesStart<'_>, depth: usize, shape: &mut Shape) -> Result<(), Sa
             Err(err(reason, format!("{what} `{alg}` is not allowed")))
         }
     };
-    match name {
-        "Assertion" => shape.assertions += 1,
-        "EncryptedAssertion" => shape.encrypted_assertions += 1,
+    match name.as_str() {
+        "Assertion" | "EncryptedAssertion" => {
+            if depth != assertion_depth {
+                return Err(err(
+                    "saml.wrapping",
+                    "an assertion that is not a direct child of the response",
+                ));
+            }
+            if name == "Assertion" {
+                shape.assertions += 1;
+            } else {
+                shape.encrypted_assertions += 1;
+            }
+        }
+        "Response" if depth > 1 => {
+            return Err(err("saml.wrapping", "a Response inside another element"));
+        }
         "Signature" => shape.signatures += 1,
         "SignatureMethod" => allowed(
             &SIGNATURE_ALGORITHMS,
             "signature algorithm",
             "saml.signature_algorithm",
         )?,
-        "DigestMethod" => allowed(
+        // A signature reference's digest; RSA-OAEP key transport names its own (SHA-1 is the
+        // usual OAEP digest, and is not a signature there).
+        "DigestMethod" if path.last().is_some_and(|p| p == "Reference") => allowed(
             &DIGEST_ALGORITHMS,
             "digest algorithm",
             "saml.digest_algorithm",
@@ -181,10 +392,11 @@ fn element(e: &BytesStart<'_>, depth: usize, shape: &mut Shape) -> Result<(), Sa
         "Transform" => allowed(&TRANSFORMS, "transform", "saml.transform")?,
         "Reference" => {
             let uri = attr(e, b"URI")?.unwrap_or_default();
-            if !(uri.is_empty() || uri.starts_with('#')) {
+            let ok = uri.is_empty() || uri.strip_prefix('#').is_some_and(ncname);
+            if !ok {
                 return Err(err(
                     "saml.external_reference",
-                    format!("a signature references `{uri}` outside the document"),
+                    format!("a signature references `{uri}`; only `#id` references are allowed"),
                 ));
             }
         }
@@ -573,8 +785,243 @@ pub fn validate(xml: &str, e: &Expect<'_>) -> Result<Asserted, SamlError> {
             "the connection has no IdP signing certificate",
         ));
     }
+    if shape.encrypted_assertions == 1 {
+        let clear = decrypt_in_place(xml, e)?;
+        let assertion = samael_validate(&clear, e)?;
+        return check_assertion(&assertion, e);
+    }
     let assertion = samael_validate(xml, e)?;
     check_assertion(&assertion, e)
+}
+
+/// Key transport accepted for encrypted assertions (RSA-OAEP; PKCS#1 v1.5 is refused:
+/// Bleichenbacher-style oracles).
+const KEY_TRANSPORT: [&str; 1] = ["http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"];
+
+/// Where an `EncryptedAssertion` sits in the response, and what it carries.
+#[derive(Default)]
+struct Encrypted {
+    start: usize,
+    end: usize,
+    key_method: String,
+    key_cipher: String,
+    data_method: String,
+    data_cipher: String,
+}
+
+fn encrypted_parts(xml: &str) -> Result<Encrypted, SamlError> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = Encrypted::default();
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader
+            .read_event()
+            .map_err(|x| err("saml.malformed", x.to_string()))?;
+        match event {
+            Event::Start(ref el) | Event::Empty(ref el) => {
+                let name = local(el);
+                if name == "EncryptedAssertion" {
+                    out.start = before;
+                }
+                if name == "EncryptionMethod" {
+                    let alg = attr(el, b"Algorithm")?.unwrap_or_default();
+                    match path.last().map(String::as_str) {
+                        Some("EncryptedKey") => out.key_method = alg,
+                        Some("EncryptedData") => out.data_method = alg,
+                        _ => {}
+                    }
+                }
+                if matches!(event, Event::Start(_)) {
+                    path.push(name);
+                }
+            }
+            Event::Text(t) if path.last().is_some_and(|p| p == "CipherValue") => {
+                let text: String = String::from_utf8_lossy(&t)
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                if path.iter().any(|p| p == "EncryptedKey") {
+                    out.key_cipher.push_str(&text);
+                } else {
+                    out.data_cipher.push_str(&text);
+                }
+            }
+            Event::End(_) if path.pop().as_deref() == Some("EncryptedAssertion") => {
+                out.end = reader.buffer_position() as usize;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if out.end <= out.start || out.key_cipher.is_empty() || out.data_cipher.is_empty() {
+        return Err(err(
+            "saml.encrypted_invalid",
+            "the EncryptedAssertion has no EncryptedKey or no cipher data",
+        ));
+    }
+    Ok(out)
+}
+
+/// Decrypts the response's one `EncryptedAssertion` with the SP key and returns the response
+/// with the assertion in clear, for the same checks as an unencrypted one. The decrypted
+/// assertion must itself be signed by the IdP (Entra ID, Okta and ADFS sign the assertion before
+/// encrypting it); the response's own signature covered the ciphertext, so it is removed.
+fn decrypt_in_place(xml: &str, e: &Expect<'_>) -> Result<String, SamlError> {
+    use samael::crypto::{Crypto, CryptoProvider};
+    let pem = e
+        .sp_key_pem
+        .ok_or_else(|| err("saml.encrypted_invalid", "no SP key to decrypt with"))?;
+    let enc = encrypted_parts(xml)?;
+    if !KEY_TRANSPORT.contains(&enc.key_method.as_str()) {
+        return Err(err(
+            "saml.key_transport",
+            format!("key transport `{}` is not allowed", enc.key_method),
+        ));
+    }
+    let key = openssl::pkey::PKey::private_key_from_pem(pem)
+        .map_err(|x| err("saml.sp_key", x.to_string()))?;
+    let cek = Crypto::decrypt_assertion_key_info(
+        &samael::schema::CipherValue {
+            value: enc.key_cipher.clone(),
+        },
+        &enc.key_method,
+        &key,
+    )
+    .map_err(|x| err("saml.decryption_failed", x.to_string()))?;
+    let plain = decrypt_data(&enc.data_method, &cek, &enc.data_cipher)?;
+    let plain = String::from_utf8(plain).map_err(|_| {
+        err(
+            "saml.decryption_failed",
+            "the decrypted assertion is not UTF-8",
+        )
+    })?;
+    let plain = plain.trim();
+    let inner = scan(plain, MAX_RESPONSE_BYTES, 1)?;
+    if inner.root != "Assertion" {
+        return Err(err(
+            "saml.encrypted_invalid",
+            format!(
+                "the encrypted element is a {}, not an Assertion",
+                inner.root
+            ),
+        ));
+    }
+    if inner.signatures == 0 {
+        return Err(err(
+            "saml.encrypted_unsigned_assertion",
+            "the encrypted assertion is not signed itself; configure the IdP to sign the assertion",
+        ));
+    }
+    let spliced = format!("{}{}{}", &xml[..enc.start], plain, &xml[enc.end..]);
+    let clear = without_root_signature(&spliced)?;
+    // The result must pass the same structural rules as anything that arrives in clear.
+    let shape = precheck(&clear, MAX_RESPONSE_BYTES * 2)?;
+    if shape.assertions != 1 || shape.encrypted_assertions != 0 {
+        return Err(err(
+            "saml.assertion_count",
+            "exactly one assertion is accepted",
+        ));
+    }
+    Ok(clear)
+}
+
+/// XML Encryption data decryption: AES-CBC (IV first, XML Encryption padding: the last byte
+/// is the pad length) and AES-GCM (12-byte IV first, 16-byte tag last), 128/192/256 bits.
+/// samael itself supports only the 128-bit ones; Entra ID uses aes256-cbc.
+fn decrypt_data(method: &str, key: &[u8], b64: &str) -> Result<Vec<u8>, SamlError> {
+    use openssl::symm::{Cipher, Crypter, Mode};
+    let fail = || {
+        err(
+            "saml.decryption_failed",
+            "the assertion cannot be decrypted",
+        )
+    };
+    let data = STANDARD.decode(b64).map_err(|_| fail())?;
+    let (cipher, gcm) = match method {
+        "http://www.w3.org/2001/04/xmlenc#aes128-cbc" => (Cipher::aes_128_cbc(), false),
+        "http://www.w3.org/2001/04/xmlenc#aes192-cbc" => (Cipher::aes_192_cbc(), false),
+        "http://www.w3.org/2001/04/xmlenc#aes256-cbc" => (Cipher::aes_256_cbc(), false),
+        "http://www.w3.org/2009/xmlenc11#aes128-gcm" => (Cipher::aes_128_gcm(), true),
+        "http://www.w3.org/2009/xmlenc11#aes192-gcm" => (Cipher::aes_192_gcm(), true),
+        "http://www.w3.org/2009/xmlenc11#aes256-gcm" => (Cipher::aes_256_gcm(), true),
+        other => {
+            return Err(err(
+                "saml.encryption_method",
+                format!("data encryption `{other}` is not supported"),
+            ));
+        }
+    };
+    if key.len() != cipher.key_len() {
+        return Err(fail());
+    }
+    let iv_len = if gcm { 12 } else { 16 };
+    let tag_len = if gcm { 16 } else { 0 };
+    if data.len() < iv_len + tag_len + 1 {
+        return Err(fail());
+    }
+    let (iv, rest) = data.split_at(iv_len);
+    let (body, tag) = rest.split_at(rest.len() - tag_len);
+    let mut c = Crypter::new(cipher, Mode::Decrypt, key, Some(iv)).map_err(|_| fail())?;
+    c.pad(false);
+    let mut out = vec![0u8; body.len() + cipher.block_size()];
+    let mut n = c.update(body, &mut out).map_err(|_| fail())?;
+    if gcm {
+        c.set_tag(tag).map_err(|_| fail())?;
+    }
+    n += c.finalize(&mut out[n..]).map_err(|_| fail())?;
+    out.truncate(n);
+    if !gcm {
+        let pad = usize::from(*out.last().ok_or_else(fail)?);
+        if pad == 0 || pad > 16 || pad > out.len() {
+            return Err(fail());
+        }
+        out.truncate(out.len() - pad);
+    }
+    Ok(out)
+}
+
+/// The document without the `ds:Signature` children of its root element.
+fn without_root_signature(xml: &str) -> Result<String, SamlError> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut depth = 0usize;
+    let mut cut: Vec<(usize, usize)> = Vec::new();
+    let mut open: Option<usize> = None;
+    loop {
+        let before = reader.buffer_position() as usize;
+        match reader
+            .read_event()
+            .map_err(|x| err("saml.malformed", x.to_string()))?
+        {
+            Event::Start(el) => {
+                depth += 1;
+                if depth == 2 && local(&el) == "Signature" {
+                    open = Some(before);
+                }
+            }
+            Event::Empty(el) if depth == 1 && local(&el) == "Signature" => {
+                cut.push((before, reader.buffer_position() as usize));
+            }
+            Event::End(_) => {
+                if depth == 2
+                    && let Some(start) = open.take()
+                {
+                    cut.push((start, reader.buffer_position() as usize));
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let mut out = String::with_capacity(xml.len());
+    let mut at = 0;
+    for (a, b) in cut {
+        out.push_str(&xml[at..a]);
+        at = b;
+    }
+    out.push_str(&xml[at..]);
+    Ok(out)
 }
 
 /// samael: signature against the configured certificates only, reduced to the signed content,
@@ -673,7 +1120,13 @@ fn check_assertion(a: &samael::schema::Assertion, e: &Expect<'_>) -> Result<Asse
             "IssueInstant is in the future",
         ));
     }
-    if issued < now - skew - MAX_ISSUE_AGE_SECS * 1000 {
+    // An unsolicited response has no request to tie it to: it must be fresher.
+    let max_age = if e.request_id.is_some() {
+        MAX_ISSUE_AGE_SECS
+    } else {
+        MAX_UNSOLICITED_AGE_SECS
+    };
+    if issued < now - skew - max_age * 1000 {
         return Err(err("saml.expired", "IssueInstant is too old"));
     }
     let c = a
@@ -832,10 +1285,14 @@ mod tests {
         assert_eq!(shape(pi).unwrap_err().reason, "saml.processing_instruction");
     }
 
+    const NS: &str = r#"xmlns:p="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:ds="http://www.w3.org/2000/09/xmldsig#""#;
+
     #[test]
-    fn counts_assertions_by_local_name_whatever_the_prefix() {
-        let xml = r#"<p:Response xmlns:p="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion" Destination="https://sp/acs" InResponseTo="_1"><a:Assertion ID="x"/><Assertion ID="y"/><a:EncryptedAssertion/></p:Response>"#;
-        let s = shape(xml).unwrap();
+    fn counts_assertions_by_namespace_and_local_name_whatever_the_prefix() {
+        let xml = format!(
+            r#"<p:Response {NS} ID="r1" Destination="https://sp/acs" InResponseTo="_1"><a:Assertion ID="x"/><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion" ID="y"/><a:EncryptedAssertion/></p:Response>"#
+        );
+        let s = shape(&xml).unwrap();
         assert_eq!(s.root, "Response");
         assert_eq!(s.assertions, 2);
         assert_eq!(s.encrypted_assertions, 1);
@@ -844,10 +1301,73 @@ mod tests {
     }
 
     #[test]
+    fn wrapping_shapes_are_refused() {
+        let cases = [
+            // XSW4: the signed assertion moved inside an evil one.
+            (
+                r#"<a:Assertion ID="evil"><a:Assertion ID="orig"/></a:Assertion>"#,
+                "saml.wrapping",
+            ),
+            // XSW1/XSW6/XSW8: content smuggled inside a signature (ds:Object or a copy).
+            (
+                r#"<ds:Signature><ds:SignedInfo/><ds:Object><a:Assertion ID="copy"/></ds:Object></ds:Signature>"#,
+                "saml.wrapping",
+            ),
+            (
+                r#"<ds:Signature><ds:SignedInfo/><p:Response ID="copy"/></ds:Signature>"#,
+                "saml.wrapping",
+            ),
+            // XSW7: an assertion hidden in Extensions.
+            (
+                r#"<p:Extensions><a:Assertion ID="evil"/></p:Extensions>"#,
+                "saml.wrapping",
+            ),
+            // Ancestor attack: a signed Response nested below the root.
+            (
+                r#"<a:Issuer><p:Response ID="inner"/></a:Issuer>"#,
+                "saml.wrapping",
+            ),
+            // A second NameID in a foreign namespace: namespace confusion.
+            (
+                r#"<a:Assertion ID="x"><a:Subject><a:NameID>a</a:NameID><x:NameID xmlns:x="urn:evil">admin</x:NameID></a:Subject></a:Assertion>"#,
+                "saml.namespace",
+            ),
+            (
+                r#"<a:Assertion ID="x"><a:Subject><a:NameID>a</a:NameID><a:NameID>admin</a:NameID></a:Subject></a:Assertion>"#,
+                "saml.wrapping",
+            ),
+            // Duplicate and invalid IDs.
+            (
+                r#"<a:Assertion ID="dup"/><a:Issuer ID="dup"/>"#,
+                "saml.duplicate_id",
+            ),
+            (r#"<a:Assertion ID="1bad"/>"#, "saml.bad_id"),
+            // XPointer look-alike references.
+            (
+                r##"<ds:Signature><ds:SignedInfo><ds:Reference URI="#xpointer(id('x'))"/></ds:SignedInfo></ds:Signature>"##,
+                "saml.external_reference",
+            ),
+            // Comment injection and CDATA splits.
+            (
+                r#"<a:Assertion ID="x"><a:Subject><a:NameID>user@victim.com<!---->.evil.com</a:NameID></a:Subject></a:Assertion>"#,
+                "saml.comment",
+            ),
+            (
+                r#"<a:Assertion ID="x"><a:Subject><a:NameID>user@victim.com<![CDATA[.evil.com]]></a:NameID></a:Subject></a:Assertion>"#,
+                "saml.cdata",
+            ),
+        ];
+        for (inner, reason) in cases {
+            let xml = format!(r#"<p:Response {NS} ID="root">{inner}</p:Response>"#);
+            assert_eq!(shape(&xml).unwrap_err().reason, reason, "{inner}");
+        }
+    }
+
+    #[test]
     fn weak_or_unknown_algorithms_and_dangerous_transforms_are_refused() {
         let sig = |inner: &str| {
             format!(
-                r##"<Response><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>{inner}</ds:SignedInfo></ds:Signature></Response>"##
+                r##"<p:Response {NS}><ds:Signature><ds:SignedInfo>{inner}</ds:SignedInfo></ds:Signature></p:Response>"##
             )
         };
         let sha1 = sig(
@@ -875,15 +1395,26 @@ mod tests {
 
     #[test]
     fn size_depth_and_garbage_are_refused() {
-        let big = format!("<Response>{}</Response>", "a".repeat(MAX_RESPONSE_BYTES));
+        let big = format!("<a>{}</a>", "a".repeat(MAX_RESPONSE_BYTES));
         assert_eq!(shape(&big).unwrap_err().reason, "saml.too_large");
         let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
         assert_eq!(shape(&deep).unwrap_err().reason, "saml.too_deep");
-        assert_eq!(
-            shape("not xml at all").unwrap_err().reason,
-            "saml.malformed"
-        );
-        assert_eq!(shape("<a><b></a>").unwrap_err().reason, "saml.malformed");
+        for garbage in [
+            "not xml at all",
+            "",
+            "<a><b></a>",
+            "<a><b>",
+            "<a x=\"1\" x=\"2\"/>",
+            "<a/>trailing text",
+            "<a/><b/>",
+            "<p:a/>",
+        ] {
+            assert_eq!(
+                shape(garbage).unwrap_err().reason,
+                "saml.malformed",
+                "{garbage}"
+            );
+        }
     }
 
     #[test]

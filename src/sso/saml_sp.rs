@@ -477,6 +477,7 @@ pub async fn create(
         cfg.idp_metadata_url = body.idp_metadata_url.clone();
         cfg.metadata_refreshed_at = Some(now);
     }
+    check_endpoints(&cfg)?;
     if cfg.allow_insecure_http {
         tracing::warn!(url = ?cfg.idp_metadata_url, "SAML connection allows plain http and private addresses for its metadata URL (allow_insecure_http): for local testing only");
     }
@@ -550,9 +551,35 @@ pub async fn patch_row(
             cfg.metadata_refreshed_at = Some(state.now_ms());
         }
     }
+    check_endpoints(&cfg)?;
     warn_expiring(&row.id, &cfg, state.now_ms());
     row.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
     Ok((before, cfg))
+}
+
+/// The IdP's endpoints are where browsers are sent: https only (http with the local-testing
+/// flag); never `javascript:`, `data:` or anything else.
+fn check_endpoints(c: &SamlConfig) -> Result<()> {
+    for (what, url) in [
+        ("SingleSignOnService", Some(&c.idp.sso_url)),
+        ("SingleLogoutService", c.idp.slo_url.as_ref()),
+    ] {
+        let Some(url) = url else { continue };
+        let ok = match reqwest::Url::parse(url) {
+            Ok(u) => u.scheme() == "https" || (c.allow_insecure_http && u.scheme() == "http"),
+            Err(_) => false,
+        };
+        if !ok {
+            return Err(invalid(
+                "idp_metadata_xml",
+                "invalid_metadata",
+                format!(
+                    "the IdP's {what} location `{url}` is not an https URL (for local testing only, allow_insecure_http: true admits http)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn warn_expiring(id: &str, cfg: &SamlConfig, now: i64) {

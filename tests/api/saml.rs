@@ -463,7 +463,7 @@ async fn connections_need_signing_certificates_and_safe_metadata_urls() {
     expect_error(r, StatusCode::BAD_REQUEST, "private_metadata_url").await;
     // Uploaded metadata works, and the SP metadata names our ACS URL and certificate.
     let conn = expect(
-        create(json!({"kind": "saml", "name": "upload", "idp_metadata_xml": metadata}))
+        create(json!({"kind": "saml", "name": "upload", "idp_metadata_xml": metadata, "allow_insecure_http": true}))
             .await
             .unwrap(),
         StatusCode::CREATED,
@@ -511,4 +511,146 @@ async fn connections_need_signing_certificates_and_safe_metadata_urls() {
     .await;
     assert_eq!(explained["user"]["match"], "create", "{explained}");
     assert_eq!(explained["roles"][0]["role"], "fulfiller", "{explained}");
+}
+
+#[tokio::test]
+async fn encrypted_assertions_and_signed_authn_requests_work_with_the_sp_key() {
+    if std::env::var("SAML_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
+    }
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({"sign_authn_requests": true})).await;
+    // The SP metadata says AuthnRequestsSigned: the IdP verifies our signature or refuses.
+    let sp = app
+        .client
+        .get(conn["sp_metadata_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sp.contains("AuthnRequestsSigned=\"true\""), "{sp}");
+    idp.next_login(json!({"account": "alice", "encrypt": true}))
+        .await;
+    let (mut b, action, response, relay) = to_idp_form(&app, &conn).await;
+    let xml = idp.get_text("/test/last-response").await;
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(
+        !xml.contains("alice@acme.test"),
+        "the identity travels encrypted"
+    );
+    let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    assert_eq!(me(&app, &b).await["user"]["email"], "alice@acme.test");
+    // Encrypted but unsigned, or only the response signed around an unsigned assertion:
+    // refused (the decrypted assertion must carry the IdP's signature).
+    for knobs in [
+        json!({"account": "alice", "encrypt": true, "unsigned": true}),
+        json!({"account": "alice", "encrypt": true, "signing": "response"}),
+    ] {
+        idp.next_login(knobs.clone()).await;
+        let (b, hop) = saml_login(&app, &conn).await;
+        assert_eq!(hop.status, StatusCode::BAD_REQUEST, "{knobs}: {}", hop.body);
+        assert!(!signed_in(&b, &app));
+    }
+}
+
+#[tokio::test]
+async fn a_second_certificate_for_rollover_is_trusted_and_only_configured_ones_are() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({})).await;
+    // The rogue key is not trusted...
+    idp.next_login(json!({"account": "alice", "sign_with_rogue": true}))
+        .await;
+    let (_, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST);
+    // ...until an admin adds its certificate (the IdP's next one, during a rollover).
+    let rogue = idp.get_text("/test/rogue-cert").await;
+    let id = conn["id"].as_str().unwrap();
+    let patched = expect(
+        app.patch(
+            &format!("/api/sso/connections/{id}"),
+            &admin,
+            json!({"idp_certificates": [rogue]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(patched["idp_certificates"].as_array().unwrap().len(), 2);
+    idp.next_login(json!({"account": "alice", "sign_with_rogue": true}))
+        .await;
+    let (b, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    assert!(signed_in(&b, &app));
+    // The original key still works during the rollover.
+    idp.next_login(json!({"account": "alice"})).await;
+    let (_, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+}
+
+#[tokio::test]
+async fn garbage_at_the_acs_is_a_400_and_hostile_metadata_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({"allow_idp_initiated": true})).await;
+    let acs = conn["acs_url"].as_str().unwrap();
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for garbage in [
+        String::new(),
+        "%%%not base64%%%".into(),
+        b64("not xml"),
+        b64("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>"),
+        b64(&format!("<a>{}</a>", "x".repeat(300 * 1024))),
+    ] {
+        let mut b = Browser::default();
+        let hop = post_acs(&app, &mut b, acs, &garbage, None).await;
+        assert_eq!(
+            hop.status,
+            StatusCode::BAD_REQUEST,
+            "{garbage:.40}: {}",
+            hop.body
+        );
+        assert!(!signed_in(&b, &app));
+    }
+    // No SAMLResponse field at all.
+    let r = app
+        .client
+        .post(acs)
+        .form(&[("RelayState", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // Metadata whose sign-on location is not https.
+    let metadata = idp.get_text("/metadata").await;
+    let hostile = metadata.replace(&format!("{}/sso", idp.base), "javascript:alert(1)");
+    assert_ne!(hostile, metadata);
+    let r = app
+        .post(
+            "/api/sso/connections",
+            &admin,
+            json!({"kind": "saml", "name": "hostile", "idp_metadata_xml": hostile}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let e = expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
+    assert!(e["message"].as_str().unwrap().contains("https"), "{e}");
+    let r = app
+        .post(
+            "/api/sso/connections",
+            &admin,
+            json!({"kind": "saml", "name": "plain http", "idp_metadata_xml": metadata}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
 }
