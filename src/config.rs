@@ -217,13 +217,25 @@ impl Default for MailSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SsoSettings {
     /// Global IdP group -> role map, `Group:role,Group2:role2` (alias env `SSO_GROUP_ROLE_MAP`).
     pub group_role_map: String,
     /// Role for JIT users whose groups match nothing (alias env `SSO_JIT_DEFAULT_ROLE`).
     pub jit_default_role: String,
+    /// SAML connections with an `idp_metadata_url` refetch it this often (0 = never).
+    pub saml_metadata_refresh_hours: u32,
+}
+
+impl Default for SsoSettings {
+    fn default() -> Self {
+        Self {
+            group_role_map: String::new(),
+            jit_default_role: String::new(),
+            saml_metadata_refresh_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

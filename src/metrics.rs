@@ -19,6 +19,8 @@ pub struct Metrics {
     latency_count: AtomicU64,
     /// Named background events (`backchannel_logout_delivered`, ...).
     events: RwLock<HashMap<&'static str, AtomicU64>>,
+    /// Named gauges (`idbridge_<name>`), set by background checks.
+    gauges: RwLock<HashMap<&'static str, AtomicU64>>,
 }
 
 impl Metrics {
@@ -65,6 +67,15 @@ impl Metrics {
             m.entry(event)
                 .or_insert_with(|| AtomicU64::new(0))
                 .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets a gauge (`idbridge_<name> value`).
+    pub fn set_gauge(&self, name: &'static str, value: u64) {
+        if let Ok(mut m) = self.gauges.write() {
+            m.entry(name)
+                .or_insert_with(|| AtomicU64::new(0))
+                .store(value, Ordering::Relaxed);
         }
     }
 
@@ -125,6 +136,16 @@ impl Metrics {
                 .collect();
             rows.sort();
             rows.into_iter().for_each(|r| out.push_str(&r));
+        }
+        if let Ok(m) = self.gauges.read() {
+            let mut names: Vec<_> = m.keys().copied().collect();
+            names.sort();
+            for k in names {
+                out.push_str(&format!(
+                    "# TYPE idbridge_{k} gauge\nidbridge_{k} {}\n",
+                    m[k].load(Ordering::Relaxed)
+                ));
+            }
         }
         out
     }

@@ -72,6 +72,7 @@ impl App {
         let watcher = tokio::spawn(watch(self.state.clone()));
         let rotation = tokio::spawn(key_schedule(self.state.clone()));
         let backchannel = tokio::spawn(crate::tokens::backchannel::run(self.state.clone()));
+        let saml = tokio::spawn(saml_checks(self.state.clone()));
         let served = axum::serve(
             self.listener,
             crate::http::router::MakeDispatch::new(self.state.clone()),
@@ -83,8 +84,24 @@ impl App {
         watcher.abort();
         rotation.abort();
         backchannel.abort();
+        saml.abort();
         self.state.store.close().await;
         served
+    }
+}
+
+/// Hourly: SAML metadata refresh (URL-configured connections) and the certificate expiry check.
+async fn saml_checks(state: AppState) {
+    let period = std::time::Duration::from_secs(3600);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + std::time::Duration::from_secs(60),
+        period,
+    );
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::sso::saml_sp::check_all(&state).await {
+            tracing::warn!(error = %e, "SAML metadata check failed");
+        }
     }
 }
 

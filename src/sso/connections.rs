@@ -487,6 +487,13 @@ pub async fn get(state: &AppState, p: &Principal, id: &str) -> Result<Connection
     view(state, row, &t.slug, d)
 }
 
+/// Checks that the caller may manage the connection (404 otherwise).
+pub async fn get_managed(state: &AppState, p: &Principal, id: &str) -> Result<()> {
+    let mut tx = state.store.read().await?;
+    load(state, &mut tx, p, id, "sso:manage").await?;
+    Ok(())
+}
+
 pub async fn list(
     state: &AppState,
     p: &Principal,

@@ -27,6 +27,10 @@ pub fn routes() -> Router<AppState> {
             "/api/sso/connections/{id}",
             get(get_h).patch(patch_h).delete(delete_h),
         )
+        .route(
+            "/api/sso/connections/{id}/metadata/refresh",
+            post(refresh_metadata_h),
+        )
         .route("/api/auth/sso-config", get(config_h).post(config_update_h))
         .route("/api/sso/explain", post(explain_h))
         .route("/sso/{id}/start", get(start_h))
@@ -76,6 +80,19 @@ async fn patch_h(
     Ok(Json(
         connections::patch(&s, &p, rid.as_deref(), &id, req).await?,
     ))
+}
+
+/// Refetches a SAML connection's metadata from its URL now (new signing certificates).
+async fn refresh_metadata_h(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    // The caller must be allowed to manage the connection (404 otherwise).
+    connections::get_managed(&s, &p, &id).await?;
+    let changed = super::saml_sp::refresh_metadata(&s, &id).await?;
+    let view = connections::get(&s, &p, &id).await?;
+    Ok(Json(json!({"changed": changed, "connection": view})))
 }
 
 async fn delete_h(

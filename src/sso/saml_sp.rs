@@ -63,6 +63,9 @@ const GROUP_ATTRS: [&str; 6] = [
 pub struct SamlConfig {
     /// What the IdP's metadata says.
     pub idp: IdpMetadata,
+    /// Signing certificates an admin added (base64 DER), trusted besides the metadata's: the
+    /// IdP's next certificate during a rollover. Kept across metadata refreshes.
+    pub extra_certificates: Vec<String>,
     /// Where the metadata came from (refreshed on a schedule), or `None` for an upload.
     pub idp_metadata_url: Option<String>,
     pub metadata_refreshed_at: Option<i64>,
@@ -89,6 +92,7 @@ impl Default for SamlConfig {
     fn default() -> Self {
         Self {
             idp: IdpMetadata::default(),
+            extra_certificates: Vec::new(),
             idp_metadata_url: None,
             metadata_refreshed_at: None,
             email_attribute: None,
@@ -108,6 +112,20 @@ impl Default for SamlConfig {
 
 pub fn config_of(row: &ConnectionRow) -> Result<SamlConfig> {
     serde_json::from_str(&row.config).map_err(Error::internal)
+}
+
+impl SamlConfig {
+    /// The IdP as responses are checked against it: the metadata's signing certificates plus
+    /// the admin's extra ones.
+    pub fn trusted_idp(&self) -> IdpMetadata {
+        let mut idp = self.idp.clone();
+        for c in &self.extra_certificates {
+            if !idp.certs.contains(c) {
+                idp.certs.push(c.clone());
+            }
+        }
+        idp
+    }
 }
 
 pub fn sp_urls(state: &AppState, id: &str) -> SpUrls {
@@ -153,7 +171,7 @@ pub fn view(state: &AppState, row: &ConnectionRow) -> Result<SamlView> {
     let urls = sp_urls(state, &row.id);
     let now = state.now_ms();
     let certs: Vec<saml::CertInfo> = c
-        .idp
+        .trusted_idp()
         .certs
         .iter()
         .filter_map(|b| saml::cert_info(b).ok())
@@ -217,7 +235,8 @@ pub struct SamlBody {
     pub email_domains: Option<Vec<String>>,
     pub idp_metadata_xml: Option<String>,
     pub idp_metadata_url: Option<String>,
-    /// Extra IdP signing certificates (PEM or base64 DER), e.g. the next one of a rollover.
+    /// Extra IdP signing certificates (PEM or base64 DER) trusted besides the metadata's, e.g.
+    /// the IdP's next one during a rollover. Replaces the previous extra list.
     pub idp_certificates: Option<Vec<String>>,
     pub email_attribute: Option<Option<String>>,
     pub first_name_attribute: Option<Option<String>>,
@@ -323,7 +342,7 @@ async fn metadata_of(
     body: &SamlBody,
     c: &SamlConfig,
 ) -> Result<Option<IdpMetadata>> {
-    let mut md = match (&body.idp_metadata_xml, &body.idp_metadata_url) {
+    let md = match (&body.idp_metadata_xml, &body.idp_metadata_url) {
         (Some(_), Some(_)) => {
             return Err(invalid(
                 "idp_metadata_xml",
@@ -337,16 +356,22 @@ async fn metadata_of(
         (None, Some(url)) => Some(fetch_metadata(state, url, c.allow_insecure_http).await?),
         (None, None) => None,
     };
-    if let Some(extra) = &body.idp_certificates {
-        let m = md.get_or_insert_with(|| c.idp.clone());
-        for pem in extra {
-            let b64 = saml::normalize_cert(pem).map_err(|e| saml_invalid("idp_certificates", e))?;
-            if !m.certs.contains(&b64) {
-                m.certs.push(b64);
-            }
+    Ok(md)
+}
+
+/// The admin's extra certificates of a create or PATCH, normalized (`None`: unchanged).
+fn extra_certs(body: &SamlBody) -> Result<Option<Vec<String>>> {
+    let Some(list) = &body.idp_certificates else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for pem in list {
+        let b64 = saml::normalize_cert(pem).map_err(|e| saml_invalid("idp_certificates", e))?;
+        if !out.contains(&b64) {
+            out.push(b64);
         }
     }
-    Ok(md)
+    Ok(Some(out))
 }
 
 /// Fetches IdP metadata: https only (unless `allow_insecure_http`), never a private or loopback
@@ -477,6 +502,9 @@ pub async fn create(
         cfg.idp_metadata_url = body.idp_metadata_url.clone();
         cfg.metadata_refreshed_at = Some(now);
     }
+    if let Some(extra) = extra_certs(&body)? {
+        cfg.extra_certificates = extra;
+    }
     check_endpoints(&cfg)?;
     if cfg.allow_insecure_http {
         tracing::warn!(url = ?cfg.idp_metadata_url, "SAML connection allows plain http and private addresses for its metadata URL (allow_insecure_http): for local testing only");
@@ -551,6 +579,9 @@ pub async fn patch_row(
             cfg.metadata_refreshed_at = Some(state.now_ms());
         }
     }
+    if let Some(extra) = extra_certs(body)? {
+        cfg.extra_certificates = extra;
+    }
     check_endpoints(&cfg)?;
     warn_expiring(&row.id, &cfg, state.now_ms());
     row.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
@@ -584,7 +615,7 @@ fn check_endpoints(c: &SamlConfig) -> Result<()> {
 
 fn warn_expiring(id: &str, cfg: &SamlConfig, now: i64) {
     let certs: Vec<saml::CertInfo> = cfg
-        .idp
+        .trusted_idp()
         .certs
         .iter()
         .filter_map(|b| saml::cert_info(b).ok())
@@ -592,6 +623,114 @@ fn warn_expiring(id: &str, cfg: &SamlConfig, now: i64) {
     for w in cert_warnings(&certs, now) {
         tracing::warn!(connection = %id, "{w}");
     }
+}
+
+/// Refetches the metadata of one URL-configured connection and stores it when it parses. A
+/// failure keeps the last good metadata. Returns whether anything changed.
+pub async fn refresh_metadata(state: &AppState, id: &str) -> Result<bool> {
+    let row = {
+        let mut c = state.store.acquire().await?;
+        store::sso::get(c.conn(), id)
+            .await?
+            .ok_or(Error::NotFound("connection"))?
+    };
+    let c = config_of(&row)?;
+    let Some(url) = c.idp_metadata_url.clone() else {
+        return Err(invalid(
+            "idp_metadata_url",
+            "no_metadata_url",
+            "this connection's metadata was uploaded; upload the new document with PATCH idp_metadata_xml",
+        ));
+    };
+    let fetched = fetch_metadata(state, &url, c.allow_insecure_http).await?;
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    // Re-read under the write lock: an admin's PATCH in between wins.
+    let Some(mut current) = store::sso::get(tx.conn(), id).await? else {
+        return Ok(false);
+    };
+    let mut cfg = config_of(&current)?;
+    if cfg.idp_metadata_url.as_deref() != Some(url.as_str()) {
+        return Ok(false);
+    }
+    let changed = cfg.idp != fetched;
+    cfg.idp = fetched;
+    cfg.metadata_refreshed_at = Some(now);
+    check_endpoints(&cfg)?;
+    current.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
+    current.updated_at = now;
+    store::sso::update(tx.conn(), &current).await?;
+    if changed {
+        audit::record(
+            tx.conn(),
+            now,
+            &audit::Actor {
+                id: None,
+                label: "idbridge".into(),
+                source: "system",
+                request_id: None,
+            },
+            Event {
+                tenant_id: Some(&current.tenant_id),
+                action: "sso.metadata_refreshed",
+                target_type: "sso_connection",
+                target_id: Some(&current.id),
+                before: Some(serde_json::to_value(&c.idp).map_err(Error::internal)?),
+                after: Some(serde_json::to_value(&cfg.idp).map_err(Error::internal)?),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if changed {
+        tracing::info!(connection = %id, "SAML IdP metadata changed at {url}; stored");
+    }
+    Ok(changed)
+}
+
+/// The background check of every SAML connection: refetches URL metadata older than the
+/// configured interval, warns about signing certificates that expire within 30 days (log and
+/// the `idbridge_saml_certificates_expiring` gauge). Returns the number of such certificates.
+pub async fn check_all(state: &AppState) -> Result<u64> {
+    let rows = {
+        let mut c = state.store.acquire().await?;
+        store::sso::list_kind(c.conn(), "saml").await?
+    };
+    let every = i64::from(state.settings.sso.saml_metadata_refresh_hours) * 3_600_000;
+    let mut expiring = 0u64;
+    for row in rows {
+        let Ok(c) = config_of(&row) else { continue };
+        let due = every > 0
+            && c.idp_metadata_url.is_some()
+            && c.metadata_refreshed_at
+                .is_none_or(|t| state.now_ms() - t >= every);
+        if due && let Err(e) = refresh_metadata(state, &row.id).await {
+            state.metrics.count("saml_metadata_refresh_failed");
+            tracing::warn!(connection = %row.id, error = %e, "SAML metadata refresh failed; keeping the last good metadata");
+        }
+        let c = {
+            let mut conn = state.store.acquire().await?;
+            store::sso::get(conn.conn(), &row.id)
+                .await?
+                .and_then(|r| config_of(&r).ok())
+        };
+        let Some(c) = c else { continue };
+        let now = state.now_ms();
+        let certs: Vec<saml::CertInfo> = c
+            .trusted_idp()
+            .certs
+            .iter()
+            .filter_map(|b| saml::cert_info(b).ok())
+            .collect();
+        for w in cert_warnings(&certs, now) {
+            expiring += 1;
+            tracing::warn!(connection = %row.id, "{w}");
+        }
+    }
+    state
+        .metrics
+        .set_gauge("saml_certificates_expiring", expiring);
+    Ok(expiring)
 }
 
 fn key_label(id: &str) -> String {
@@ -733,7 +872,7 @@ pub async fn finish(
     let urls = sp_urls(state, &row.id);
     let now = state.now_ms();
     let skew = i64::from(c.clock_skew_secs);
-    let idp = c.idp.clone();
+    let idp = c.trusted_idp();
     let asserted = tokio::task::spawn_blocking(move || {
         saml::validate(
             &xml,

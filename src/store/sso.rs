@@ -349,3 +349,14 @@ pub async fn purge_assertions(c: Conn<'_>, now: i64) -> Result<u64> {
     .await
     .map(|r| r.rows_affected()))?)
 }
+
+/// Every connection of a kind, across tenants (background refresh).
+pub async fn list_kind(c: Conn<'_>, kind: &str) -> Result<Vec<ConnectionRow>> {
+    let sql = format!("SELECT {COLS} FROM sso_connections WHERE kind = $1 ORDER BY id");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ConnectionRow>(
+        sqlx::AssertSqlSafe(sql.as_str())
+    )
+    .bind(kind)
+    .fetch_all(c)
+    .await)?)
+}

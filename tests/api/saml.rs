@@ -654,3 +654,186 @@ async fn garbage_at_the_acs_is_a_400_and_hostile_metadata_is_refused() {
         .unwrap();
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
 }
+
+/// A metadata URL whose document the test can change (an IdP rotating its certificate).
+async fn metadata_server(doc: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    let app = axum::Router::new().route(
+        "/metadata",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { doc.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/metadata")
+}
+
+#[tokio::test]
+async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, _) = saml_setup(&app, &admin, json!({})).await;
+    // The IdP still publishes its old (rogue) certificate at the URL the connection uses.
+    let doc = std::sync::Arc::new(std::sync::Mutex::new(
+        idp.get_text("/test/rogue-metadata").await,
+    ));
+    let url = metadata_server(doc.clone()).await;
+    let conn = expect(
+        app.post(
+            "/api/sso/connections",
+            &admin,
+            json!({"kind": "saml", "name": "rotating", "idp_metadata_url": url, "allow_insecure_http": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let sp_metadata = app
+        .client
+        .get(conn["sp_metadata_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    idp.post(
+        "/test/sp",
+        json!({"entity_id": conn["sp_entity_id"], "acs_url": conn["acs_url"], "metadata_xml": sp_metadata}),
+    )
+    .await;
+    idp.next_login(json!({"account": "alice"})).await;
+    let (_, hop) = saml_login(&app, &conn).await;
+    assert_eq!(
+        hop.status,
+        StatusCode::BAD_REQUEST,
+        "signed with a key the old metadata lacks"
+    );
+    // The IdP publishes its current certificate; a refresh picks it up.
+    *doc.lock().unwrap() = idp.get_text("/metadata").await;
+    let id = conn["id"].as_str().unwrap();
+    let refreshed = expect(
+        app.post(
+            &format!("/api/sso/connections/{id}/metadata/refresh"),
+            &admin,
+            json!({}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(refreshed["changed"], true, "{refreshed}");
+    idp.next_login(json!({"account": "alice"})).await;
+    let (_, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    // Unchanged the second time; an uploaded connection has nothing to refresh from.
+    let again = expect(
+        app.post(
+            &format!("/api/sso/connections/{id}/metadata/refresh"),
+            &admin,
+            json!({}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["changed"], false);
+    // A URL that stops answering keeps the last good metadata.
+    *doc.lock().unwrap() = "<not metadata".into();
+    let r = app
+        .post(
+            &format!("/api/sso/connections/{id}/metadata/refresh"),
+            &admin,
+            json!({}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
+    idp.next_login(json!({"account": "alice"})).await;
+    let (_, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    // A certificate that expires in 10 days is flagged in the API and in /metrics.
+    let dir = std::env::temp_dir().join(format!("idbridge-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "10",
+            "-subj",
+            "/CN=expiring-idp",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("k.pem"))
+        .arg("-out")
+        .arg(dir.join("c.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let pem = std::fs::read_to_string(dir.join("c.pem")).unwrap();
+    let patched = expect(
+        app.patch(
+            &format!("/api/sso/connections/{id}"),
+            &admin,
+            json!({"idp_certificates": [pem]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let warnings = patched["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{patched}");
+    assert!(warnings[0].as_str().unwrap().contains("expiring-idp"));
+    let n = idbridge::sso::saml_sp::check_all(&app.state).await.unwrap();
+    assert_eq!(n, 1);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("idbridge_saml_certificates_expiring 1"),
+        "{metrics}"
+    );
+    // The extra certificate survives a metadata refresh.
+    *doc.lock().unwrap() = idp.get_text("/metadata").await;
+    app.post(
+        &format!("/api/sso/connections/{id}/metadata/refresh"),
+        &admin,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    let view = expect(
+        app.get(&format!("/api/sso/connections/{id}"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(view["idp_certificates"].as_array().unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
