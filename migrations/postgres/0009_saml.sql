@@ -7,3 +7,9 @@ CREATE TABLE saml_replay (
     PRIMARY KEY (connection_id, assertion_id)
 );
 CREATE INDEX saml_replay_expires_idx ON saml_replay (expires_at);
+
+-- The SAML subject of an idbridge session, for single logout in both directions.
+ALTER TABLE sso_sessions ADD COLUMN saml_name_id TEXT;
+ALTER TABLE sso_sessions ADD COLUMN saml_name_id_format TEXT;
+ALTER TABLE sso_sessions ADD COLUMN saml_session_index TEXT;
+CREATE INDEX sso_sessions_saml_idx ON sso_sessions (connection_id, saml_name_id);

@@ -37,6 +37,10 @@ pub fn routes() -> Router<AppState> {
         .route("/sso/oidc/{id}/callback", get(callback_h))
         .route("/sso/saml/{id}/metadata", get(saml_metadata_h))
         .route("/sso/saml/{id}/acs", post(saml_acs_h))
+        .route(
+            "/sso/saml/{id}/slo",
+            get(saml_slo_get_h).post(saml_slo_post_h),
+        )
         .route("/sso/discover", post(discover_h))
         .route("/logout", get(logout_page).post(logout_submit))
         .route("/login/tenant", post(switch_tenant_submit))
@@ -345,6 +349,73 @@ fn saml_binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
     c
 }
 
+#[derive(Debug, Deserialize)]
+struct SloForm {
+    #[serde(rename = "SAMLRequest")]
+    request: Option<String>,
+    #[serde(rename = "SAMLResponse")]
+    response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// Single logout from the IdP over HTTP-Redirect (a LogoutRequest, or the LogoutResponse to
+/// ours).
+async fn saml_slo_get_h(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    saml_slo(&s, rid.as_deref(), &id, uri.query(), None).await
+}
+
+/// Single logout from the IdP over HTTP-POST.
+async fn saml_slo_post_h(
+    State(s): State<AppState>,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    Form(f): Form<SloForm>,
+) -> Response {
+    let Some(message) = f.request.or(f.response) else {
+        return fail("saml.malformed", "no SAMLRequest or SAMLResponse").page(rid.as_deref(), "");
+    };
+    saml_slo(
+        &s,
+        rid.as_deref(),
+        &id,
+        None,
+        Some((message, f.relay_state)),
+    )
+    .await
+}
+
+async fn saml_slo(
+    s: &AppState,
+    rid: Option<&str>,
+    id: &str,
+    query: Option<&str>,
+    posted: Option<(String, Option<String>)>,
+) -> Response {
+    let result = async {
+        let row = load_enabled(s, id).await?;
+        if row.kind != "saml" {
+            return Err(fail("sso.connection_unknown", "not a SAML connection"));
+        }
+        super::saml_sp::handle_logout(s, &row, query, posted, rid).await
+    }
+    .await;
+    match result {
+        Ok(super::saml_sp::SloOutcome::Redirect(to)) => see_other(&to),
+        Ok(super::saml_sp::SloOutcome::Done) => crate::tokens::oidc::page(
+            StatusCode::OK,
+            "Signed out",
+            "<p>You are signed out.</p><p><a href=\"/login\">Sign in again</a></p>",
+        ),
+        Err(f) => f.page(rid, ""),
+    }
+}
+
 /// SP metadata for the IdP administrator (public, like every SP's).
 async fn saml_metadata_h(
     State(s): State<AppState>,
@@ -392,10 +463,23 @@ async fn saml_acs_h(
             rid.as_deref(),
             &client,
             &done.identity,
-            done.return_to,
+            done.return_to.clone(),
             None,
         )
         .await?;
+        // The SAML subject of the session, for single logout.
+        {
+            let mut tx = s.store.begin().await?;
+            store::sso::set_saml_session(
+                tx.conn(),
+                &signed.session_id,
+                &done.name_id,
+                done.name_id_format.as_deref(),
+                done.session_index.as_deref(),
+            )
+            .await?;
+            tx.commit().await?;
+        }
         let mut r = see_other(&return_to);
         if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(
             &s,
@@ -621,9 +705,8 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
         let (conn_id, sealed) = store::sso::session(c.conn(), session_id).await.ok()??;
         (sealed, store::sso::get(c.conn(), &conn_id).await.ok()??)
     };
-    if row.kind != "oidc" {
-        // SAML single logout is not offered yet: the idbridge session alone ends.
-        return None;
+    if row.kind == "saml" {
+        return super::saml_sp::logout_url(s, &row, session_id).await;
     }
     let cfg = connections::config_of(&row).ok()?;
     let end = oidc::end_session_endpoint(s, &row, &cfg).await?;

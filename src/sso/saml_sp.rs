@@ -815,6 +815,10 @@ pub struct AcsForm {
 pub struct Finished {
     pub identity: super::ExternalIdentity,
     pub return_to: Option<String>,
+    /// The SAML subject, kept with the session for single logout.
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    pub session_index: Option<String>,
 }
 
 /// Checks an assertion posted to the ACS: the pending request it answers (or the connection's
@@ -909,6 +913,9 @@ pub async fn finish(
     Ok(Finished {
         identity: identity(row, &c, &asserted),
         return_to,
+        name_id: asserted.name_id,
+        name_id_format: asserted.name_id_format,
+        session_index: asserted.session_index,
     })
 }
 
@@ -967,5 +974,140 @@ pub fn identity(
         given_name: given,
         family_name: family,
         groups: Some(groups),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single logout
+
+/// The IdP's LogoutRequest URL for a session that came from a SAML connection whose IdP has a
+/// SingleLogoutService (SP-initiated single logout).
+pub async fn logout_url(state: &AppState, row: &ConnectionRow, session_id: &str) -> Option<String> {
+    let c = config_of(row).ok()?;
+    let slo = c.idp.slo_url.clone()?;
+    let sess = {
+        let mut conn = state.store.acquire().await.ok()?;
+        store::sso::saml_session(conn.conn(), session_id)
+            .await
+            .ok()??
+    };
+    let key = sp_key(state, row).ok()?;
+    saml::logout_request(
+        &sp_urls(state, &row.id),
+        &slo,
+        sess.saml_name_id.as_deref()?,
+        sess.saml_name_id_format.as_deref(),
+        sess.saml_session_index.as_deref(),
+        &key,
+        state.now_ms(),
+    )
+    .map(|(url, _)| url)
+    .map_err(|e| tracing::warn!(connection = %row.id, reason = e.reason, detail = %e.detail, "cannot build the SAML LogoutRequest"))
+    .ok()
+}
+
+/// What the SLO endpoint does next.
+pub enum SloOutcome {
+    /// Answer the IdP (LogoutResponse over HTTP-Redirect).
+    Redirect(String),
+    /// The IdP confirmed (or refused) our logout: the local session is already gone.
+    Done,
+}
+
+/// Handles a logout message from the IdP (HTTP-Redirect query or HTTP-POST form): verifies it,
+/// ends the sessions a LogoutRequest names (every replica sees it within the revocation poll
+/// interval) and answers with a signed LogoutResponse.
+pub async fn handle_logout(
+    state: &AppState,
+    row: &ConnectionRow,
+    raw_query: Option<&str>,
+    posted: Option<(String, Option<String>)>,
+    request_id: Option<&str>,
+) -> std::result::Result<SloOutcome, Fail> {
+    let c = config_of(row)?;
+    let idp = c.trusted_idp();
+    let urls = sp_urls(state, &row.id);
+    let now = state.now_ms();
+    let skew = i64::from(c.clock_skew_secs);
+    let (logout, relay) = tokio::task::spawn_blocking({
+        let idp = idp.clone();
+        let urls = urls.clone();
+        let raw = raw_query.map(str::to_string);
+        move || -> std::result::Result<(saml::Logout, Option<String>), saml::SamlError> {
+            let (xml, relay) = match (raw, posted) {
+                (_, Some((b64, relay))) => {
+                    let xml = saml::decode_post(&b64)?;
+                    (saml::verify_post(&xml, &idp)?, relay)
+                }
+                (Some(q), None) => saml::verify_redirect(&q, &idp)?,
+                (None, None) => {
+                    return Err(saml::SamlError {
+                        reason: "saml.malformed",
+                        detail: "no SAML message".into(),
+                    });
+                }
+            };
+            Ok((saml::parse_logout(&xml, &idp, &urls, now, skew)?, relay))
+        }
+    })
+    .await
+    .map_err(|e| Fail::from(Error::internal(e)))?
+    .map_err(to_fail)?;
+    match logout {
+        saml::Logout::Response { success, .. } => {
+            if !success {
+                tracing::warn!(connection = %row.id, "the IdP reported that single logout did not complete");
+            }
+            Ok(SloOutcome::Done)
+        }
+        saml::Logout::Request {
+            id,
+            name_id,
+            session_indexes,
+        } => {
+            let mut tx = state.store.begin().await?;
+            let sessions = store::sso::saml_sessions_of(tx.conn(), &row.id, &name_id).await?;
+            let mut ended = 0;
+            for s in sessions.iter().filter(|s| {
+                session_indexes.is_empty()
+                    || s.saml_session_index
+                        .as_ref()
+                        .is_some_and(|i| session_indexes.contains(i))
+            }) {
+                if store::sessions::revoke(tx.conn(), &s.session_id, now).await? {
+                    ended += 1;
+                }
+            }
+            audit::record(
+                tx.conn(),
+                now,
+                &audit::Actor {
+                    id: None,
+                    label: c.idp.entity_id.clone(),
+                    source: "sso",
+                    request_id,
+                },
+                Event {
+                    tenant_id: Some(&row.tenant_id),
+                    action: "sso.idp_logout",
+                    target_type: "sso_connection",
+                    target_id: Some(&row.id),
+                    before: None,
+                    after: Some(json!({"name_id": name_id, "sessions_ended": ended})),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            let slo = c.idp.slo_url.clone().ok_or_else(|| {
+                fail(
+                    "saml.no_slo_url",
+                    "the IdP sent a LogoutRequest but publishes no SingleLogoutService to answer",
+                )
+            })?;
+            let key = sp_key(state, row)?;
+            let url = saml::logout_response(&urls, &slo, &id, relay.as_deref(), &key, now)
+                .map_err(to_fail)?;
+            Ok(SloOutcome::Redirect(url))
+        }
     }
 }

@@ -360,3 +360,65 @@ pub async fn list_kind(c: Conn<'_>, kind: &str) -> Result<Vec<ConnectionRow>> {
     .fetch_all(c)
     .await)?)
 }
+
+/// The SAML subject of a session: NameID, its format, the IdP's SessionIndex.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SamlSessionRow {
+    pub session_id: String,
+    pub saml_name_id: Option<String>,
+    pub saml_name_id_format: Option<String>,
+    pub saml_session_index: Option<String>,
+}
+
+pub async fn set_saml_session(
+    c: Conn<'_>,
+    session_id: &str,
+    name_id: &str,
+    format: Option<&str>,
+    session_index: Option<&str>,
+) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE sso_sessions SET saml_name_id = $2, saml_name_id_format = $3, saml_session_index = $4 \
+         WHERE session_id = $1"
+    )
+    .bind(session_id)
+    .bind(name_id)
+    .bind(format)
+    .bind(session_index)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn saml_session(c: Conn<'_>, session_id: &str) -> Result<Option<SamlSessionRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, SamlSessionRow>(
+        "SELECT session_id, saml_name_id, saml_name_id_format, saml_session_index FROM sso_sessions \
+         WHERE session_id = $1 AND saml_name_id IS NOT NULL"
+    )
+    .bind(session_id)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
+/// The sessions a connection's IdP knows by this NameID (IdP-initiated single logout).
+pub async fn saml_sessions_of(
+    c: Conn<'_>,
+    connection_id: &str,
+    name_id: &str,
+) -> Result<Vec<SamlSessionRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, SamlSessionRow>(
+        "SELECT session_id, saml_name_id, saml_name_id_format, saml_session_index FROM sso_sessions \
+         WHERE connection_id = $1 AND saml_name_id = $2"
+    )
+    .bind(connection_id)
+    .bind(name_id)
+    .fetch_all(c)
+    .await
+    })?)
+}

@@ -837,3 +837,195 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
     assert_eq!(view["idp_certificates"].as_array().unwrap().len(), 2);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+async fn form_post(app: &TestApp, b: &mut Browser, action: &str, fields: &[(&str, String)]) -> Hop {
+    let r = app
+        .client
+        .post(action)
+        .header("cookie", b.cookie_header())
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    b.absorb(&r);
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    Hop {
+        status: r.status(),
+        url: action.into(),
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// The hidden fields of an IdP form page: (action, [(name, value)]).
+fn form_fields(html: &str) -> (String, Vec<(String, String)>) {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(unescape)
+        .expect("a form action");
+    let mut fields = Vec::new();
+    for input in html.split("<input").skip(1) {
+        let get = |a: &str| {
+            input
+                .split(&format!("{a}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(unescape)
+        };
+        if let (Some(n), Some(v)) = (get("name"), get("value")) {
+            fields.push((n, v));
+        }
+    }
+    (action, fields)
+}
+
+async fn session_alive(app: &TestApp, b: &Browser) -> bool {
+    let cookie = format!(
+        "{}={}",
+        app.state.cookie_name,
+        b.cookie(&app.state.cookie_name).expect("a session cookie")
+    );
+    app.client
+        .get(app.url("/api/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == StatusCode::OK
+}
+
+#[tokio::test]
+async fn single_logout_works_both_ways_and_refuses_forged_requests() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({})).await;
+    assert!(conn["slo_url"].as_str().unwrap().ends_with("/slo"));
+    idp.post("/test/sp", json!({"slo_url": conn["slo_url"]}))
+        .await;
+    // SP-initiated: sign-out at idbridge goes to the IdP with a signed LogoutRequest, and the
+    // IdP's LogoutResponse comes back to the SLO endpoint.
+    idp.next_login(json!({"account": "alice"})).await;
+    let (mut b, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    let jar_before = b.cookie(&app.state.cookie_name).cloned().unwrap();
+    let out = form_post(&app, &mut b, &app.url("/logout"), &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+    let to_idp = out.location.expect("to the IdP's SingleLogoutService");
+    assert!(
+        to_idp.starts_with(&format!("{}/slo?SAMLRequest=", idp.base)),
+        "{to_idp}"
+    );
+    assert!(to_idp.contains("&Signature="), "signed: {to_idp}");
+    let page = app.client.get(&to_idp).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the IdP accepts our signed LogoutRequest"
+    );
+    let request = idp.get_text("/test/last-request").await;
+    assert!(
+        request.contains("LogoutRequest") && request.contains("alice@acme.test"),
+        "{request}"
+    );
+    assert!(request.contains("SessionIndex"), "{request}");
+    let (action, fields) = form_fields(&page.text().await.unwrap());
+    assert_eq!(action, conn["slo_url"].as_str().unwrap());
+    let fields: Vec<(&str, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let done = form_post(&app, &mut b, &action, &fields).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("signed out"), "{}", done.body);
+    let mut old = Browser::default();
+    old.absorb_pair(&app.state.cookie_name, &jar_before);
+    assert!(
+        !session_alive(&app, &old).await,
+        "the idbridge session ended"
+    );
+
+    // IdP-initiated: the IdP's signed LogoutRequest ends the user's sessions here.
+    idp.next_login(json!({"account": "alice"})).await;
+    let (b1, _) = saml_login(&app, &conn).await;
+    idp.next_login(json!({"account": "bob"})).await;
+    let (bob, _) = saml_login(&app, &conn).await;
+    idp.next_login(json!({"account": "alice"})).await;
+    assert!(session_alive(&app, &b1).await);
+    // A forged one first: the NameID changed after signing.
+    let page = app
+        .client
+        .post(format!("{}/test/logout-request", idp.base))
+        .json(&json!({"name_id": "bob@acme.test"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (action, fields) = form_fields(&page);
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let forged: Vec<(&str, String)> = fields
+        .iter()
+        .map(|(k, v)| {
+            if k == "SAMLRequest" {
+                let xml = String::from_utf8(engine.decode(v).unwrap()).unwrap();
+                (
+                    k.as_str(),
+                    engine.encode(xml.replace("bob@acme.test", "alice@acme.test")),
+                )
+            } else {
+                (k.as_str(), v.clone())
+            }
+        })
+        .collect();
+    let mut anyone = Browser::default();
+    let hop = form_post(&app, &mut anyone, &action, &forged).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST, "{}", hop.body);
+    assert!(
+        session_alive(&app, &b1).await,
+        "a forged LogoutRequest ends nothing"
+    );
+    // The genuine one for bob: bob's session ends, alice's stays.
+    let fields: Vec<(&str, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let hop = form_post(&app, &mut anyone, &action, &fields).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    let answer = hop.location.unwrap();
+    assert!(
+        answer.starts_with(&format!("{}/slo?SAMLResponse=", idp.base)),
+        "{answer}"
+    );
+    let confirmed = app.client.get(&answer).send().await.unwrap();
+    assert_eq!(
+        confirmed.status(),
+        StatusCode::OK,
+        "the IdP accepts our signed LogoutResponse"
+    );
+    assert!(!session_alive(&app, &bob).await, "bob's session ended");
+    assert!(session_alive(&app, &b1).await, "alice's did not");
+    let audit = expect(
+        app.get("/api/audit?action=sso.idp_logout", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(audit["items"][0]["after"]["sessions_ended"], 1, "{audit}");
+}

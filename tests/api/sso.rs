@@ -139,6 +139,11 @@ impl Browser {
         }
     }
 
+    /// Puts a cookie in the jar (a browser that kept an old cookie).
+    pub fn absorb_pair(&mut self, name: &str, value: &str) {
+        self.jar.insert(name.into(), value.into());
+    }
+
     pub fn cookie(&self, name: &str) -> Option<&String> {
         self.jar.get(name)
     }
