@@ -225,6 +225,20 @@ async fn sp_initiated_login_creates_the_user_with_mapped_roles_and_reconciles_la
     assert_eq!(conn["idp_certificates"].as_array().unwrap().len(), 1);
     assert_eq!(conn["has_client_secret"], false);
     assert!(conn["acs_url"].as_str().unwrap().ends_with("/acs"));
+    // Home-realm discovery on /login: the email's domain routes to this connection.
+    let r = app
+        .client
+        .post(app.url("/sso/discover"))
+        .form(&[("email", "alice@acme.test"), ("rd", "/api/me")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to.starts_with(&format!("/sso/{}/start", conn["id"].as_str().unwrap())),
+        "{to}"
+    );
     idp.next_login(json!({"account": "alice"})).await;
     let (b, acs) = saml_login(&app, &conn).await;
     assert_eq!(acs.status, StatusCode::SEE_OTHER, "{}", acs.body);
@@ -732,6 +746,15 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
     idp.next_login(json!({"account": "alice"})).await;
     let (_, hop) = saml_login(&app, &conn).await;
     assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    // The old certificate left the metadata: responses signed with it are refused now.
+    idp.next_login(json!({"account": "alice", "sign_with_rogue": true}))
+        .await;
+    let (_, hop) = saml_login(&app, &conn).await;
+    assert_eq!(
+        hop.status,
+        StatusCode::BAD_REQUEST,
+        "the retired certificate is no longer trusted"
+    );
     // Unchanged the second time; an uploaded connection has nothing to refresh from.
     let again = expect(
         app.post(
@@ -1028,4 +1051,152 @@ async fn single_logout_works_both_ways_and_refuses_forged_requests() {
     )
     .await;
     assert_eq!(audit["items"][0]["after"]["sessions_ended"], 1, "{audit}");
+}
+
+/// The signature wrapping variants of security-tests.md 2.1 (SAML Raider's XSW1-8) and their
+/// neighbours, built from genuine signed responses of the IdP and posted to the ACS.
+#[tokio::test]
+async fn signature_wrapping_variants_are_refused_without_a_session() {
+    if std::env::var("SAML_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
+    }
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({"allow_idp_initiated": true})).await;
+    let acs = conn["acs_url"].as_str().unwrap().to_string();
+    let between = |s: &str, start: &str, end: &str| -> (usize, usize) {
+        let a = s.find(start).unwrap_or_else(|| panic!("{start} in {s}"));
+        let b = a + s[a..].find(end).unwrap() + end.len();
+        (a, b)
+    };
+    for signing in ["response", "assertion", "both"] {
+        idp.next_login(json!({"account": "alice", "signing": signing}))
+            .await;
+        let page = idp.get_text("/test/idp-initiated").await;
+        let (_, response, _) = form(&page);
+        let xml = String::from_utf8(engine.decode(&response).unwrap()).unwrap();
+        let evil = |x: &str| x.replace("alice@acme.test", "victim-admin@acme.test");
+        let (a0, a1) = between(&xml, "<saml:Assertion", "</saml:Assertion>");
+        let assertion = &xml[a0..a1];
+        let unsigned_assertion = |a: &str| match a.find("<ds:Signature") {
+            Some(s0) => {
+                let s1 = s0 + a[s0..].find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+                format!("{}{}", &a[..s0], &a[s1..])
+            }
+            None => a.to_string(),
+        };
+        let evil_assertion = evil(&unsigned_assertion(assertion)).replacen(
+            "ID=\"",
+            "ID=\"_evil_assertion_ID\" OldID=\"",
+            1,
+        );
+        let root_sig = xml[..a0].find("<ds:Signature").map(|s0| {
+            let s1 = s0 + xml[s0..].find("</ds:Signature>").unwrap();
+            (s0, s1)
+        });
+        let mut variants: Vec<(&str, String)> = Vec::new();
+        if let Some((s0, s1)) = root_sig {
+            // XSW1: evil response, the original inside its signature.
+            let mut v = evil(&xml).replacen("ID=\"", "ID=\"_evil_response_ID\" OldID=\"", 1);
+            let at = v.find("</ds:Signature>").unwrap();
+            v.insert_str(at, &xml);
+            variants.push(("XSW1", v));
+            // XSW2: the original as a sibling before the signature.
+            let mut v = evil(&xml).replacen("ID=\"", "ID=\"_evil_response_ID\" OldID=\"", 1);
+            v.insert_str(s0, &xml);
+            variants.push(("XSW2", v));
+            let _ = s1;
+        }
+        // XSW3: an unsigned evil assertion before the signed one.
+        variants.push((
+            "XSW3",
+            format!("{}{}{}", &xml[..a0], evil_assertion, &xml[a0..]),
+        ));
+        // XSW4: the signed assertion moved inside the evil one.
+        let inner_end = evil_assertion.rfind("</saml:Assertion>").unwrap();
+        let wrapped = format!(
+            "{}{}{}",
+            &evil_assertion[..inner_end],
+            assertion,
+            &evil_assertion[inner_end..]
+        );
+        variants.push(("XSW4", format!("{}{}{}", &xml[..a0], wrapped, &xml[a1..])));
+        // XSW5: the assertion changed in place (signature kept), a clean copy appended.
+        let changed = evil(assertion).replacen("ID=\"", "ID=\"_evil_assertion_ID\" OldID=\"", 1);
+        let end = xml.rfind("</samlp:Response>").unwrap();
+        variants.push((
+            "XSW5",
+            format!("{}{}{}{}", &xml[..a0], changed, &xml[a1..end], &xml[end..]).replacen(
+                "</samlp:Response>",
+                &format!("{assertion}</samlp:Response>"),
+                1,
+            ),
+        ));
+        // XSW6 / XSW8: the clean copy inside the changed assertion's signature (bare, or in ds:Object).
+        if changed.contains("</ds:Signature>") {
+            for (name, copy) in [
+                ("XSW6", assertion.to_string()),
+                ("XSW8", format!("<ds:Object>{assertion}</ds:Object>")),
+            ] {
+                let mut c = changed.clone();
+                let at = c.find("</ds:Signature>").unwrap();
+                c.insert_str(at, &copy);
+                variants.push((name, format!("{}{}{}", &xml[..a0], c, &xml[a1..])));
+            }
+        }
+        // XSW7: an evil assertion inside Extensions.
+        variants.push((
+            "XSW7",
+            format!(
+                "{}<samlp:Extensions>{}</samlp:Extensions>{}",
+                &xml[..a0],
+                evil_assertion,
+                &xml[a0..]
+            ),
+        ));
+        // Signature stripped, NameID changed.
+        let mut stripped = evil(&xml);
+        while let Some(s0) = stripped.find("<ds:Signature") {
+            let s1 = s0 + stripped[s0..].find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+            stripped.replace_range(s0..s1, "");
+        }
+        variants.push(("stripped", stripped));
+        // Comment injection in the NameID.
+        variants.push((
+            "comment",
+            xml.replacen(">alice@acme.test<", ">alice@acme.test<!---->.evil.com<", 1),
+        ));
+        // Plain tampering: the NameID changed, signatures left as they were.
+        variants.push(("tampered", evil(&xml)));
+        for (name, v) in variants {
+            let mut b = Browser::default();
+            let hop = post_acs(&app, &mut b, &acs, &engine.encode(&v), None).await;
+            assert_eq!(
+                hop.status,
+                StatusCode::BAD_REQUEST,
+                "{signing}/{name}: {}",
+                hop.body
+            );
+            assert!(!signed_in(&b, &app), "{signing}/{name}: no session");
+        }
+        // The genuine response itself still signs in (each mode is a valid IdP setup).
+        let mut b = Browser::default();
+        let hop = post_acs(&app, &mut b, &acs, &response, None).await;
+        assert_eq!(hop.status, StatusCode::SEE_OTHER, "{signing}: {}", hop.body);
+    }
+    let users = expect(
+        app.get("/api/users?search=victim", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        users["items"].as_array().unwrap().len(),
+        0,
+        "no victim account"
+    );
 }
