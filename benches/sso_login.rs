@@ -178,6 +178,7 @@ async fn direct(
                     &identity,
                     None,
                     Some(&id_token),
+                    None,
                 )
                 .await
                 .unwrap_or_else(|f| panic!("{f:?}"));

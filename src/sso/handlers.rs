@@ -465,21 +465,9 @@ async fn saml_acs_h(
             &done.identity,
             done.return_to.clone(),
             None,
+            Some(&done.consume),
         )
         .await?;
-        // The SAML subject of the session, for single logout.
-        {
-            let mut tx = s.store.begin().await?;
-            store::sso::set_saml_session(
-                tx.conn(),
-                &signed.session_id,
-                &done.name_id,
-                done.name_id_format.as_deref(),
-                done.session_index.as_deref(),
-            )
-            .await?;
-            tx.commit().await?;
-        }
         let mut r = see_other(&return_to);
         if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(
             &s,
@@ -562,6 +550,7 @@ async fn callback(
         &done.identity,
         done.return_to,
         Some(&done.id_token),
+        None,
     )
     .await?;
     let mut r = see_other(&return_to);
@@ -583,11 +572,16 @@ pub async fn complete(
     ext: &ExternalIdentity,
     return_to: Option<String>,
     id_token: Option<&str>,
+    saml: Option<&super::saml_sp::Consume>,
 ) -> std::result::Result<(crate::auth::service::SignedIn, String), Fail> {
     let sealed = id_token
         .map(|t| s.master_key.seal("sso_id_token", t.as_bytes()))
         .transpose()?;
     let mut tx = s.store.begin().await?;
+    if let Some(c) = saml {
+        // Single use, in the transaction that signs in: the pending request and the assertion.
+        c.consume(s, &mut tx).await?;
+    }
     let out = jit::sign_in(s, &mut tx, ext, rid).await?;
     let signed =
         crate::auth::service::start_session(s, &mut tx, &out.user, &out.tenant, client, false)
@@ -597,6 +591,7 @@ pub async fn complete(
         &signed.session_id,
         &ext.connection_id,
         sealed.as_deref(),
+        saml.map(|c| &c.subject),
         s.now_ms(),
     )
     .await?;

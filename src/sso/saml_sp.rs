@@ -815,10 +815,52 @@ pub struct AcsForm {
 pub struct Finished {
     pub identity: super::ExternalIdentity,
     pub return_to: Option<String>,
-    /// The SAML subject, kept with the session for single logout.
-    pub name_id: String,
-    pub name_id_format: Option<String>,
-    pub session_index: Option<String>,
+    /// What the sign-in's transaction must consume and record.
+    pub consume: Consume,
+}
+
+/// The single-use parts of a checked response, consumed in the transaction that signs the user
+/// in (one write transaction per ACS post): the pending request (SP-initiated) and the
+/// assertion id (replay cache), plus the SAML subject recorded with the session.
+pub struct Consume {
+    pub connection_id: String,
+    pub pending_state_hash: Option<String>,
+    pub assertion_id: String,
+    pub remember_until_ms: i64,
+    pub subject: store::sso::SamlSubject,
+}
+
+impl Consume {
+    pub async fn consume(
+        &self,
+        state: &AppState,
+        tx: &mut store::Tx,
+    ) -> std::result::Result<(), Fail> {
+        if let Some(h) = &self.pending_state_hash
+            && store::sso::take_pending(tx.conn(), h, state.now_ms())
+                .await?
+                .is_none()
+        {
+            return Err(fail(
+                "saml.state_unknown",
+                "the pending request was already used",
+            ));
+        }
+        let fresh = store::sso::remember_assertion(
+            tx.conn(),
+            &self.connection_id,
+            &self.assertion_id,
+            self.remember_until_ms,
+        )
+        .await?;
+        if !fresh {
+            return Err(fail(
+                "saml.replay",
+                format!("assertion {} was already used", self.assertion_id),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Checks an assertion posted to the ACS: the pending request it answers (or the connection's
@@ -831,16 +873,15 @@ pub async fn finish(
 ) -> std::result::Result<Finished, Fail> {
     let c = config_of(row)?;
     let relay = form.relay_state.as_deref().filter(|r| !r.is_empty());
+    // Read here, taken (single use) in the sign-in's transaction.
     let pending = match relay {
         Some(r) if r.len() <= 128 => {
-            let mut tx = state.store.begin().await?;
-            let p =
-                store::sso::take_pending(tx.conn(), &crypto::token_hash(r), state.now_ms()).await?;
-            tx.commit().await?;
-            p
+            let mut c = state.store.acquire().await?;
+            store::sso::peek_pending(c.conn(), &crypto::token_hash(r), state.now_ms()).await?
         }
         _ => None,
     };
+    let pending_state_hash = pending.as_ref().map(|p| p.state_hash.clone());
     let (request_id, return_to) = match pending {
         Some(p) => {
             if p.connection_id != row.id {
@@ -893,29 +934,20 @@ pub async fn finish(
     .await
     .map_err(|e| Fail::from(Error::internal(e)))?
     .map_err(to_fail)?;
-    {
-        let mut tx = state.store.begin().await?;
-        let fresh = store::sso::remember_assertion(
-            tx.conn(),
-            &row.id,
-            &asserted.id,
-            asserted.remember_until_ms,
-        )
-        .await?;
-        tx.commit().await?;
-        if !fresh {
-            return Err(fail(
-                "saml.replay",
-                format!("assertion {} was already used", asserted.id),
-            ));
-        }
-    }
     Ok(Finished {
         identity: identity(row, &c, &asserted),
         return_to,
-        name_id: asserted.name_id,
-        name_id_format: asserted.name_id_format,
-        session_index: asserted.session_index,
+        consume: Consume {
+            connection_id: row.id.clone(),
+            pending_state_hash,
+            assertion_id: asserted.id,
+            remember_until_ms: asserted.remember_until_ms,
+            subject: store::sso::SamlSubject {
+                name_id: asserted.name_id,
+                format: asserted.name_id_format,
+                session_index: asserted.session_index,
+            },
+        },
     })
 }
 

@@ -248,6 +248,20 @@ pub async fn take_pending(c: Conn<'_>, state_hash: &str, now: i64) -> Result<Opt
     })?)
 }
 
+/// Reads a pending sign-in without taking it (the SAML ACS takes it in its final transaction).
+pub async fn peek_pending(c: Conn<'_>, state_hash: &str, now: i64) -> Result<Option<PendingRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, PendingRow>(
+        "SELECT state_hash, connection_id, binding_hash, nonce, pkce_sealed, issuer, return_to, created_at, expires_at \
+         FROM sso_pending WHERE state_hash = $1 AND expires_at >= $2"
+    )
+    .bind(state_hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
 /// Housekeeping: sign-ins that were never finished.
 pub async fn purge_pending(c: Conn<'_>, now: i64) -> Result<u64> {
     Ok(on_conn!(c, |c| sqlx::query(
@@ -276,21 +290,34 @@ pub async fn sso_roles(
 }
 
 /// Remembers the upstream sign-in behind an idbridge session.
+/// The SAML subject of a session (NameID, its format, SessionIndex), for single logout.
+#[derive(Debug, Clone, Default)]
+pub struct SamlSubject {
+    pub name_id: String,
+    pub format: Option<String>,
+    pub session_index: Option<String>,
+}
+
 pub async fn insert_session(
     c: Conn<'_>,
     session_id: &str,
     connection_id: &str,
     id_token_sealed: Option<&str>,
+    saml: Option<&SamlSubject>,
     now: i64,
 ) -> Result<()> {
     on_conn!(c, |c| {
         sqlx::query(
-        "INSERT INTO sso_sessions (session_id, connection_id, id_token_sealed, created_at) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO sso_sessions (session_id, connection_id, id_token_sealed, created_at, saml_name_id, saml_name_id_format, saml_session_index) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
     .bind(session_id)
     .bind(connection_id)
     .bind(id_token_sealed)
     .bind(now)
+    .bind(saml.map(|x| x.name_id.as_str()))
+    .bind(saml.and_then(|x| x.format.as_deref()))
+    .bind(saml.and_then(|x| x.session_index.as_deref()))
     .execute(c)
     .await
     .map(|r| r.rows_affected())
@@ -368,29 +395,6 @@ pub struct SamlSessionRow {
     pub saml_name_id: Option<String>,
     pub saml_name_id_format: Option<String>,
     pub saml_session_index: Option<String>,
-}
-
-pub async fn set_saml_session(
-    c: Conn<'_>,
-    session_id: &str,
-    name_id: &str,
-    format: Option<&str>,
-    session_index: Option<&str>,
-) -> Result<()> {
-    on_conn!(c, |c| {
-        sqlx::query(
-        "UPDATE sso_sessions SET saml_name_id = $2, saml_name_id_format = $3, saml_session_index = $4 \
-         WHERE session_id = $1"
-    )
-    .bind(session_id)
-    .bind(name_id)
-    .bind(format)
-    .bind(session_index)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }
 
 pub async fn saml_session(c: Conn<'_>, session_id: &str) -> Result<Option<SamlSessionRow>> {
