@@ -458,6 +458,29 @@ async fn saml_acs_h(
         let binding =
             crate::auth::service::session_cookie_value(&headers, saml_binding_cookie_name(&s));
         let done = super::saml_sp::finish(&s, &row, form, binding).await?;
+        // An unsolicited response must not silently replace the browser's session with another
+        // user's (login CSRF through IdP-initiated sign-in): the existing session is kept.
+        if done.consume.pending_state_hash.is_none()
+            && let Some(cookie) =
+                crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+            && let Ok(current) = crate::auth::service::authenticate_cookie(&s, cookie).await
+        {
+            let incoming = {
+                let mut c = s.store.acquire().await?;
+                store::sso::identity(
+                    c.conn(),
+                    &done.identity.connection_id,
+                    &done.identity.issuer,
+                    &done.identity.subject,
+                )
+                .await?
+                .map(|i| i.user_id)
+            };
+            if incoming.as_deref() != current.user_id() {
+                tracing::warn!(connection = %row.id, "an IdP-initiated sign-in for another user arrived in a signed-in browser; the existing session is kept");
+                return Ok(see_other("/login"));
+            }
+        }
         let (signed, return_to) = complete(
             &s,
             rid.as_deref(),

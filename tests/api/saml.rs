@@ -1200,3 +1200,40 @@ async fn signature_wrapping_variants_are_refused_without_a_session() {
         "no victim account"
     );
 }
+
+/// Login CSRF through IdP-initiated sign-in: an attacker's unsolicited response posted into a
+/// victim's signed-in browser does not replace the victim's session.
+#[tokio::test]
+async fn an_unsolicited_response_never_switches_an_existing_session() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let (idp, conn) = saml_setup(&app, &admin, json!({"allow_idp_initiated": true})).await;
+    idp.next_login(json!({"account": "alice"})).await;
+    let (mut victim, hop) = saml_login(&app, &conn).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    let before = victim.cookie(&app.state.cookie_name).cloned().unwrap();
+    // The attacker (bob at the same IdP) makes the victim's browser post bob's response.
+    idp.next_login(json!({"account": "bob"})).await;
+    let page = idp.get_text("/test/idp-initiated").await;
+    let (action, response, relay) = form(&page);
+    let hop = post_acs(&app, &mut victim, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER);
+    assert_eq!(hop.location.as_deref(), Some("/login"));
+    assert_eq!(
+        victim.cookie(&app.state.cookie_name),
+        Some(&before),
+        "the session is kept"
+    );
+    assert_eq!(me(&app, &victim).await["user"]["email"], "alice@acme.test");
+    // The same user's unsolicited sign-in is fine.
+    idp.next_login(json!({"account": "alice"})).await;
+    let page = idp.get_text("/test/idp-initiated").await;
+    let (action, response, relay) = form(&page);
+    let hop = post_acs(&app, &mut victim, &action, &response, relay.as_deref()).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+    assert_ne!(
+        victim.cookie(&app.state.cookie_name),
+        Some(&before),
+        "a new session"
+    );
+}
