@@ -538,26 +538,70 @@ pub async fn patch(
     if issuer_changed {
         super::oidc::discover(state, &cfg, true).await?;
     }
-    let domains = req.email_domains.as_deref().map(domains).transpose()?;
+    let secret = req
+        .client_secret
+        .map(|s| {
+            (!s.is_empty())
+                .then(|| {
+                    state
+                        .master_key
+                        .seal(&format!("sso_secret:{}", row.id), s.as_bytes())
+                })
+                .transpose()
+        })
+        .transpose()?;
+    save(
+        state,
+        p,
+        rid,
+        Update {
+            id,
+            name: req.name.as_deref(),
+            enabled: req.enabled,
+            config: serde_json::to_string(&cfg).map_err(Error::internal)?,
+            secret,
+            domains: req.email_domains.as_deref(),
+            before: serde_json::to_value(&before).map_err(Error::internal)?,
+            after: serde_json::to_value(&cfg).map_err(Error::internal)?,
+        },
+    )
+    .await
+}
+
+/// A PATCH's changes, checked and ready to store.
+struct Update<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    enabled: Option<bool>,
+    config: String,
+    /// `Some(None)` removes the sealed secret.
+    secret: Option<Option<String>>,
+    domains: Option<&'a [String]>,
+    before: serde_json::Value,
+    after: serde_json::Value,
+}
+
+/// Stores a PATCH of either kind in one transaction (permission checked again), audited.
+async fn save(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    u: Update<'_>,
+) -> Result<ConnectionView> {
+    let domains = u.domains.map(domains).transpose()?;
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
-    let (mut row, t) = load(state, &mut tx, p, id, "sso:manage").await?;
-    if let Some(n) = &req.name {
+    let (mut row, t) = load(state, &mut tx, p, u.id, "sso:manage").await?;
+    if let Some(n) = u.name {
         row.name = check_name(n)?;
     }
-    if let Some(e) = req.enabled {
+    if let Some(e) = u.enabled {
         row.enabled = e;
     }
-    if let Some(s) = req.client_secret {
-        row.secret_sealed = (!s.is_empty())
-            .then(|| {
-                state
-                    .master_key
-                    .seal(&format!("sso_secret:{}", row.id), s.as_bytes())
-            })
-            .transpose()?;
+    if let Some(secret) = u.secret {
+        row.secret_sealed = secret;
     }
-    row.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
+    row.config = u.config;
     row.updated_at = now;
     store::sso::update(tx.conn(), &row).await?;
     if let Some(d) = &domains {
@@ -572,8 +616,8 @@ pub async fn patch(
             action: "sso.connection_update",
             target_type: "sso_connection",
             target_id: Some(&row.id),
-            before: Some(serde_json::to_value(&before).map_err(Error::internal)?),
-            after: Some(serde_json::to_value(&cfg).map_err(Error::internal)?),
+            before: Some(u.before),
+            after: Some(u.after),
         },
     )
     .await?;
@@ -600,39 +644,22 @@ async fn patch_saml(
     let mut row = row;
     // Metadata may be fetched: outside the write transaction.
     let (before, after) = super::saml_sp::patch_row(state, &mut row, &body).await?;
-    let domains = body.email_domains.as_deref().map(domains).transpose()?;
-    let now = state.now_ms();
-    let mut tx = state.store.begin().await?;
-    let (mut current, t) = load(state, &mut tx, p, &row.id, "sso:manage").await?;
-    if let Some(n) = &body.name {
-        current.name = check_name(n)?;
-    }
-    if let Some(e) = body.enabled {
-        current.enabled = e;
-    }
-    current.config = row.config;
-    current.updated_at = now;
-    store::sso::update(tx.conn(), &current).await?;
-    if let Some(d) = &domains {
-        store::sso::set_domains(tx.conn(), &current.id, d).await?;
-    }
-    audit::record(
-        tx.conn(),
-        now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&t.id),
-            action: "sso.connection_update",
-            target_type: "sso_connection",
-            target_id: Some(&current.id),
-            before: Some(serde_json::to_value(&before).map_err(Error::internal)?),
-            after: Some(serde_json::to_value(&after).map_err(Error::internal)?),
+    save(
+        state,
+        p,
+        rid,
+        Update {
+            id: &row.id,
+            name: body.name.as_deref(),
+            enabled: body.enabled,
+            config: row.config.clone(),
+            secret: None,
+            domains: body.email_domains.as_deref(),
+            before: serde_json::to_value(&before).map_err(Error::internal)?,
+            after: serde_json::to_value(&after).map_err(Error::internal)?,
         },
     )
-    .await?;
-    let d = store::sso::domains(tx.conn(), &current.id).await?;
-    tx.commit().await?;
-    view(state, current, &t.slug, d)
+    .await
 }
 
 pub async fn delete(state: &AppState, p: &Principal, rid: Option<&str>, id: &str) -> Result<()> {

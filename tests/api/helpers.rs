@@ -349,3 +349,43 @@ pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value 
     );
     body
 }
+
+/// Starts one of the Node.js fixtures in `interop/` (installed by `scripts/test`) on a free
+/// loopback port with `IDP_CONFIG`; returns the child (killed on drop) and the base URL from its
+/// `READY <url>` line.
+pub async fn node_fixture(
+    script: &str,
+    package: &str,
+    config: &serde_json::Value,
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules")
+            .join(package)
+            .exists(),
+        "npm {package} is not installed: run scripts/test (it runs `npm ci --prefix interop`)"
+    );
+    let mut child = tokio::process::Command::new("node")
+        .arg(format!("{dir}/{script}"))
+        .env("PORT", "0")
+        .env("IDP_CONFIG", config.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (install Node.js 20+)");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("{script} starts within 30 s"))
+        .unwrap()
+        .expect("a READY line");
+    let base = ready
+        .strip_prefix("READY ")
+        .expect("READY <url>")
+        .to_string();
+    (child, base)
+}

@@ -6,7 +6,6 @@ use std::process::Stdio;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
 use crate::sso::{Browser, Hop, me, role_names, sso_config};
@@ -18,32 +17,11 @@ pub struct SamlIdp {
 }
 
 pub async fn saml_idp(accounts: Value) -> SamlIdp {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
-    assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/samlify")
-            .exists(),
-        "npm samlify is not installed: run scripts/test (it runs `npm ci --prefix interop`)"
-    );
-    let mut child = tokio::process::Command::new("node")
-        .arg(format!("{dir}/saml-idp.mjs"))
-        .env("PORT", "0")
-        .env("IDP_CONFIG", json!({"accounts": accounts}).to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (install Node.js 20+)");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the SAML IdP starts within 30 s")
-        .unwrap()
-        .expect("a READY line");
+    let (child, base) =
+        node_fixture("saml-idp.mjs", "samlify", &json!({"accounts": accounts})).await;
     SamlIdp {
         _child: child,
-        base: ready.strip_prefix("READY ").expect("READY <base>").into(),
+        base,
         http: reqwest::Client::new(),
     }
 }
@@ -117,28 +95,13 @@ pub async fn saml_setup(app: &TestApp, admin: &Session, extra: Value) -> (SamlId
 
 /// The auto-submit form of an IdP page: (action, SAMLResponse, RelayState).
 pub fn form(html: &str) -> (String, String, Option<String>) {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"")
-            .replace("&#x27;", "'")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    let attr_after = |marker: &str, attr: &str| -> Option<String> {
-        let at = html.find(marker)?;
-        let rest = &html[..at];
-        let tag_start = rest.rfind('<')?;
-        let tag_end = at + html[at..].find('>')?;
-        let tag = &html[tag_start..tag_end];
-        let key = format!("{attr}=\"");
-        let v = tag.split(&key).nth(1)?.split('"').next()?;
-        Some(unescape(v))
-    };
-    let action = attr_after("method=\"post\"", "action").expect("a form action");
-    let response = attr_after("name=\"SAMLResponse\"", "value").expect("a SAMLResponse");
-    let relay = attr_after("name=\"RelayState\"", "value");
-    (action, response, relay)
+    let (action, fields) = form_fields(html);
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    (
+        action,
+        get("SAMLResponse").expect("a SAMLResponse"),
+        get("RelayState"),
+    )
 }
 
 /// Posts the IdP's form to idbridge's ACS as the browser.
@@ -149,29 +112,11 @@ pub async fn post_acs(
     response: &str,
     relay: Option<&str>,
 ) -> Hop {
-    let mut fields = vec![("SAMLResponse", response)];
+    let mut fields = vec![("SAMLResponse", response.to_string())];
     if let Some(r) = relay {
-        fields.push(("RelayState", r));
+        fields.push(("RelayState", r.to_string()));
     }
-    let r = app
-        .client
-        .post(action)
-        .header("cookie", b.cookie_header())
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    b.absorb(&r);
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_string());
-    Hop {
-        status: r.status(),
-        url: action.into(),
-        location,
-        body: r.text().await.unwrap(),
-    }
+    form_post(app, b, action, &fields).await
 }
 
 /// SP-initiated sign-in up to the IdP's form: (browser, action, SAMLResponse, RelayState).

@@ -3,11 +3,9 @@
 //! redirects: every hop and cookie is visible to the test.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::*;
 
@@ -18,36 +16,12 @@ pub struct Idp {
 }
 
 pub async fn idp(accounts: Value) -> Idp {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
-    assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/oidc-provider")
-            .exists(),
-        "npm oidc-provider is not installed: run scripts/test (it runs `npm ci --prefix interop`)"
-    );
-    let mut child = tokio::process::Command::new("node")
-        .arg(format!("{dir}/oidc-idp.mjs"))
-        .env("PORT", "0")
-        .env(
-            "IDP_CONFIG",
-            json!({"clients": [], "accounts": accounts}).to_string(),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (install Node.js 20+)");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the IdP starts within 20 s")
-        .unwrap()
-        .expect("a READY line");
-    let issuer = ready
-        .strip_prefix("READY ")
-        .expect("READY <issuer>")
-        .to_string();
+    let (child, issuer) = node_fixture(
+        "oidc-idp.mjs",
+        "oidc-provider",
+        &json!({"clients": [], "accounts": accounts}),
+    )
+    .await;
     Idp {
         _child: child,
         issuer,
