@@ -93,6 +93,34 @@ pub async fn saml_setup(app: &TestApp, admin: &Session, extra: Value) -> (SamlId
     (idp, conn)
 }
 
+/// `PATCH /api/sso/connections/{id}` as the admin, expecting 200.
+async fn patch_connection(app: &TestApp, admin: &Session, id: &str, body: Value) -> Value {
+    expect(
+        app.patch(&format!("/api/sso/connections/{id}"), admin, body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /api/sso/connections/{id}/metadata/refresh` as the admin, expecting 200.
+async fn refresh(app: &TestApp, admin: &Session, id: &str) -> Value {
+    expect(
+        app.post(
+            &format!("/api/sso/connections/{id}/metadata/refresh"),
+            admin,
+            json!({}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await
+}
+
 /// The auto-submit form of an IdP page: (action, SAMLResponse, RelayState).
 pub fn form(html: &str) -> (String, String, Option<String>) {
     let (action, fields) = form_fields(html);
@@ -331,18 +359,7 @@ async fn idp_initiated_login_is_refused_unless_enabled_and_replays_are_caught() 
     );
     assert!(!signed_in(&b, &app));
     let id = conn["id"].as_str().unwrap();
-    let patched = expect(
-        app.patch(
-            &format!("/api/sso/connections/{id}"),
-            &admin,
-            json!({"allow_idp_initiated": true}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let patched = patch_connection(&app, &admin, id, json!({"allow_idp_initiated": true})).await;
     assert_eq!(patched["allow_idp_initiated"], true);
     idp.next_login(json!({"account": "bob", "assertion_id": "_replay-2"}))
         .await;
@@ -529,18 +546,7 @@ async fn a_second_certificate_for_rollover_is_trusted_and_only_configured_ones_a
     // ...until an admin adds its certificate (the IdP's next one, during a rollover).
     let rogue = idp.get_text("/test/rogue-cert").await;
     let id = conn["id"].as_str().unwrap();
-    let patched = expect(
-        app.patch(
-            &format!("/api/sso/connections/{id}"),
-            &admin,
-            json!({"idp_certificates": [rogue]}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let patched = patch_connection(&app, &admin, id, json!({"idp_certificates": [rogue]})).await;
     assert_eq!(patched["idp_certificates"].as_array().unwrap().len(), 2);
     idp.next_login(json!({"account": "alice", "sign_with_rogue": true}))
         .await;
@@ -675,18 +681,7 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
     // The IdP publishes its current certificate; a refresh picks it up.
     *doc.lock().unwrap() = idp.get_text("/metadata").await;
     let id = conn["id"].as_str().unwrap();
-    let refreshed = expect(
-        app.post(
-            &format!("/api/sso/connections/{id}/metadata/refresh"),
-            &admin,
-            json!({}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let refreshed = refresh(&app, &admin, id).await;
     assert_eq!(refreshed["changed"], true, "{refreshed}");
     idp.next_login(json!({"account": "alice"})).await;
     let (_, hop) = saml_login(&app, &conn).await;
@@ -701,18 +696,7 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
         "the retired certificate is no longer trusted"
     );
     // Unchanged the second time; an uploaded connection has nothing to refresh from.
-    let again = expect(
-        app.post(
-            &format!("/api/sso/connections/{id}/metadata/refresh"),
-            &admin,
-            json!({}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let again = refresh(&app, &admin, id).await;
     assert_eq!(again["changed"], false);
     // A URL that stops answering keeps the last good metadata.
     *doc.lock().unwrap() = "<not metadata".into();
@@ -754,18 +738,7 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
         .expect("openssl runs");
     assert!(status.success());
     let pem = std::fs::read_to_string(dir.join("c.pem")).unwrap();
-    let patched = expect(
-        app.patch(
-            &format!("/api/sso/connections/{id}"),
-            &admin,
-            json!({"idp_certificates": [pem]}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let patched = patch_connection(&app, &admin, id, json!({"idp_certificates": [pem]})).await;
     let warnings = patched["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{patched}");
     assert!(warnings[0].as_str().unwrap().contains("expiring-idp"));
