@@ -772,14 +772,13 @@ pub async fn begin(
     };
     let now = state.now_ms();
     let urls = sp_urls(state, &row.id);
-    let req = saml::authn_request(
-        &urls,
-        &c.idp,
-        Some(&c.name_id_format),
-        &relay,
-        key.as_deref(),
-        now,
-    )
+    // Signing (RSA) runs on the blocking pool, like every other SAML crypto step.
+    let req = tokio::task::spawn_blocking({
+        let (idp, format, relay) = (c.idp.clone(), c.name_id_format.clone(), relay.clone());
+        move || saml::authn_request(&urls, &idp, Some(&format), &relay, key.as_deref(), now)
+    })
+    .await
+    .map_err(Error::internal)?
     .map_err(|e| Error::internal(format!("{}: {}", e.reason, e.detail)))?;
     let pending = PendingRow {
         state_hash: crypto::token_hash(&relay),
@@ -1024,15 +1023,20 @@ pub async fn logout_url(state: &AppState, row: &ConnectionRow, session_id: &str)
             .ok()??
     };
     let key = sp_key(state, row).ok()?;
-    saml::logout_request(
-        &sp_urls(state, &row.id),
-        &slo,
-        sess.saml_name_id.as_deref()?,
-        sess.saml_name_id_format.as_deref(),
-        sess.saml_session_index.as_deref(),
-        &key,
-        state.now_ms(),
-    )
+    let (urls, now) = (sp_urls(state, &row.id), state.now_ms());
+    tokio::task::spawn_blocking(move || {
+        saml::logout_request(
+            &urls,
+            &slo,
+            sess.saml_name_id.as_deref().unwrap_or_default(),
+            sess.saml_name_id_format.as_deref(),
+            sess.saml_session_index.as_deref(),
+            &key,
+            now,
+        )
+    })
+    .await
+    .ok()?
     .map(|(url, _)| url)
     .map_err(|e| tracing::warn!(connection = %row.id, reason = e.reason, detail = %e.detail, "cannot build the SAML LogoutRequest"))
     .ok()
@@ -1137,8 +1141,12 @@ pub async fn handle_logout(
                 )
             })?;
             let key = sp_key(state, row)?;
-            let url = saml::logout_response(&urls, &slo, &id, relay.as_deref(), &key, now)
-                .map_err(to_fail)?;
+            let url = tokio::task::spawn_blocking(move || {
+                saml::logout_response(&urls, &slo, &id, relay.as_deref(), &key, now)
+            })
+            .await
+            .map_err(|e| Fail::from(Error::internal(e)))?
+            .map_err(to_fail)?;
             Ok(SloOutcome::Redirect(url))
         }
     }
