@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod rbac;
+pub mod scim;
 pub mod sso;
 pub mod startup;
 pub mod state;

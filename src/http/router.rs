@@ -42,6 +42,7 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::tokens::oidc::routes())
         .merge(crate::audit::handlers::routes())
         .merge(crate::sso::handlers::routes())
+        .merge(crate::scim::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))

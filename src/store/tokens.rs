@@ -208,3 +208,16 @@ pub async fn touch_api_token(c: Conn<'_>, id: &str, now: i64) -> Result<()> {
     .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// A new secret for a token (rotation): the old one stops working at once.
+pub async fn set_api_token_hash(c: Conn<'_>, id: &str, token_hash: &str) -> Result<bool> {
+    let n = on_conn!(c, |c| sqlx::query(
+        "UPDATE api_tokens SET token_hash = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(token_hash)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}

@@ -16,6 +16,7 @@ mod oauth;
 mod oidc;
 mod rbac;
 mod saml;
+mod scim;
 mod sso;
 mod sso_rogue;
 mod tenants;

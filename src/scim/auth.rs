@@ -1,0 +1,56 @@
+//! SCIM authentication: `Authorization: Bearer <SCIM token>` only. The token (stored as SHA-256,
+//! looked up by its hash) decides the tenant; cookies, sessions, access tokens and integration
+//! tokens are never accepted here, and SCIM tokens are never accepted by `/api`.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::error::ScimError;
+use crate::crypto;
+use crate::state::AppState;
+use crate::store;
+
+/// The tenant a SCIM request acts on, and the token that authenticated it.
+#[derive(Debug, Clone)]
+pub struct ScimClient {
+    pub tenant_id: String,
+    pub token_id: String,
+    pub token_name: String,
+}
+
+impl FromRequestParts<AppState> for ScimClient {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or_else(ScimError::unauthorized)?;
+        let mut c = s.store.acquire().await.map_err(ScimError::from)?;
+        let row = store::tokens::api_token_by_hash(c.conn(), &crypto::token_hash(token))
+            .await
+            .map_err(ScimError::from)?
+            .filter(|r| r.kind == "scim")
+            .ok_or_else(ScimError::unauthorized)?;
+        let now = s.now_ms();
+        // Last-used is informative: written at most once a minute per token.
+        if row.last_used_at.is_none_or(|t| now - t > 60_000) {
+            store::tokens::touch_api_token(c.conn(), &row.id, now)
+                .await
+                .map_err(ScimError::from)?;
+        }
+        Ok(ScimClient {
+            tenant_id: row.tenant_id,
+            token_id: row.id,
+            token_name: row.name,
+        })
+    }
+}

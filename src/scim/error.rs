@@ -1,0 +1,82 @@
+//! SCIM errors (RFC 7644 §3.12): `{"schemas": [...Error], "status": "401", "scimType"?, "detail"}`
+//! with `application/scim+json`. The one error mapping of the SCIM protocol.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::Error;
+
+pub const CONTENT_TYPE: &str = "application/scim+json";
+
+#[derive(Debug)]
+pub struct ScimError {
+    pub status: StatusCode,
+    /// RFC 7644 Table 9 (`invalidFilter`, `uniqueness`, `mutability`, ...).
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
+impl ScimError {
+    pub fn new(
+        status: StatusCode,
+        scim_type: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "a SCIM bearer token is required (Authorization: Bearer <token> from POST /api/scim/tokens)",
+        )
+    }
+}
+
+impl From<Error> for ScimError {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "SCIM request failed");
+            return Self::new(status, None, "internal error");
+        }
+        let scim_type = (status == StatusCode::BAD_REQUEST).then_some("invalidValue");
+        Self::new(status, scim_type, e.to_string())
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": self.status.as_u16().to_string(),
+            "detail": self.detail,
+        });
+        if let Some(t) = self.scim_type {
+            body["scimType"] = json!(t);
+        }
+        let mut r = (self.status, body.to_string()).into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scim\""),
+            );
+        }
+        r
+    }
+}
