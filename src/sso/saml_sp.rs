@@ -933,6 +933,16 @@ pub async fn finish(
     .await
     .map_err(|e| Fail::from(Error::internal(e)))?
     .map_err(to_fail)?;
+    // The identity key is the NameID: a transient one changes at every sign-in and would make a
+    // new user each time.
+    if asserted.name_id_format.as_deref()
+        == Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient")
+    {
+        return Err(fail(
+            "saml.transient_name_id",
+            "the IdP sent a transient NameID; configure it to send a persistent or email NameID",
+        ));
+    }
     Ok(Finished {
         identity: identity(row, &c, &asserted),
         return_to,

@@ -275,6 +275,7 @@ async fn forged_or_mismatched_responses_are_refused_without_a_session() {
         json!({"issue_instant_offset": 600}),
         json!({"issuer": "https://evil.example/idp"}),
         json!({"status": "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"}),
+        json!({"name_id_format": "transient"}),
     ];
     for knobs in cases {
         let mut k = knobs.clone();
