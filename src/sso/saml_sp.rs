@@ -335,13 +335,9 @@ impl SamlBody {
     }
 }
 
-/// The IdP metadata of a create or PATCH: the uploaded XML, else the URL's document, plus any
-/// extra certificates. `None` when the body changes neither.
-async fn metadata_of(
-    state: &AppState,
-    body: &SamlBody,
-    c: &SamlConfig,
-) -> Result<Option<IdpMetadata>> {
+/// The IdP metadata of a create or PATCH: the uploaded XML, else the URL's document. `None` when
+/// the body gives neither.
+async fn metadata_of(body: &SamlBody, c: &SamlConfig) -> Result<Option<IdpMetadata>> {
     let md = match (&body.idp_metadata_xml, &body.idp_metadata_url) {
         (Some(_), Some(_)) => {
             return Err(invalid(
@@ -353,7 +349,7 @@ async fn metadata_of(
         (Some(xml), None) => {
             Some(saml::parse_idp_metadata(xml).map_err(|e| saml_invalid("idp_metadata_xml", e))?)
         }
-        (None, Some(url)) => Some(fetch_metadata(state, url, c.allow_insecure_http).await?),
+        (None, Some(url)) => Some(fetch_metadata(url, c.allow_insecure_http).await?),
         (None, None) => None,
     };
     Ok(md)
@@ -376,7 +372,7 @@ fn extra_certs(body: &SamlBody) -> Result<Option<Vec<String>>> {
 
 /// Fetches IdP metadata: https only (unless `allow_insecure_http`), never a private or loopback
 /// address (unless `allow_insecure_http`), at most 1 MiB, within 10 s, no redirects.
-pub async fn fetch_metadata(state: &AppState, url: &str, insecure: bool) -> Result<IdpMetadata> {
+pub async fn fetch_metadata(url: &str, insecure: bool) -> Result<IdpMetadata> {
     let field = "idp_metadata_url";
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| invalid(field, "invalid_metadata_url", format!("not a URL: {e}")))?;
@@ -414,9 +410,25 @@ pub async fn fetch_metadata(state: &AppState, url: &str, insecure: bool) -> Resu
             ),
         ));
     }
+    // Connect to the address that was checked, not to whatever a second DNS answer says (DNS
+    // rebinding): a one-off client pinned to it, with the shared client's limits.
+    let pinned = addrs.first().copied().ok_or_else(|| {
+        invalid(
+            field,
+            "metadata_unreachable",
+            format!("{host} has no address"),
+        )
+    })?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("idbridge/", env!("CARGO_PKG_VERSION")))
+        .resolve(host, pinned)
+        .build()
+        .map_err(Error::internal)?;
     let resp = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let mut r = state
-            .http
+        let mut r = client
             .get(parsed.clone())
             .header(
                 "accept",
@@ -491,7 +503,7 @@ pub async fn create(
             .await?;
     }
     let now = state.now_ms();
-    cfg.idp = metadata_of(state, &body, &cfg).await?.ok_or_else(|| {
+    cfg.idp = metadata_of(&body, &cfg).await?.ok_or_else(|| {
         invalid(
             "idp_metadata_xml",
             "metadata_required",
@@ -568,7 +580,7 @@ pub async fn patch_row(
     let before = config_of(row)?;
     let mut cfg = before.clone();
     body.apply(&mut cfg)?;
-    if let Some(md) = metadata_of(state, body, &cfg).await? {
+    if let Some(md) = metadata_of(body, &cfg).await? {
         cfg.idp = md;
         if body.idp_metadata_xml.is_some() {
             cfg.idp_metadata_url = None;
@@ -642,7 +654,7 @@ pub async fn refresh_metadata(state: &AppState, id: &str) -> Result<bool> {
             "this connection's metadata was uploaded; upload the new document with PATCH idp_metadata_xml",
         ));
     };
-    let fetched = fetch_metadata(state, &url, c.allow_insecure_http).await?;
+    let fetched = fetch_metadata(&url, c.allow_insecure_http).await?;
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     // Re-read under the write lock: an admin's PATCH in between wins.
