@@ -149,19 +149,14 @@ pub fn principal_from_session(
 }
 
 async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Principal> {
-    let mut c = state.store.acquire().await?;
-    let row = store::tokens::api_token_by_hash(c.conn(), &crypto::token_hash(token))
+    use crate::tokens::api_tokens;
+    let row = api_tokens::authenticate(state, token, &api_tokens::INTEGRATION)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    if row.kind != "integration" {
-        return Err(Error::Unauthenticated);
-    }
-    let now = state.now_ms();
-    // Last-used is informative: write it at most once a minute per token.
-    if row.last_used_at.is_none_or(|t| now - t > 60_000) {
-        store::tokens::touch_api_token(c.conn(), &row.id, now).await?;
-    }
-    let generation = store::counter(c.conn(), "rbac").await?;
+    let generation = {
+        let mut c = state.store.acquire().await?;
+        store::counter(c.conn(), "rbac").await?
+    };
     Ok(Principal {
         actor: Actor::Token {
             id: row.id,

@@ -7,9 +7,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ScimError;
-use crate::crypto;
 use crate::state::AppState;
-use crate::store;
 
 /// The tenant a SCIM request acts on, and the token that authenticated it.
 #[derive(Debug, Clone)]
@@ -34,19 +32,10 @@ impl FromRequestParts<AppState> for ScimClient {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or_else(ScimError::unauthorized)?;
-        let mut c = s.store.acquire().await.map_err(ScimError::from)?;
-        let row = store::tokens::api_token_by_hash(c.conn(), &crypto::token_hash(token))
+        let row = crate::tokens::api_tokens::authenticate(s, token, &super::tokens::SCIM)
             .await
             .map_err(ScimError::from)?
-            .filter(|r| r.kind == "scim")
             .ok_or_else(ScimError::unauthorized)?;
-        let now = s.now_ms();
-        // Last-used is informative: written at most once a minute per token.
-        if row.last_used_at.is_none_or(|t| now - t > 60_000) {
-            store::tokens::touch_api_token(c.conn(), &row.id, now)
-                .await
-                .map_err(ScimError::from)?;
-        }
         Ok(ScimClient {
             tenant_id: row.tenant_id,
             token_id: row.id,

@@ -10,20 +10,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::crypto;
-use crate::domain::{new_id, parse_id};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
-use crate::store::{self, tokens::ApiTokenRow};
-use crate::tokens::api_tokens::TokenView;
+use crate::store;
+use crate::tokens::api_tokens::{self, Kind, TokenView};
 use crate::users::service::TenantParam;
-
-const KIND: &str = "scim";
-const PERMISSION: &str = "scim:manage";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,9 +35,12 @@ pub struct CreateScimToken {
     pub tenant: Option<String>,
 }
 
-fn new_secret() -> String {
-    crypto::new_token("scim_")
-}
+pub(crate) const SCIM: Kind = Kind {
+    kind: "scim",
+    permission: "scim:manage",
+    secret_prefix: "scim_",
+    audit_prefix: "scim.token_",
+};
 
 pub async fn create(
     state: &AppState,
@@ -50,78 +48,18 @@ pub async fn create(
     rid: Option<&str>,
     req: CreateScimToken,
 ) -> Result<TokenView> {
-    let name = req.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(Error::invalid_field(
-            "invalid_name",
-            "name",
-            "name must be 1-100 characters",
-        ));
-    }
+    let name = api_tokens::check_name(&req.name)?;
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     let t = rbac::tenant_for(&mut tx, p, req.tenant.as_deref()).await?;
-    rbac::require(state, &mut tx, p, &t, PERMISSION).await?;
-    let token = new_secret();
-    let row = ApiTokenRow {
-        id: new_id(),
-        tenant_id: t.id.clone(),
-        kind: KIND.into(),
-        name,
-        token_hash: crypto::token_hash(&token),
-        role_id: None,
-        created_by: p.user_id().map(str::to_string),
-        created_at: now,
-        last_used_at: None,
-    };
-    store::tokens::insert_api_token(tx.conn(), &row).await?;
-    audit::record(
-        tx.conn(),
-        now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&t.id),
-            action: "scim.token_create",
-            target_type: "token",
-            target_id: Some(&row.id),
-            before: None,
-            after: Some(json!({"name": row.name})),
-        },
-    )
-    .await?;
+    rbac::require(state, &mut tx, p, &t, SCIM.permission).await?;
+    let v = api_tokens::insert(&mut tx, p, rid, &SCIM, &t.id, name, None, now).await?;
     tx.commit().await?;
-    let mut v = TokenView::from(row);
-    v.token = Some(token);
     Ok(v)
 }
 
 pub async fn list(state: &AppState, p: &Principal, tenant: Option<&str>) -> Result<Vec<TokenView>> {
-    let mut tx = state.store.read().await?;
-    let t = rbac::tenant_for(&mut tx, p, tenant).await?;
-    rbac::require(state, &mut tx, p, &t, PERMISSION).await?;
-    Ok(store::tokens::list_api_tokens(tx.conn(), &t.id, KIND)
-        .await?
-        .into_iter()
-        .map(TokenView::from)
-        .collect())
-}
-
-/// Loads one of the tenant's SCIM tokens inside `tx` (404 for anything else).
-async fn load(
-    state: &AppState,
-    tx: &mut store::Tx,
-    p: &Principal,
-    id: &str,
-    tenant: Option<&str>,
-) -> Result<(ApiTokenRow, String)> {
-    let t = rbac::tenant_for(tx, p, tenant).await?;
-    rbac::require(state, tx, p, &t, PERMISSION).await?;
-    let id = parse_id(id, "token")?;
-    let row = store::tokens::get_api_token(tx.conn(), &id)
-        .await?
-        .filter(|r| r.tenant_id == t.id && r.kind == KIND)
-        .ok_or(Error::NotFound("token"))?;
-    Ok((row, t.id))
+    api_tokens::list_kind(state, p, tenant, &SCIM).await
 }
 
 /// A new secret for the token; the old one stops working at once.
@@ -134,22 +72,21 @@ pub async fn rotate(
 ) -> Result<TokenView> {
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
-    let (mut row, tenant_id) = load(state, &mut tx, p, id, tenant).await?;
-    let token = new_secret();
+    let mut row = api_tokens::load_kind(state, &mut tx, p, id, tenant, &SCIM).await?;
+    let token = crypto::new_token(SCIM.secret_prefix);
     row.token_hash = crypto::token_hash(&token);
     store::tokens::set_api_token_hash(tx.conn(), &row.id, &row.token_hash).await?;
-    audit::record(
-        tx.conn(),
+    let after = json!({"name": row.name});
+    api_tokens::audit_token(
+        &mut tx,
+        p,
+        rid,
+        &SCIM,
+        "rotate",
+        &row,
+        None,
+        Some(after),
         now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&tenant_id),
-            action: "scim.token_rotate",
-            target_type: "token",
-            target_id: Some(&row.id),
-            before: None,
-            after: Some(json!({"name": row.name})),
-        },
     )
     .await?;
     tx.commit().await?;
@@ -165,25 +102,7 @@ pub async fn revoke(
     id: &str,
     tenant: Option<&str>,
 ) -> Result<()> {
-    let now = state.now_ms();
-    let mut tx = state.store.begin().await?;
-    let (row, tenant_id) = load(state, &mut tx, p, id, tenant).await?;
-    store::tokens::delete_api_token(tx.conn(), &row.id).await?;
-    audit::record(
-        tx.conn(),
-        now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&tenant_id),
-            action: "scim.token_revoke",
-            target_type: "token",
-            target_id: Some(&row.id),
-            before: Some(json!({"name": row.name})),
-            after: None,
-        },
-    )
-    .await?;
-    tx.commit().await
+    api_tokens::delete_kind(state, p, rid, id, tenant, &SCIM, "revoke").await
 }
 
 async fn list_h(

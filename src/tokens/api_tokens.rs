@@ -54,6 +54,187 @@ impl From<ApiTokenRow> for TokenView {
     }
 }
 
+/// A kind of tenant token: integration tokens (`/api/tokens`) and SCIM tokens
+/// (`/api/scim/tokens`) share the table, the secret handling and these operations.
+pub(crate) struct Kind {
+    pub kind: &'static str,
+    /// The permission that manages them in the tenant.
+    pub permission: &'static str,
+    /// Prefix of the secret.
+    pub secret_prefix: &'static str,
+    /// Prefix of the audit actions, the verb follows (`token.create`, `scim.token_create`).
+    pub audit_prefix: &'static str,
+}
+
+pub(crate) const INTEGRATION: Kind = Kind {
+    kind: "integration",
+    permission: "tokens:manage",
+    secret_prefix: "idb_",
+    audit_prefix: "token.",
+};
+
+/// The token row for a presented secret, when it is of `kind`; records the use (at most once a
+/// minute per token: last use is informative).
+pub(crate) async fn authenticate(
+    state: &AppState,
+    secret: &str,
+    kind: &Kind,
+) -> Result<Option<ApiTokenRow>> {
+    let mut c = state.store.acquire().await?;
+    let Some(row) = store::tokens::api_token_by_hash(c.conn(), &crypto::token_hash(secret))
+        .await?
+        .filter(|r| r.kind == kind.kind)
+    else {
+        return Ok(None);
+    };
+    let now = state.now_ms();
+    if row.last_used_at.is_none_or(|t| now - t > 60_000) {
+        store::tokens::touch_api_token(c.conn(), &row.id, now).await?;
+    }
+    Ok(Some(row))
+}
+
+pub(crate) fn check_name(name: &str) -> Result<String> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::invalid_field(
+            "invalid_name",
+            "name",
+            "name must be 1-100 characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Stores a new token of `kind` in `tenant_id` (audited) and returns its view with the secret,
+/// shown this once.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert(
+    tx: &mut store::Tx,
+    p: &Principal,
+    rid: Option<&str>,
+    kind: &Kind,
+    tenant_id: &str,
+    name: String,
+    role: Option<(&str, &str)>,
+    now: i64,
+) -> Result<TokenView> {
+    let token = crypto::new_token(kind.secret_prefix);
+    let row = ApiTokenRow {
+        id: new_id(),
+        tenant_id: tenant_id.to_string(),
+        kind: kind.kind.into(),
+        name,
+        token_hash: crypto::token_hash(&token),
+        role_id: role.map(|(id, _)| id.to_string()),
+        created_by: p.user_id().map(str::to_string),
+        created_at: now,
+        last_used_at: None,
+    };
+    store::tokens::insert_api_token(tx.conn(), &row).await?;
+    let mut after = json!({"name": row.name});
+    if let Some((_, role_name)) = role {
+        after["role"] = json!(role_name);
+    }
+    audit_token(tx, p, rid, kind, "create", &row, None, Some(after), now).await?;
+    let mut v = TokenView::from(row);
+    v.token = Some(token);
+    Ok(v)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audit_token(
+    tx: &mut store::Tx,
+    p: &Principal,
+    rid: Option<&str>,
+    kind: &Kind,
+    verb: &str,
+    row: &ApiTokenRow,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: i64,
+) -> Result<()> {
+    let action = format!("{}{verb}", kind.audit_prefix);
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, rid),
+        Event {
+            tenant_id: Some(&row.tenant_id),
+            action: &action,
+            target_type: "token",
+            target_id: Some(&row.id),
+            before,
+            after,
+        },
+    )
+    .await
+}
+
+/// The tenant's tokens of `kind`, without secrets.
+pub(crate) async fn list_kind(
+    state: &AppState,
+    p: &Principal,
+    tenant: Option<&str>,
+    kind: &Kind,
+) -> Result<Vec<TokenView>> {
+    let mut tx = state.store.read().await?;
+    let t = rbac::tenant_for(&mut tx, p, tenant).await?;
+    rbac::require(state, &mut tx, p, &t, kind.permission).await?;
+    Ok(store::tokens::list_api_tokens(tx.conn(), &t.id, kind.kind)
+        .await?
+        .into_iter()
+        .map(TokenView::from)
+        .collect())
+}
+
+/// One of the caller's tenant's tokens of `kind`, inside `tx` (404 for anything else).
+pub(crate) async fn load_kind(
+    state: &AppState,
+    tx: &mut store::Tx,
+    p: &Principal,
+    id: &str,
+    tenant: Option<&str>,
+    kind: &Kind,
+) -> Result<ApiTokenRow> {
+    let t = rbac::tenant_for(tx, p, tenant).await?;
+    rbac::require(state, tx, p, &t, kind.permission).await?;
+    let id = parse_id(id, "token")?;
+    store::tokens::get_api_token(tx.conn(), &id)
+        .await?
+        .filter(|r| r.tenant_id == t.id && r.kind == kind.kind)
+        .ok_or(Error::NotFound("token"))
+}
+
+/// Deletes one of the caller's tenant's tokens of `kind` (audited `<prefix><verb>`).
+pub(crate) async fn delete_kind(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    id: &str,
+    tenant: Option<&str>,
+    kind: &Kind,
+    verb: &str,
+) -> Result<()> {
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let row = load_kind(state, &mut tx, p, id, tenant, kind).await?;
+    store::tokens::delete_api_token(tx.conn(), &row.id).await?;
+    audit_token(
+        &mut tx,
+        p,
+        rid,
+        kind,
+        verb,
+        &row,
+        Some(json!({"name": row.name})),
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
@@ -72,18 +253,11 @@ pub async fn create(
     rid: Option<&str>,
     req: CreateToken,
 ) -> Result<TokenView> {
-    let name = req.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(Error::invalid_field(
-            "invalid_name",
-            "name",
-            "name must be 1-100 characters",
-        ));
-    }
+    let name = check_name(&req.name)?;
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     let t = rbac::tenant_for(&mut tx, p, req.tenant.as_deref()).await?;
-    rbac::require(state, &mut tx, p, &t, "tokens:manage").await?;
+    rbac::require(state, &mut tx, p, &t, INTEGRATION.permission).await?;
     let role =
         match roles::resolve(&mut tx, &t, req.role_id.as_deref(), req.role.as_deref()).await? {
             Some(r) => r,
@@ -91,50 +265,23 @@ pub async fn create(
         };
     let compiled = rbac::compiled(state, &mut tx, p, &t).await?;
     rbac::require_holds_all(&compiled, &roles::patterns(&mut tx, &role.id).await?)?;
-    let token = crypto::new_token("idb_");
-    let row = ApiTokenRow {
-        id: new_id(),
-        tenant_id: t.id.clone(),
-        kind: "integration".into(),
+    let v = insert(
+        &mut tx,
+        p,
+        rid,
+        &INTEGRATION,
+        &t.id,
         name,
-        token_hash: crypto::token_hash(&token),
-        role_id: Some(role.id.clone()),
-        created_by: p.user_id().map(str::to_string),
-        created_at: now,
-        last_used_at: None,
-    };
-    store::tokens::insert_api_token(tx.conn(), &row).await?;
-    audit::record(
-        tx.conn(),
+        Some((&role.id, &role.name)),
         now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&t.id),
-            action: "token.create",
-            target_type: "token",
-            target_id: Some(&row.id),
-            before: None,
-            after: Some(json!({"name": row.name, "role": role.name})),
-        },
     )
     .await?;
     tx.commit().await?;
-    let mut v = TokenView::from(row);
-    v.token = Some(token);
     Ok(v)
 }
 
 pub async fn list(state: &AppState, p: &Principal, tenant: Option<&str>) -> Result<Vec<TokenView>> {
-    let mut tx = state.store.read().await?;
-    let t = rbac::tenant_for(&mut tx, p, tenant).await?;
-    rbac::require(state, &mut tx, p, &t, "tokens:manage").await?;
-    Ok(
-        store::tokens::list_api_tokens(tx.conn(), &t.id, "integration")
-            .await?
-            .into_iter()
-            .map(TokenView::from)
-            .collect(),
-    )
+    list_kind(state, p, tenant, &INTEGRATION).await
 }
 
 pub async fn delete(
@@ -144,31 +291,7 @@ pub async fn delete(
     id: &str,
     tenant: Option<&str>,
 ) -> Result<()> {
-    let now = state.now_ms();
-    let mut tx = state.store.begin().await?;
-    let t = rbac::tenant_for(&mut tx, p, tenant).await?;
-    rbac::require(state, &mut tx, p, &t, "tokens:manage").await?;
-    let id = parse_id(id, "token")?;
-    let row = store::tokens::get_api_token(tx.conn(), &id)
-        .await?
-        .filter(|r| r.tenant_id == t.id && r.kind == "integration")
-        .ok_or(Error::NotFound("token"))?;
-    store::tokens::delete_api_token(tx.conn(), &row.id).await?;
-    audit::record(
-        tx.conn(),
-        now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&t.id),
-            action: "token.delete",
-            target_type: "token",
-            target_id: Some(&row.id),
-            before: Some(json!({"name": row.name})),
-            after: None,
-        },
-    )
-    .await?;
-    tx.commit().await
+    delete_kind(state, p, rid, id, tenant, &INTEGRATION, "delete").await
 }
 
 async fn list_h(
