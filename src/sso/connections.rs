@@ -119,17 +119,8 @@ pub fn config_of(row: &ConnectionRow) -> Result<OidcConfig> {
     serde_json::from_str(&row.config).map_err(Error::internal)
 }
 
-fn view(
-    state: &AppState,
-    row: ConnectionRow,
-    tenant: &str,
-    domains: Vec<String>,
-) -> Result<ConnectionView> {
-    view_row(state, row, tenant, domains)
-}
-
 /// A connection of either kind as the API shows it.
-pub(crate) fn view_row(
+fn view(
     state: &AppState,
     row: ConnectionRow,
     tenant: &str,
@@ -431,8 +422,24 @@ async fn create_oidc(
         created_at: now,
         updated_at: now,
     };
+    let after =
+        json!({"name": row.name, "kind": row.kind, "issuer": cfg.issuer, "email_domains": domains});
+    save_new(state, p, rid, req.tenant.as_deref(), row, domains, after).await
+}
+
+/// Stores a new connection of either kind in the caller's tenant (permission checked again in
+/// the write transaction), with its email domains, audited.
+pub(crate) async fn save_new(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    tenant: Option<&str>,
+    row: ConnectionRow,
+    domains: Vec<String>,
+    after: serde_json::Value,
+) -> Result<ConnectionView> {
     let mut tx = state.store.begin().await?;
-    let t = tenant_guard(state, &mut tx, p, req.tenant.as_deref(), "sso:manage").await?;
+    let t = tenant_guard(state, &mut tx, p, tenant, "sso:manage").await?;
     let row = ConnectionRow {
         tenant_id: t.id.clone(),
         ..row
@@ -441,7 +448,7 @@ async fn create_oidc(
     store::sso::set_domains(tx.conn(), &row.id, &domains).await?;
     audit::record(
         tx.conn(),
-        now,
+        row.created_at,
         &audit::Actor::of(p, rid),
         Event {
             tenant_id: Some(&t.id),
@@ -449,7 +456,7 @@ async fn create_oidc(
             target_type: "sso_connection",
             target_id: Some(&row.id),
             before: None,
-            after: Some(json!({"name": row.name, "kind": row.kind, "issuer": cfg.issuer, "email_domains": domains})),
+            after: Some(after),
         },
     )
     .await?;

@@ -541,33 +541,13 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = state.store.begin().await?;
-    let t =
-        super::connections::tenant_guard(state, &mut tx, p, body.tenant.as_deref(), "sso:manage")
+    let after = json!({"name": row.name, "kind": "saml", "idp_entity_id": cfg.idp.entity_id, "email_domains": domains});
+    let id = row.id.clone();
+    let view =
+        super::connections::save_new(state, p, rid, body.tenant.as_deref(), row, domains, after)
             .await?;
-    let row = ConnectionRow {
-        tenant_id: t.id.clone(),
-        ..row
-    };
-    store::sso::insert(tx.conn(), &row).await?;
-    store::sso::set_domains(tx.conn(), &row.id, &domains).await?;
-    audit::record(
-        tx.conn(),
-        now,
-        &audit::Actor::of(p, rid),
-        Event {
-            tenant_id: Some(&t.id),
-            action: "sso.connection_create",
-            target_type: "sso_connection",
-            target_id: Some(&row.id),
-            before: None,
-            after: Some(json!({"name": row.name, "kind": "saml", "idp_entity_id": cfg.idp.entity_id, "email_domains": domains})),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    warn_expiring(&row.id, &cfg, now);
-    super::connections::view_row(state, row, &t.slug, domains)
+    warn_expiring(&id, &cfg, now);
+    Ok(view)
 }
 
 /// Applies a PATCH to a SAML connection's row (called by `connections::patch` with the row
