@@ -16,8 +16,8 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use idbridge::config::Settings;
-use idbridge::startup::App;
+mod support;
+
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -155,16 +155,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = std::env::temp_dir().join(format!("idbridge-bench-{}", uuid::Uuid::new_v4().simple()));
-        let mut settings = Settings::default();
-        settings.server.bind = "127.0.0.1:0".into();
-        settings.server.insecure_dev_cookies = true;
-        settings.data.dir = dir.clone();
-        settings.log.level = "error".into();
-        let app = App::build(settings).await.unwrap();
-        let state = app.state().clone();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until(std::future::pending()));
+        let support::Running { state, base, dir } = support::start().await;
         let accounts: serde_json::Map<String, Value> = (0..USERS)
             .map(|i| {
                 (
@@ -187,18 +178,8 @@ fn main() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let idp = lines.next_line().await.unwrap().unwrap().strip_prefix("READY ").unwrap().to_string();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let creds = json!({"email": "ada@example.com", "password": "Passw0rd-Strong", "first_name": "Ada"});
-        http.post(format!("{base}/api/auth/register")).json(&creds).send().await.unwrap();
-        let admin: Value = http
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({"email": "ada@example.com", "password": "Passw0rd-Strong"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = admin["access_token"].as_str().unwrap();
+        let token = support::admin_token(&http, &base).await;
+        let token = token.as_str();
         http.post(format!("{base}/api/auth/sso-config"))
             .bearer_auth(token)
             .json(&json!({"group_role_map": {"Helpdesk": "fulfiller"}}))

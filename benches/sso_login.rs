@@ -17,8 +17,8 @@ use std::time::Instant;
 use axum::extract::{Query, State};
 use axum::response::Redirect;
 use axum::{Json, Router};
-use idbridge::config::Settings;
-use idbridge::startup::App;
+mod support;
+
 use serde_json::{Value, json};
 
 /// code -> (nonce, subject, client id)
@@ -247,30 +247,11 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = std::env::temp_dir().join(format!("idbridge-bench-{}", uuid::Uuid::new_v4().simple()));
-        let mut settings = Settings::default();
-        settings.server.bind = "127.0.0.1:0".into();
-        settings.server.insecure_dev_cookies = true;
-        settings.data.dir = dir.clone();
-        settings.log.level = "error".into();
-        let app = App::build(settings).await.unwrap();
-        let state = app.state().clone();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until(std::future::pending()));
+        let support::Running { state, base, dir } = support::start().await;
         let (issuer, key) = start_idp().await;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let creds = json!({"email": "ada@example.com", "password": "Passw0rd-Strong", "first_name": "Ada"});
-        http.post(format!("{base}/api/auth/register")).json(&creds).send().await.unwrap();
-        let admin: Value = http
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({"email": "ada@example.com", "password": "Passw0rd-Strong"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = admin["access_token"].as_str().unwrap();
+        let token = support::admin_token(&http, &base).await;
+        let token = token.as_str();
         let conn: Value = http
             .post(format!("{base}/api/sso/connections"))
             .bearer_auth(token)

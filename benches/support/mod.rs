@@ -1,0 +1,49 @@
+//! Shared by the in-process benchmarks (`sso_login`, `saml_acs`): idbridge on SQLite in a
+//! temporary folder, and its first admin's access token.
+
+use idbridge::config::Settings;
+use idbridge::startup::App;
+use serde_json::{Value, json};
+
+/// A running idbridge: its state, base URL and data folder (remove it when done).
+pub struct Running {
+    pub state: idbridge::state::AppState,
+    pub base: String,
+    pub dir: std::path::PathBuf,
+}
+
+pub async fn start() -> Running {
+    let dir =
+        std::env::temp_dir().join(format!("idbridge-bench-{}", uuid::Uuid::new_v4().simple()));
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.insecure_dev_cookies = true;
+    settings.data.dir = dir.clone();
+    settings.log.level = "error".into();
+    let app = App::build(settings).await.unwrap();
+    let state = app.state().clone();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    Running { state, base, dir }
+}
+
+/// Registers the first admin and signs in: the access token.
+pub async fn admin_token(http: &reqwest::Client, base: &str) -> String {
+    let creds =
+        json!({"email": "ada@example.com", "password": "Passw0rd-Strong", "first_name": "Ada"});
+    http.post(format!("{base}/api/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    let admin: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "ada@example.com", "password": "Passw0rd-Strong"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    admin["access_token"].as_str().unwrap().to_string()
+}
