@@ -169,6 +169,13 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str, &str)] = &[
         "a token with this name already exists in the tenant",
     ),
     (
+        "scim_users_user_name_key",
+        "scim_users.tenant_id, scim_users.user_name_norm",
+        "user_name_taken",
+        "userName",
+        "a user with this userName already exists in the tenant",
+    ),
+    (
         "groups_tenant_name_key",
         "groups.tenant_id, groups.display_name_norm",
         "group_name_taken",

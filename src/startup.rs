@@ -141,6 +141,7 @@ pub async fn build_state(
         metrics: Metrics::default(),
         http: http_client()?,
         sso: Default::default(),
+        scim_log: Default::default(),
         settings,
     };
     Ok(AppState::new(inner))

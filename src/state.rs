@@ -41,6 +41,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Upstream identity providers' metadata and keys, per connection.
     pub sso: crate::sso::oidc::SsoCache,
+    /// The last SCIM requests per tenant (`GET /api/scim/log`).
+    pub scim_log: crate::scim::log::Log,
 }
 
 impl AppState {

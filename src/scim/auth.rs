@@ -36,6 +36,11 @@ impl FromRequestParts<AppState> for ScimClient {
             .await
             .map_err(ScimError::from)?
             .ok_or_else(ScimError::unauthorized)?;
+        if let Some(slot) = parts.extensions.get::<super::LogSlot>()
+            && let Ok(mut g) = slot.0.lock()
+        {
+            *g = Some((row.tenant_id.clone(), row.name.clone(), s.clone()));
+        }
         Ok(ScimClient {
             tenant_id: row.tenant_id,
             token_id: row.id,

@@ -30,6 +30,58 @@ impl ScimError {
         }
     }
 
+    fn bad(scim_type: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Some(scim_type), detail)
+    }
+
+    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
+        Self::bad("invalidSyntax", detail)
+    }
+
+    pub fn invalid_value(detail: impl Into<String>) -> Self {
+        Self::bad("invalidValue", detail)
+    }
+
+    pub fn invalid_filter(detail: impl Into<String>) -> Self {
+        Self::bad("invalidFilter", detail)
+    }
+
+    pub fn invalid_path(detail: impl Into<String>) -> Self {
+        Self::bad("invalidPath", detail)
+    }
+
+    pub fn no_target(detail: impl Into<String>) -> Self {
+        Self::bad("noTarget", detail)
+    }
+
+    pub fn mutability(detail: impl Into<String>) -> Self {
+        Self::bad("mutability", detail)
+    }
+
+    pub fn too_many(detail: impl Into<String>) -> Self {
+        Self::bad("tooMany", detail)
+    }
+
+    pub fn uniqueness(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, Some("uniqueness"), detail)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("{what} not found in this tenant"),
+        )
+    }
+
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            None,
+            "the resource changed: its ETag no longer matches If-Match; read it again",
+        )
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -53,7 +105,11 @@ impl From<Error> for ScimError {
             tracing::error!(error = %e, "SCIM request failed");
             return Self::new(status, None, "internal error");
         }
-        let scim_type = (status == StatusCode::BAD_REQUEST).then_some("invalidValue");
+        let scim_type = match status {
+            StatusCode::BAD_REQUEST => Some("invalidValue"),
+            StatusCode::CONFLICT => Some("uniqueness"),
+            _ => None,
+        };
         Self::new(status, scim_type, e.to_string())
     }
 }
@@ -69,6 +125,8 @@ impl IntoResponse for ScimError {
             body["scimType"] = json!(t);
         }
         let mut r = (self.status, body.to_string()).into_response();
+        r.extensions_mut()
+            .insert(super::ErrorDetail(self.detail.clone()));
         let h = r.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if self.status == StatusCode::UNAUTHORIZED {

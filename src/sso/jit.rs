@@ -214,12 +214,12 @@ pub async fn sign_in(
                 (Vec::new(), Vec::new())
             } else {
                 let first = decide_roles(state, tx, &tenant, &[]).await?;
-                reconcile(tx, &user, &tenant, &first, now, created).await?
+                reconcile(tx, &user.id, &tenant, &first, now, created, "sso").await?
             }
         }
         _ => {
             let wanted = decide_roles(state, tx, &tenant, &groups).await?;
-            reconcile(tx, &user, &tenant, &wanted, now, created).await?
+            reconcile(tx, &user.id, &tenant, &wanted, now, created, "sso").await?
         }
     };
     store::sso::upsert_identity(
@@ -285,15 +285,17 @@ fn usable(u: &UserRow) -> std::result::Result<(), Fail> {
     Ok(())
 }
 
-/// Makes the user's `sso` assignments in the tenant exactly `wanted` (unknown role names are
-/// logged and skipped). Returns (added, removed) role names.
-async fn reconcile(
+/// Makes the user's assignments with `source` (`sso`, `scim`) in the tenant exactly `wanted`
+/// (unknown role names are logged and skipped); other sources are never touched. Returns (added,
+/// removed) role names.
+pub async fn reconcile(
     tx: &mut Tx,
-    user: &UserRow,
+    user_id: &str,
     tenant: &TenantRow,
     wanted: &[Mapped],
     now: i64,
     new_user: bool,
+    source: &'static str,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let mut want = Vec::new();
     for m in wanted {
@@ -303,11 +305,11 @@ async fn reconcile(
                 "group mapping names a role this tenant does not have; skipped"),
         }
     }
-    let have = store::sso::sso_roles(tx.conn(), &user.id, &tenant.id).await?;
+    let have = store::sso::roles_from(tx.conn(), user_id, &tenant.id, source).await?;
     let mut removed = Vec::new();
     for (id, name) in &have {
         if !want.iter().any(|r| &r.id == id) {
-            store::roles::unassign(tx.conn(), &user.id, &tenant.id, id, Some("sso")).await?;
+            store::roles::unassign(tx.conn(), user_id, &tenant.id, id, Some(source)).await?;
             removed.push(name.clone());
         }
     }
@@ -318,10 +320,10 @@ async fn reconcile(
                 tx.conn(),
                 &AssignmentRow {
                     id: new_id(),
-                    user_id: user.id.clone(),
+                    user_id: user_id.to_string(),
                     tenant_id: tenant.id.clone(),
                     role_id: r.id.clone(),
-                    source: "sso".into(),
+                    source: source.into(),
                     assigned_by: None,
                     assigned_at: now,
                 },

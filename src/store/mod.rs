@@ -13,6 +13,7 @@ pub mod backchannel;
 pub mod keys;
 pub mod oauth;
 pub mod roles;
+pub mod scim;
 pub mod sessions;
 pub mod sso;
 pub mod tenants;

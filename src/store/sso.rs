@@ -273,18 +273,20 @@ pub async fn purge_pending(c: Conn<'_>, now: i64) -> Result<u64> {
     .map(|r| r.rows_affected()))?)
 }
 
-/// The user's assignments with source `sso` in a tenant: (role id, role name).
-pub async fn sso_roles(
+/// The user's assignments with one source (`sso`, `scim`) in a tenant: (role id, role name).
+pub async fn roles_from(
     c: Conn<'_>,
     user_id: &str,
     tenant_id: &str,
+    source: &str,
 ) -> Result<Vec<(String, String)>> {
     Ok(on_conn!(c, |c| sqlx::query_as(
         "SELECT r.id, r.name FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
-         WHERE ra.user_id = $1 AND ra.tenant_id = $2 AND ra.source = 'sso' ORDER BY r.name"
+         WHERE ra.user_id = $1 AND ra.tenant_id = $2 AND ra.source = $3 ORDER BY r.name"
     )
     .bind(user_id)
     .bind(tenant_id)
+    .bind(source)
     .fetch_all(c)
     .await)?)
 }

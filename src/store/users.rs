@@ -296,11 +296,15 @@ pub async fn role_names(
     Ok(on_conn!(c, |c| run!(c))?)
 }
 
-/// Names of the tenant's groups the user is a direct member of (SSO/SCIM groups).
+/// Names of the tenant's SCIM groups the user belongs to, directly or through nested groups.
 pub async fn group_names(c: Conn<'_>, user_id: &str, tenant_id: &str) -> Result<Vec<String>> {
     Ok(on_conn!(c, |c| sqlx::query_scalar::<_, String>(
-        "SELECT g.display_name FROM groups g JOIN group_members gm ON gm.group_id = g.id \
-         WHERE gm.member_id = $1 AND g.tenant_id = $2 ORDER BY g.display_name"
+        "WITH RECURSIVE up(id) AS ( \
+             SELECT gm.group_id FROM group_members gm JOIN scim_users su ON su.id = gm.member_id \
+             WHERE su.user_id = $1 AND su.tenant_id = $2 \
+             UNION SELECT gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.id) \
+         SELECT g.display_name FROM groups g JOIN up ON up.id = g.id WHERE g.tenant_id = $2 \
+         ORDER BY g.display_name"
     )
     .bind(user_id)
     .bind(tenant_id)

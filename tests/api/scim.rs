@@ -1,4 +1,5 @@
-//! SCIM 2.0 (issue 6, in progress): tokens and authentication.
+//! SCIM 2.0 (issue 6): tokens, discovery, Users, Groups, filters, PATCH (Entra ID and Okta shapes),
+//! ETags, groups driving roles, tenant isolation.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -194,4 +195,967 @@ async fn only_tenant_admins_manage_scim_tokens_and_tenants_stay_apart() {
         .await
         .unwrap();
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_name").await;
+}
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A SCIM client of one tenant.
+struct Scim<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl<'a> Scim<'a> {
+    async fn new(app: &'a TestApp, admin: &Session, tenant: Option<&str>) -> Self {
+        let mut body = json!({"name": format!("idp {}", tenant.unwrap_or("main"))});
+        if let Some(t) = tenant {
+            body["tenant"] = json!(t);
+        }
+        let v = expect(
+            app.post("/api/scim/tokens", admin, body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        Scim {
+            app,
+            token: v["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.app
+            .client
+            .request(method, self.app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&self.token)
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.req(method, path);
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH], "Operations": ops})),
+        )
+        .await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> StatusCode {
+        self.send(reqwest::Method::DELETE, path, None).await.0
+    }
+
+    async fn create_user(&self, user_name: &str, extra: Value) -> Value {
+        let mut body = json!({"schemas": [USER], "userName": user_name, "active": true});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (s, v) = self.post("/Users", body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    async fn filter(&self, kind: &str, filter: &str) -> (StatusCode, Value) {
+        let q = url_encode(filter);
+        self.get(&format!("/{kind}?filter={q}")).await
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn role_names(app: &TestApp, admin: &Session, user_id: &str) -> Vec<(String, String)> {
+    let v = expect(
+        app.get(&format!("/api/users/{user_id}/roles"), admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let mut out: Vec<(String, String)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["role_name"]
+                    .as_str()
+                    .or(i["role"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                i["source"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn discovery_documents_and_unknown_endpoints() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let (s, v) = scim.get("/Schemas").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["totalResults"], 3);
+    let ids: Vec<&str> = v["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&USER) && ids.contains(&ENTERPRISE), "{ids:?}");
+    let (s, v) = scim.get(&format!("/Schemas/{USER}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let user_name = v["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "userName")
+        .unwrap();
+    assert_eq!(user_name["uniqueness"], "server");
+    assert_eq!(user_name["required"], true);
+    let (s, v) = scim.get("/ResourceTypes/User").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["endpoint"], "/Users");
+    assert_eq!(v["schemaExtensions"][0]["schema"], ENTERPRISE);
+    let (s, v) = scim.get("/ServiceProviderConfig").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["patch"]["supported"], true);
+    assert_eq!(v["etag"]["supported"], true);
+    assert_eq!(v["filter"]["supported"], true);
+    for (path, status) in [
+        ("/Schemas/urn:nope", StatusCode::NOT_FOUND),
+        ("/ResourceTypes/Nope", StatusCode::NOT_FOUND),
+        ("/Nope", StatusCode::NOT_FOUND),
+        (
+            "/Users/0190f0f0-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, v) = scim.get(path).await;
+        assert_eq!(s, status, "{path}");
+        assert_eq!(
+            v["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+    let (s, v) = scim.post("/ServiceProviderConfig", json!({})).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["status"], "405");
+}
+
+#[tokio::test]
+async fn users_are_created_linked_read_updated_and_deprovisioned() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    // Entra's existence check before create: an empty ListResponse, never 404.
+    let (s, v) = scim.filter("Users", "externalId eq \"e-1\"").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["totalResults"], 0);
+    // Okta sends a password and an empty groups list: accepted, password discarded.
+    let created = scim
+        .create_user(
+            "Alice@Example.com",
+            json!({"externalId": "e-1", "password": "1mz050nq", "groups": [],
+                "name": {"givenName": "Alice", "familyName": "Liddell"},
+                "emails": [{"value": "alice@example.com", "type": "work", "primary": true}],
+                ENTERPRISE: {"employeeNumber": "701", "department": "Eng", "manager": {"value": "m-1"}},
+                "urn:example:custom:1.0:User": {"badge": "B-9"}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(created.get("password").is_none(), "{created}");
+    assert_eq!(created["schemas"][0], USER);
+    assert_eq!(created["meta"]["resourceType"], "User");
+    assert_eq!(created["meta"]["version"], "W/\"1\"");
+    assert!(
+        created["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{id}"))
+    );
+    assert_eq!(created[ENTERPRISE]["department"], "Eng");
+    assert_eq!(
+        created["urn:example:custom:1.0:User"]["badge"], "B-9",
+        "unknown extensions are kept"
+    );
+    // Case-insensitive uniqueness: 409 uniqueness.
+    let (s, v) = scim
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "alice@example.COM"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(v["scimType"], "uniqueness");
+    // The linked idbridge user exists, is a member with the default role from SCIM.
+    let u = expect(
+        app.get(&format!("/api/users/{id}"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(u["email"], "alice@example.com");
+    assert_eq!(u["first_name"], "Alice");
+    let roles = role_names(&app, &admin, &id).await;
+    assert!(
+        roles.iter().all(|(_, s)| s == "scim") && !roles.is_empty(),
+        "{roles:?}"
+    );
+    // Filters by userName (any case), externalId, email, with and/or.
+    for f in [
+        "userName eq \"alice@example.com\"",
+        "USERNAME EQ \"ALICE@EXAMPLE.COM\"",
+        "externalId eq \"e-1\"",
+        "emails[type eq \"work\"].value eq \"Alice@example.com\"",
+        "emails.value eq \"alice@example.com\" and active eq true",
+        "userName sw \"ali\" or userName eq \"nobody\"",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"701\"",
+        "name.familyName co \"iddel\"",
+        "not (userName eq \"bob\")",
+    ] {
+        let (s, v) = scim.filter("Users", f).await;
+        assert_eq!(s, StatusCode::OK, "{f}: {v}");
+        assert_eq!(v["totalResults"], 1, "{f}: {v}");
+        assert_eq!(v["Resources"][0]["id"], id.as_str(), "{f}");
+    }
+    let (s, v) = scim.filter("Users", "externalId eq \"E-1\"").await;
+    assert_eq!(
+        (s, v["totalResults"].clone()),
+        (StatusCode::OK, json!(0)),
+        "externalId is case-exact"
+    );
+    // Entra legacy PATCH shapes.
+    let (s, v) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "alice@example.com"},
+                {"op": "Replace", "path": "name.givenName", "value": "Alicia"},
+                {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter", "value": "CC-1"},
+                {"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"}
+            ]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"]["givenName"], "Alicia");
+    assert_eq!(v["name"]["familyName"], "Liddell");
+    assert_eq!(v[ENTERPRISE]["costCenter"], "CC-1");
+    assert_eq!(v[ENTERPRISE]["employeeNumber"], "701");
+    assert_eq!(
+        v["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+1 555 0100"}])
+    );
+    assert_eq!(v["meta"]["version"], "W/\"2\"");
+    let u = expect(
+        app.get(&format!("/api/users/{id}"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(u["first_name"], "Alicia");
+    // attributes / excludedAttributes.
+    let (_, v) = scim
+        .get(&format!("/Users/{id}?attributes=userName,name.givenName"))
+        .await;
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "name", "schemas", "userName"], "{v}");
+    assert_eq!(v["name"], json!({"givenName": "Alicia"}));
+    let (_, v) = scim
+        .get(&format!(
+            "/Users/{id}?excludedAttributes=emails,{ENTERPRISE}"
+        ))
+        .await;
+    assert!(
+        v.get("emails").is_none() && v.get(ENTERPRISE).is_none() && v.get("userName").is_some(),
+        "{v}"
+    );
+    // Bad PATCHes change nothing.
+    for (ops, t) in [
+        (
+            json!([{"op": "Replace", "path": "active", "value": "no"}]),
+            "invalidValue",
+        ),
+        (
+            json!([{"op": "replace", "path": "id", "value": "x"}]),
+            "mutability",
+        ),
+        (
+            json!([{"op": "merge", "path": "active", "value": true}]),
+            "invalidValue",
+        ),
+        (json!([{"op": "remove"}]), "noTarget"),
+        (
+            json!([{"op": "replace", "path": "displayName", "value": "X"}, {"op": "replace", "path": "bogus[", "value": 1}]),
+            "invalidPath",
+        ),
+    ] {
+        let (s, v) = scim.patch(&format!("/Users/{id}"), ops.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{ops}");
+        assert_eq!(v["scimType"], t, "{ops}: {v}");
+    }
+    let (_, v) = scim.get(&format!("/Users/{id}")).await;
+    assert!(
+        v.get("displayName").is_none(),
+        "a failed PATCH applied nothing: {v}"
+    );
+    assert_eq!(v["meta"]["version"], "W/\"2\"");
+    // Okta: PUT without active leaves it; deactivate by pathless replace.
+    let (s, v) = scim
+        .put(&format!("/Users/{id}"), json!({"schemas": [USER], "userName": "alice@example.com",
+            "name": {"givenName": "Alice", "familyName": "L"}, "emails": [{"value": "alice@example.com", "primary": true}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["active"], true);
+    assert!(v.get(ENTERPRISE).is_none(), "PUT replaces: {v}");
+    let (s, v) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["active"], false);
+    let u = expect(
+        app.get(&format!("/api/users/{id}"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(u["status"], "inactive");
+    // Still readable while inactive (Okta's checks fail on 404).
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.0, StatusCode::OK);
+    let (s, _) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "Replace", "path": "active", "value": "True"}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let u = expect(
+        app.get(&format!("/api/users/{id}"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(u["status"], "active");
+    // DELETE deprovisions; a second DELETE and a GET are 404; the userName is free again.
+    assert_eq!(
+        scim.delete(&format!("/Users/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        scim.get(&format!("/Users/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        scim.delete(&format!("/Users/{id}")).await,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .get(&format!("/api/users/{id}"), &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "removed from the tenant");
+    let again = scim.create_user("alice@example.com", json!({})).await;
+    assert_ne!(
+        again["id"],
+        id.as_str(),
+        "a re-created user is a new resource"
+    );
+    // The same person is linked again, active, with only the default role.
+    let u = expect(
+        app.get(&format!("/api/users/{id}"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(u["status"], "active");
+    // Audited with source scim.
+    let audit = expect(
+        app.get("/api/audit?action=scim.user_deleted", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    // The request log shows requests and error details, no secrets.
+    let log = expect(
+        app.get("/api/scim/log", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let items = log["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|e| e["status"] == 409
+                && e["detail"].as_str().is_some_and(|d| d.contains("userName"))),
+        "{log}"
+    );
+    assert!(!log.to_string().contains(&scim.token));
+    assert!(!log.to_string().contains("1mz050nq"));
+}
+
+#[tokio::test]
+async fn deactivation_ends_sessions_of_an_adopted_user() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let uid = app.create_user(&admin, "bob@example.com", "Bob").await;
+    let bob = app.login("bob@example.com", PASSWORD).await;
+    let me = app.get("/api/me", &bob).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // Adopted by email: the user of this tenant is linked (the SCIM record has its own id).
+    let created = scim.create_user("bob@example.com", json!({})).await;
+    let sid = created["id"].as_str().unwrap();
+    assert_ne!(sid, uid.as_str());
+    let (s, _) = scim
+        .patch(
+            &format!("/Users/{sid}"),
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let me = app.get("/api/me", &bob).send().await.unwrap();
+    assert_eq!(
+        me.status(),
+        StatusCode::UNAUTHORIZED,
+        "sessions end at once"
+    );
+    assert_eq!(
+        app.try_login("bob@example.com", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn groups_drive_roles_with_entra_and_okta_membership_shapes() {
+    let app =
+        spawn_app_with(|s| s.sso.group_role_map = "Helpdesk:fulfiller,Ops:operator".into()).await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let a = scim.create_user("ann@example.com", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = scim.create_user("ben@example.com", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let default_roles = role_names(&app, &admin, &a).await;
+    let (s, g) = scim
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Helpdesk", "members": [{"value": a, "display": "Ann"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(g["members"][0]["value"], a.as_str());
+    assert_eq!(g["members"][0]["display"], "Ann");
+    assert_eq!(
+        role_names(&app, &admin, &a).await,
+        vec![("fulfiller".to_string(), "scim".to_string())]
+    );
+    // The user shows the group.
+    let (_, u) = scim.get(&format!("/Users/{a}")).await;
+    assert_eq!(u["groups"][0]["value"], gid.as_str());
+    assert_eq!(u["groups"][0]["display"], "Helpdesk");
+    // Group displayName is unique (Entra matches groups by it).
+    let (s, v) = scim
+        .post("/Groups", json!({"displayName": "helpdesk"}))
+        .await;
+    assert_eq!(
+        (s, v["scimType"].clone()),
+        (StatusCode::CONFLICT, json!("uniqueness"))
+    );
+    // Entra: add with $ref null, then remove by value array: only that member goes.
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": b}]}]),
+        )
+        .await;
+    assert!(s == StatusCode::NO_CONTENT || s == StatusCode::OK, "{s}");
+    assert_eq!(
+        role_names(&app, &admin, &b).await,
+        vec![("fulfiller".to_string(), "scim".to_string())]
+    );
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "Remove", "path": "members", "value": [{"value": a}]}]),
+        )
+        .await;
+    assert!(s.is_success());
+    let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+    let members: Vec<&str> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, [b.as_str()]);
+    assert_eq!(
+        role_names(&app, &admin, &a).await,
+        default_roles,
+        "back to the default role"
+    );
+    // Okta: remove by filter + add in one request; then a full push by replace.
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([
+            {"op": "remove", "path": format!("members[value eq \"{b}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": a, "display": "ann"}]}]),
+        )
+        .await;
+    assert!(s.is_success());
+    let (_, g) = scim
+        .get(&format!("/Groups/{gid}?excludedAttributes=members"))
+        .await;
+    assert!(g.get("members").is_none());
+    let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 1);
+    assert_eq!(g["members"][0]["value"], a.as_str());
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "replace", "path": "members", "value": [{"value": a}, {"value": b}]}]),
+        )
+        .await;
+    assert!(s.is_success());
+    assert_eq!(
+        role_names(&app, &admin, &b).await,
+        vec![("fulfiller".to_string(), "scim".to_string())]
+    );
+    // Okta rename with the id repeated: roles follow the new name.
+    let (s, v) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "Ops"}}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        role_names(&app, &admin, &a).await,
+        vec![("operator".to_string(), "scim".to_string())]
+    );
+    // Nested groups: members of a member group get its roles.
+    let (_, outer) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "Helpdesk", "members": [{"value": gid, "type": "Group"}]}),
+        )
+        .await;
+    let outer_id = outer["id"].as_str().unwrap().to_string();
+    assert_eq!(outer["members"][0]["type"], "Group");
+    assert_eq!(
+        role_names(&app, &admin, &a).await,
+        vec![
+            ("fulfiller".to_string(), "scim".to_string()),
+            ("operator".to_string(), "scim".to_string())
+        ]
+    );
+    // A made-up member id is refused; nothing changes.
+    let (s, v) = scim
+        .patch(&format!("/Groups/{gid}"), json!([{"op": "add", "path": "members", "value": [{"value": "0190f0f0-0000-7000-8000-000000000000"}]}]))
+        .await;
+    assert_eq!(
+        (s, v["scimType"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalidValue"))
+    );
+    // Deleting the outer group takes its roles away.
+    assert_eq!(
+        scim.delete(&format!("/Groups/{outer_id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        role_names(&app, &admin, &a).await,
+        vec![("operator".to_string(), "scim".to_string())]
+    );
+    // Filters on groups.
+    let (_, v) = scim
+        .filter("Groups", &format!("members.value eq \"{a}\""))
+        .await;
+    assert_eq!(v["totalResults"], 1);
+    let (_, v) = scim.filter("Groups", "displayName eq \"ops\"").await;
+    assert_eq!(v["Resources"][0]["id"], gid.as_str());
+}
+
+#[tokio::test]
+async fn filters_paging_sorting_and_their_errors() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    for i in 0..25 {
+        scim.create_user(
+            &format!("user{i:02}@corp.example"),
+            json!({"displayName": format!("User {i:02}"),
+            "active": i % 2 == 0}),
+        )
+        .await;
+    }
+    let (_, v) = scim.filter("Users", "active eq false").await;
+    assert_eq!(v["totalResults"], 12);
+    let (_, v) = scim.filter("Users", "userName ew \"7@corp.example\"").await;
+    assert_eq!(v["totalResults"], 2);
+    let (_, v) = scim
+        .filter(
+            "Users",
+            "(userName sw \"user0\" or userName sw \"user1\") and active eq true",
+        )
+        .await;
+    assert_eq!(v["totalResults"], 10);
+    let (_, v) = scim.filter("Users", "userName co \"r2\"").await;
+    assert_eq!(v["totalResults"], 5);
+    let (_, v) = scim
+        .filter("Users", "meta.created gt \"2000-01-01T00:00:00Z\"")
+        .await;
+    assert_eq!(v["totalResults"], 25);
+    // Paging: three pages of 10, then an empty one; integers; no duplicates.
+    let mut seen = Vec::new();
+    for start in [1, 11, 21] {
+        let (s, v) = scim
+            .get(&format!(
+                "/Users?startIndex={start}&count=10&sortBy=userName"
+            ))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["totalResults"], 25);
+        assert_eq!(v["startIndex"], start);
+        for r in v["Resources"].as_array().unwrap() {
+            seen.push(r["userName"].as_str().unwrap().to_string());
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "stable, sorted, no duplicates");
+    assert_eq!(seen.len(), 25);
+    let (_, v) = scim.get("/Users?count=0").await;
+    assert_eq!(v["totalResults"], 25);
+    assert_eq!(v["Resources"].as_array().unwrap().len(), 0);
+    let (_, v) = scim
+        .get("/Users?startIndex=-5&count=2&sortBy=userName&sortOrder=descending")
+        .await;
+    assert_eq!(v["startIndex"], 1);
+    assert_eq!(v["Resources"][0]["userName"], "user24@corp.example");
+    // POST .search with a SearchRequest.
+    let (s, v) = scim
+        .post(
+            "/Users/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "userName eq \"user03@corp.example\"", "attributes": ["userName"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["totalResults"], 1);
+    assert!(v["Resources"][0].get("displayName").is_none());
+    let (s, v) = scim
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["totalResults"], 25);
+    // Invalid filters are 400 invalidFilter, never "all rows"; injections are literal.
+    let deep = format!(
+        "{}userName eq \"x\"{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    for f in [
+        "userName eq",
+        "userName eq \"a\" garbage",
+        "userName eq \"a\" and",
+        "userName like \"a\"",
+        "active gt true",
+        deep.as_str(),
+    ] {
+        let (s, v) = scim.post("/Users/.search", json!({"filter": f})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{}", &f[..f.len().min(40)]);
+        assert_eq!(v["scimType"], "invalidFilter");
+    }
+    for f in [
+        "userName eq \"x\\\" or userName pr\"",
+        "userName eq \"x' OR 1=1 --\"",
+    ] {
+        let (s, v) = scim.filter("Users", f).await;
+        assert_eq!(s, StatusCode::OK, "{f}");
+        assert_eq!(v["totalResults"], 0, "{f}");
+    }
+    let (s, v) = scim.get("/Users?sortBy=nickName").await;
+    assert_eq!(
+        (s, v["scimType"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalidValue"))
+    );
+}
+
+#[tokio::test]
+async fn etags_guard_writes_and_answer_conditional_reads() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let u = scim.create_user("carol@example.com", json!({})).await;
+    let id = u["id"].as_str().unwrap();
+    let r = scim
+        .req(reqwest::Method::GET, &format!("/Users/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    let r = scim
+        .req(reqwest::Method::GET, &format!("/Users/{id}"))
+        .header("if-none-match", "W/\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let ops = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "nickName", "value": "C"}]});
+    let r = scim
+        .req(reqwest::Method::PATCH, &format!("/Users/{id}"))
+        .header("if-match", "W/\"1\"")
+        .json(&ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+    let r = scim
+        .req(reqwest::Method::PATCH, &format!("/Users/{id}"))
+        .header("if-match", "W/\"1\"")
+        .json(&ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // Without If-Match, concurrent PATCHes are serialised: none is lost.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let req = scim
+            .req(reqwest::Method::PATCH, &format!("/Users/{id}"))
+            .json(
+                &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "emails",
+                "value": [{"value": format!("c{i}@example.com")}]}]}),
+            );
+        tasks.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let (_, v) = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(v["emails"].as_array().unwrap().len(), 20);
+    assert_eq!(v["meta"]["version"], "W/\"22\"");
+}
+
+#[tokio::test]
+async fn tenants_never_see_or_touch_each_other() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    app.create_tenant(&admin, "acme", "console").await;
+    let a = Scim::new(&app, &admin, None).await;
+    let b = Scim::new(&app, &admin, Some("acme")).await;
+    let bu = b.create_user("dana@example.com", json!({})).await;
+    let bid = bu["id"].as_str().unwrap();
+    let (_, bg) = b.post("/Groups", json!({"displayName": "B group"})).await;
+    let bgid = bg["id"].as_str().unwrap();
+    for path in [format!("/Users/{bid}"), format!("/Groups/{bgid}")] {
+        assert_eq!(a.get(&path).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            a.patch(
+                &path,
+                json!([{"op": "replace", "path": "externalId", "value": "x"}])
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(a.delete(&path).await, StatusCode::NOT_FOUND);
+    }
+    let (_, v) = a.filter("Users", "userName eq \"dana@example.com\"").await;
+    assert_eq!(v["totalResults"], 0);
+    // The same userName in A is a separate resource; B's user is untouched and not taken over.
+    let au = a.create_user("dana@example.com", json!({})).await;
+    assert_ne!(au["id"], bu["id"]);
+    let (_, v) = b.get(&format!("/Users/{bid}")).await;
+    assert_eq!(v["active"], true);
+    let (s, _) = a
+        .patch(
+            &format!("/Users/{}", au["id"].as_str().unwrap()),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let u = expect(
+        app.get(&format!("/api/users/{bid}?tenant=acme"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(u["status"], "active", "A's IdP cannot deactivate B's user");
+    // A cannot add B's user to A's group.
+    let (_, ag) = a.post("/Groups", json!({"displayName": "A group"})).await;
+    let (s, v) = a
+        .patch(
+            &format!("/Groups/{}", ag["id"].as_str().unwrap()),
+            json!([{"op": "add", "path": "members", "value": [{"value": bid}]}]),
+        )
+        .await;
+    assert_eq!(
+        (s, v["scimType"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalidValue"))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_creates_give_one_user() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let req = scim
+            .req(reqwest::Method::POST, "/Users")
+            .header("content-type", "application/scim+json")
+            .body(json!({"schemas": [USER], "userName": "eve@example.com"}).to_string());
+        tasks.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+/// The PyPI SCIM conformance tester (scim2-cli + scim2-tester, installed by `scripts/test` in
+/// `interop/.venv-scim`) runs every check against idbridge: all must succeed (a skipped check
+/// fails too).
+#[tokio::test]
+async fn scim2_tester_passes_every_check() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/.venv-scim/bin/scim2");
+    assert!(
+        std::path::Path::new(bin).exists(),
+        "scim2-cli is not installed: run scripts/test (it creates interop/.venv-scim)"
+    );
+    let out = tokio::process::Command::new(bin)
+        .arg("--url")
+        .arg(app.url("/scim/v2"))
+        .arg("test")
+        .env(
+            "SCIM_CLI_HEADERS",
+            format!("Authorization: Bearer {}", scim.token),
+        )
+        .output()
+        .await
+        .expect("scim2 runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let results: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            [
+                "SUCCESS ",
+                "COMPLIANT ",
+                "ACCEPTABLE ",
+                "DEVIATION ",
+                "ERROR ",
+                "CRITICAL ",
+                "SKIPPED ",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect();
+    let failed: Vec<&&str> = results
+        .iter()
+        .filter(|l| !l.starts_with("SUCCESS "))
+        .collect();
+    assert!(
+        out.status.success() && failed.is_empty() && results.len() >= 100,
+        "scim2-tester: {} results, {} not SUCCESS:\n{text}",
+        results.len(),
+        failed.len()
+    );
 }

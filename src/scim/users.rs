@@ -1,0 +1,522 @@
+//! SCIM Users: create, read, replace, patch, delete, one transaction per request.
+//!
+//! A SCIM user is the IdP's record in one tenant. On create it links to the idbridge user with
+//! its email (primary, else work, else first, else a userName that is an email): a new user is
+//! created when none exists; an existing one is linked only when all its memberships are in this
+//! tenant's organisation and it is not a platform admin, so an IdP can never take over another
+//! tenant's account. A record without a usable or linkable email is kept unlinked.
+//!
+//! `active: false` deactivates the linked user and ends every session at once; DELETE
+//! deprovisions: the record goes (later GET 404), the user leaves the tenant with its roles and
+//! sessions, and is deactivated. Roles come from groups (see `roles`).
+
+use serde_json::{Map, Value, json};
+
+use super::auth::ScimClient;
+use super::error::ScimError;
+use super::patch;
+use super::resource::{self, Selector};
+use super::roles;
+use super::schema::{self, Kind};
+use super::wire;
+use crate::audit::{self, Event};
+use crate::domain::{Email, PersonName, new_id};
+use crate::state::AppState;
+use crate::store::{self, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};
+
+pub type Result<T> = std::result::Result<T, ScimError>;
+
+/// The columns derived from a stored resource.
+struct Derived {
+    user_name: String,
+    external_id: Option<String>,
+    display_name_norm: Option<String>,
+    active: bool,
+    emails: Vec<String>,
+}
+
+fn derive(r: &Map<String, Value>) -> Derived {
+    let user_name = r
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut emails: Vec<String> = r
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .map(str::to_lowercase)
+        .collect();
+    emails.sort();
+    emails.dedup();
+    Derived {
+        user_name,
+        external_id: r
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        display_name_norm: r
+            .get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase),
+        active: r.get("active").and_then(Value::as_bool).unwrap_or(true),
+        emails,
+    }
+}
+
+/// The email that identifies the person: primary, else work, else first, else the userName.
+fn identity_email(r: &Map<String, Value>) -> Option<Email> {
+    let emails: Vec<&Value> = r
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let pick = emails
+        .iter()
+        .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        .or_else(|| {
+            emails
+                .iter()
+                .find(|e| e.get("type").and_then(Value::as_str) == Some("work"))
+        })
+        .or_else(|| emails.first())
+        .and_then(|e| e.get("value").and_then(Value::as_str));
+    pick.and_then(|e| Email::parse(e).ok()).or_else(|| {
+        r.get("userName")
+            .and_then(Value::as_str)
+            .and_then(|u| Email::parse(u).ok())
+    })
+}
+
+/// First and last name for the idbridge user, from `name`, else `displayName`, else the email.
+fn person_names(r: &Map<String, Value>, email: &Email) -> (PersonName, Option<PersonName>) {
+    let get = |k: &str| {
+        r.get("name")
+            .and_then(|n| n.get(k))
+            .and_then(Value::as_str)
+            .and_then(|s| PersonName::parse(s, "first_name").ok())
+    };
+    let mut first = get("givenName");
+    let mut last = get("familyName");
+    if first.is_none()
+        && let Some(d) = r.get("displayName").and_then(Value::as_str)
+    {
+        let (f, l) = d.trim().split_once(' ').unwrap_or((d.trim(), ""));
+        first = PersonName::parse(f, "first_name").ok();
+        if last.is_none() {
+            last = PersonName::parse(l, "last_name").ok();
+        }
+    }
+    let first = first.unwrap_or_else(|| {
+        let local = email.as_str().split('@').next().unwrap_or("user");
+        PersonName::parse(local, "first_name")
+            .unwrap_or_else(|_| PersonName::parse("User", "first_name").expect("valid name"))
+    });
+    (first, last)
+}
+
+pub(crate) fn actor<'a>(client: &ScimClient, rid: Option<&'a str>) -> audit::Actor<'a> {
+    audit::Actor {
+        id: None,
+        label: format!("scim:{}", client.token_name),
+        source: "scim",
+        request_id: rid,
+    }
+}
+
+pub(crate) async fn tenant(tx: &mut Tx, client: &ScimClient) -> Result<TenantRow> {
+    store::tenants::get(tx.conn(), &client.tenant_id)
+        .await?
+        .filter(|t| t.status == "active")
+        .ok_or_else(|| {
+            ScimError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                None,
+                "this SCIM token's tenant is suspended or gone",
+            )
+        })
+}
+
+/// Renders a stored SCIM user with `id`, `schemas`, `meta` and its groups.
+pub fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Map<String, Value> {
+    let mut r: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
+    let schemas = wire::schemas_of(schema::USER, &r);
+    r.insert("schemas".into(), schemas);
+    r.insert("id".into(), Value::String(row.id.clone()));
+    if !groups.is_empty() {
+        r.insert(
+            "groups".into(),
+            Value::Array(
+                groups
+                    .iter()
+                    .map(|(id, name)| {
+                        json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": name, "type": "direct"})
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    r.insert(
+        "meta".into(),
+        wire::meta(
+            "User",
+            base,
+            "Users",
+            &row.id,
+            row.created_at,
+            row.updated_at,
+            row.version,
+        ),
+    );
+    r
+}
+
+async fn respond(
+    tx: &mut Tx,
+    row: &ScimUserRow,
+    base: &str,
+    include: &[Selector],
+    exclude: &[Selector],
+) -> Result<Map<String, Value>> {
+    let groups = store::scim::direct_groups(tx.conn(), &row.id).await?;
+    Ok(resource::project(
+        Kind::User,
+        render(row, base, &groups),
+        include,
+        exclude,
+    ))
+}
+
+/// Links or creates the idbridge user for a new SCIM record; None when it stays unlinked.
+async fn link(
+    tx: &mut Tx,
+    tenant: &TenantRow,
+    r: &Map<String, Value>,
+    active: bool,
+    now: i64,
+) -> Result<Option<(UserRow, bool)>> {
+    let Some(email) = identity_email(r) else {
+        return Ok(None);
+    };
+    match store::users::get_by_email(tx.conn(), email.normalized()).await? {
+        None => {
+            let (first, last) = person_names(r, &email);
+            let mut u = crate::users::new_user_row(&email, first, last, None, now);
+            if !active {
+                u.status = "inactive".into();
+            }
+            store::users::insert(tx.conn(), &u).await?;
+            Ok(Some((u, true)))
+        }
+        Some(mut u) => {
+            let tenants = store::tenants::of_user(tx.conn(), &u.id).await?;
+            let outside = tenants.iter().any(|t| t.root_id != tenant.root_id);
+            let taken = store::scim::user_of(tx.conn(), &tenant.id, &u.id)
+                .await?
+                .is_some();
+            if outside || taken || u.platform_admin {
+                tracing::info!(tenant = %tenant.slug, user = %u.id, outside, taken,
+                    "SCIM user not linked: the email belongs to a user this tenant does not own");
+                return Ok(None);
+            }
+            // Adopted by the IdP: its status follows `active` (a deleted user comes back).
+            u.status = if active { "active" } else { "inactive" }.into();
+            u.deleted_at = None;
+            u.updated_at = now;
+            store::users::update(tx.conn(), &u).await?;
+            Ok(Some((u, false)))
+        }
+    }
+}
+
+/// Carries a SCIM change to the linked idbridge user: names, and `active` (false ends every
+/// session at once, as the admin deactivate does).
+async fn sync_user(tx: &mut Tx, user_id: &str, r: &Map<String, Value>, now: i64) -> Result<()> {
+    let Some(mut u) = store::users::get(tx.conn(), user_id).await? else {
+        return Ok(());
+    };
+    let before = (u.first_name.clone(), u.last_name.clone(), u.status.clone());
+    if let Ok(email) = Email::parse(&u.email) {
+        let (first, last) = person_names(r, &email);
+        u.first_name = first.into_inner();
+        u.last_name = last.map(PersonName::into_inner);
+        crate::users::refresh_keys(&mut u);
+    }
+    let active = r.get("active").and_then(Value::as_bool).unwrap_or(true);
+    match (active, u.status.as_str()) {
+        (false, "active") => {
+            u.status = "inactive".into();
+            u.session_version += 1;
+            store::sessions::revoke_all_for_user(tx.conn(), &u.id, now).await?;
+        }
+        (true, "inactive") => u.status = "active".into(),
+        _ => {}
+    }
+    if (u.first_name.clone(), u.last_name.clone(), u.status.clone()) != before {
+        u.updated_at = now;
+        store::users::update(tx.conn(), &u).await?;
+        store::bump_counter(tx.conn(), "rbac").await?;
+    }
+    Ok(())
+}
+
+pub async fn create(
+    state: &AppState,
+    client: &ScimClient,
+    rid: Option<&str>,
+    base: &str,
+    body: &Value,
+    p: &wire::Projection,
+) -> Result<(Map<String, Value>, i64)> {
+    let r = resource::canonicalize(Kind::User, body)?;
+    let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
+    let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
+    let d = derive(&r);
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let tenant = tenant(&mut tx, client).await?;
+    let taken =
+        store::scim::user_by_name(tx.conn(), &tenant.id, &d.user_name.to_lowercase()).await?;
+    if taken.is_some() {
+        return Err(ScimError::uniqueness(format!(
+            "userName {} is already taken in this tenant",
+            d.user_name
+        )));
+    }
+    let user = link(&mut tx, &tenant, &r, d.active, now).await?;
+    let row = ScimUserRow {
+        // A user created for this record shares its id; a linked one gets a new id (a record
+        // deleted and created again is a new resource).
+        id: match &user {
+            Some((u, true)) => u.id.clone(),
+            _ => new_id(),
+        },
+        tenant_id: tenant.id.clone(),
+        user_id: user.as_ref().map(|(u, _)| u.id.clone()),
+        user_name_norm: d.user_name.to_lowercase(),
+        user_name: d.user_name,
+        external_id: d.external_id,
+        display_name_norm: d.display_name_norm,
+        active: d.active,
+        resource: Value::Object(r.clone()).to_string(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    store::scim::insert_user(tx.conn(), &row).await?;
+    store::scim::set_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
+    if let Some((u, _)) = &user {
+        store::tenants::ensure_member(tx.conn(), &tenant.id, &u.id, now).await?;
+        roles::reconcile_users(state, &mut tx, &tenant, std::slice::from_ref(&row.id), now).await?;
+    }
+    audit::record(
+        tx.conn(),
+        now,
+        &actor(client, rid),
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "scim.user_created",
+            target_type: "scim_user",
+            target_id: Some(&row.id),
+            before: None,
+            after: Some(
+                json!({"userName": row.user_name, "externalId": row.external_id,
+                "active": row.active, "user_id": row.user_id}),
+            ),
+        },
+    )
+    .await?;
+    let out = respond(&mut tx, &row, base, &include, &exclude).await?;
+    tx.commit().await?;
+    state.rbac.invalidate();
+    Ok((out, row.version))
+}
+
+async fn load(tx: &mut Tx, tenant_id: &str, id: &str, lock: bool) -> Result<ScimUserRow> {
+    store::scim::get_user(tx.conn(), tenant_id, id, lock)
+        .await?
+        .ok_or_else(|| ScimError::not_found("User"))
+}
+
+pub async fn get(
+    state: &AppState,
+    client: &ScimClient,
+    base: &str,
+    id: &str,
+    p: &wire::Projection,
+) -> Result<(Map<String, Value>, i64)> {
+    let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
+    let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
+    let mut tx = state.store.read().await?;
+    let row = load(&mut tx, &client.tenant_id, id, false).await?;
+    let out = respond(&mut tx, &row, base, &include, &exclude).await?;
+    Ok((out, row.version))
+}
+
+/// The current version of a user, for `If-None-Match`.
+pub async fn version(state: &AppState, client: &ScimClient, id: &str) -> Result<i64> {
+    let mut c = state.store.acquire().await?;
+    Ok(
+        store::scim::get_user(c.conn(), &client.tenant_id, id, false)
+            .await?
+            .ok_or_else(|| ScimError::not_found("User"))?
+            .version,
+    )
+}
+
+/// How a write changes the stored resource.
+pub enum Change<'a> {
+    /// PUT: the new resource (attributes it omits are cleared, except `active`: Okta's PUT
+    /// without `active` must not suspend anyone).
+    Replace(&'a Value),
+    Patch(&'a Value),
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    state: &AppState,
+    client: &ScimClient,
+    rid: Option<&str>,
+    base: &str,
+    id: &str,
+    change: Change<'_>,
+    headers: &axum::http::HeaderMap,
+    p: &wire::Projection,
+) -> Result<(Map<String, Value>, i64)> {
+    let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
+    let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
+    // Parse before taking the write lock: bad input costs nothing.
+    let (new_body, ops) = match change {
+        Change::Replace(b) => (Some(resource::canonicalize(Kind::User, b)?), None),
+        Change::Patch(b) => (None, Some(patch::parse(b)?)),
+    };
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let tenant = tenant(&mut tx, client).await?;
+    let mut row = load(&mut tx, &tenant.id, id, true).await?;
+    wire::check_if_match(headers, row.version)?;
+    let old: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
+    let r = match (new_body, ops) {
+        (Some(mut r), _) => {
+            if !r.contains_key("active")
+                && let Some(a) = old.get("active")
+            {
+                r.insert("active".into(), a.clone());
+            }
+            r
+        }
+        (None, Some(ops)) => {
+            let mut r = old.clone();
+            patch::apply(Kind::User, &row.id, &mut r, &ops)?;
+            r
+        }
+        (None, None) => old.clone(),
+    };
+    if r != old {
+        let d = derive(&r);
+        let renamed = d.user_name.to_lowercase() != row.user_name_norm;
+        if renamed {
+            let clash =
+                store::scim::user_by_name(tx.conn(), &tenant.id, &d.user_name.to_lowercase())
+                    .await?;
+            if clash.is_some_and(|c| c.id != row.id) {
+                return Err(ScimError::uniqueness(format!(
+                    "userName {} is already taken in this tenant",
+                    d.user_name
+                )));
+            }
+        }
+        row.user_name_norm = d.user_name.to_lowercase();
+        row.user_name = d.user_name;
+        row.external_id = d.external_id;
+        row.display_name_norm = d.display_name_norm;
+        row.active = d.active;
+        row.resource = Value::Object(r.clone()).to_string();
+        row.version += 1;
+        row.updated_at = now;
+        store::scim::update_user(tx.conn(), &row).await?;
+        store::scim::set_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
+        if let Some(uid) = &row.user_id {
+            sync_user(&mut tx, uid, &r, now).await?;
+        }
+        let was_active = old.get("active").and_then(Value::as_bool).unwrap_or(true);
+        let action = match (was_active, row.active) {
+            (true, false) => "scim.user_deactivated",
+            (false, true) => "scim.user_activated",
+            _ => "scim.user_updated",
+        };
+        audit::record(
+            tx.conn(),
+            now,
+            &actor(client, rid),
+            Event {
+                tenant_id: Some(&tenant.id),
+                action,
+                target_type: "scim_user",
+                target_id: Some(&row.id),
+                before: Some(json!({"userName": old.get("userName"), "active": was_active})),
+                after: Some(json!({"userName": row.user_name, "active": row.active})),
+            },
+        )
+        .await?;
+    }
+    let out = respond(&mut tx, &row, base, &include, &exclude).await?;
+    tx.commit().await?;
+    state.rbac.invalidate();
+    Ok((out, row.version))
+}
+
+pub async fn delete(
+    state: &AppState,
+    client: &ScimClient,
+    rid: Option<&str>,
+    id: &str,
+    headers: &axum::http::HeaderMap,
+) -> Result<()> {
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await?;
+    let tenant = tenant(&mut tx, client).await?;
+    let row = load(&mut tx, &tenant.id, id, true).await?;
+    wire::check_if_match(headers, row.version)?;
+    store::scim::delete_user(tx.conn(), &tenant.id, &row.id).await?;
+    if let Some(uid) = &row.user_id {
+        deprovision(&mut tx, &tenant, uid, now).await?;
+    }
+    audit::record(
+        tx.conn(),
+        now,
+        &actor(client, rid),
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "scim.user_deleted",
+            target_type: "scim_user",
+            target_id: Some(&row.id),
+            before: Some(json!({"userName": row.user_name, "user_id": row.user_id})),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.rbac.invalidate();
+    Ok(())
+}
+
+/// The user leaves the tenant: roles and membership go, sessions end, the account is
+/// deactivated.
+async fn deprovision(tx: &mut Tx, tenant: &TenantRow, user_id: &str, now: i64) -> Result<()> {
+    store::roles::unassign_all_in(tx.conn(), user_id, &tenant.id).await?;
+    store::tenants::remove_member(tx.conn(), &tenant.id, user_id).await?;
+    if let Some(mut u) = store::users::get(tx.conn(), user_id).await? {
+        if u.status == "active" {
+            u.status = "inactive".into();
+        }
+        u.session_version += 1;
+        u.updated_at = now;
+        store::sessions::revoke_all_for_user(tx.conn(), user_id, now).await?;
+        store::users::update(tx.conn(), &u).await?;
+    }
+    store::bump_counter(tx.conn(), "rbac").await?;
+    Ok(())
+}

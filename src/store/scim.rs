@@ -1,0 +1,897 @@
+//! SCIM users, groups, members and the request log; SCIM filters compiled to SQL.
+//!
+//! A filter becomes a parameterised `WHERE` clause over indexed columns. Where an attribute has
+//! no column, the clause is widened (`1 = 1`) and marked inexact: the caller then evaluates the
+//! whole filter in memory on each candidate, so SQL only ever narrows, never decides wrongly.
+
+use sqlx::AssertSqlSafe;
+
+use super::{Backend, Conn};
+use crate::error::Result;
+use crate::on_conn;
+use crate::scim::filter::{AttrPath, CompareOp, Filter, Value};
+use crate::scim::schema::Kind;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScimUserRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: Option<String>,
+    pub user_name: String,
+    pub user_name_norm: String,
+    pub external_id: Option<String>,
+    pub display_name_norm: Option<String>,
+    pub active: bool,
+    pub resource: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const USER_COLS: &str = "id, tenant_id, user_id, user_name, user_name_norm, external_id, display_name_norm, active, resource, version, created_at, updated_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    pub display_name_norm: String,
+    pub external_id: Option<String>,
+    pub resource: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const GROUP_COLS: &str = "id, tenant_id, display_name, display_name_norm, external_id, resource, version, created_at, updated_at";
+
+/// A bind parameter of a dynamic query.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// Binds `$args` in order on a sqlx query.
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Bool(b) => q.bind(*b),
+            };
+        }
+        q
+    }};
+}
+
+pub async fn insert_user(c: Conn<'_>, r: &ScimUserRow) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO scim_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
+    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(&r.id)
+        .bind(&r.tenant_id)
+        .bind(&r.user_id)
+        .bind(&r.user_name)
+        .bind(&r.user_name_norm)
+        .bind(&r.external_id)
+        .bind(&r.display_name_norm)
+        .bind(r.active)
+        .bind(&r.resource)
+        .bind(r.version)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn update_user(c: Conn<'_>, r: &ScimUserRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE scim_users SET user_id = $2, user_name = $3, user_name_norm = $4, external_id = $5, \
+         display_name_norm = $6, active = $7, resource = $8, version = $9, updated_at = $10 WHERE id = $1"
+    )
+    .bind(&r.id)
+    .bind(&r.user_id)
+    .bind(&r.user_name)
+    .bind(&r.user_name_norm)
+    .bind(&r.external_id)
+    .bind(&r.display_name_norm)
+    .bind(r.active)
+    .bind(&r.resource)
+    .bind(r.version)
+    .bind(r.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Replaces the indexed email values of a SCIM user.
+pub async fn set_emails(
+    mut c: Conn<'_>,
+    tenant_id: &str,
+    scim_user_id: &str,
+    values: &[String],
+) -> Result<()> {
+    on_conn!(c.reborrow(), |c| sqlx::query(
+        "DELETE FROM scim_emails WHERE scim_user_id = $1"
+    )
+    .bind(scim_user_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    for v in values {
+        on_conn!(c.reborrow(), |c| sqlx::query(
+            "INSERT INTO scim_emails (scim_user_id, tenant_id, value_norm) VALUES ($1, $2, $3)"
+        )
+        .bind(scim_user_id)
+        .bind(tenant_id)
+        .bind(v)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// A SCIM user of the tenant; `lock` takes a row lock on PostgreSQL (SQLite's write transaction
+/// already serialises writers), so concurrent PATCHes never lose an update.
+pub async fn get_user(
+    c: Conn<'_>,
+    tenant_id: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<ScimUserRow>> {
+    let lock = if lock && matches!(c, Conn::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {USER_COLS} FROM scim_users WHERE tenant_id = $1 AND id = $2{lock}");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ScimUserRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// The tenant's SCIM user with this (lower-cased) userName.
+pub async fn user_by_name(
+    c: Conn<'_>,
+    tenant_id: &str,
+    user_name_norm: &str,
+) -> Result<Option<ScimUserRow>> {
+    let sql =
+        format!("SELECT {USER_COLS} FROM scim_users WHERE tenant_id = $1 AND user_name_norm = $2");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ScimUserRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .bind(user_name_norm)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// The tenant's group with this (lower-cased) displayName.
+pub async fn group_by_name(
+    c: Conn<'_>,
+    tenant_id: &str,
+    name_norm: &str,
+) -> Result<Option<GroupRow>> {
+    let sql =
+        format!("SELECT {GROUP_COLS} FROM groups WHERE tenant_id = $1 AND display_name_norm = $2");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, GroupRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .bind(name_norm)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// The SCIM record that provisioned this idbridge user in the tenant, if any.
+pub async fn user_of(c: Conn<'_>, tenant_id: &str, user_id: &str) -> Result<Option<ScimUserRow>> {
+    let sql =
+        format!("SELECT {USER_COLS} FROM scim_users WHERE tenant_id = $1 AND user_id = $2 LIMIT 1");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, ScimUserRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn delete_user(mut c: Conn<'_>, tenant_id: &str, id: &str) -> Result<bool> {
+    on_conn!(c.reborrow(), |c| {
+        sqlx::query(
+        "DELETE FROM group_members WHERE member_id = $1 AND group_id IN (SELECT id FROM groups WHERE tenant_id = $2)"
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    let n = on_conn!(c, |c| sqlx::query(
+        "DELETE FROM scim_users WHERE tenant_id = $1 AND id = $2"
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+pub async fn insert_group(c: Conn<'_>, r: &GroupRow) -> Result<()> {
+    let sql =
+        format!("INSERT INTO groups ({GROUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(&r.id)
+        .bind(&r.tenant_id)
+        .bind(&r.display_name)
+        .bind(&r.display_name_norm)
+        .bind(&r.external_id)
+        .bind(&r.resource)
+        .bind(r.version)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn update_group(c: Conn<'_>, r: &GroupRow) -> Result<()> {
+    on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE groups SET display_name = $2, display_name_norm = $3, external_id = $4, resource = $5, \
+         version = $6, updated_at = $7 WHERE id = $1"
+    )
+    .bind(&r.id)
+    .bind(&r.display_name)
+    .bind(&r.display_name_norm)
+    .bind(&r.external_id)
+    .bind(&r.resource)
+    .bind(r.version)
+    .bind(r.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+pub async fn get_group(
+    c: Conn<'_>,
+    tenant_id: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<GroupRow>> {
+    let lock = if lock && matches!(c, Conn::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {GROUP_COLS} FROM groups WHERE tenant_id = $1 AND id = $2{lock}");
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, GroupRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+pub async fn delete_group(mut c: Conn<'_>, tenant_id: &str, id: &str) -> Result<bool> {
+    on_conn!(c.reborrow(), |c| {
+        sqlx::query(
+        "DELETE FROM group_members WHERE member_id = $1 AND group_id IN (SELECT id FROM groups WHERE tenant_id = $2)"
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    let n = on_conn!(c, |c| sqlx::query(
+        "DELETE FROM groups WHERE tenant_id = $1 AND id = $2"
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// A member of a group: id, `User` or `Group`, the display text the client sent.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub member_id: String,
+    pub member_type: String,
+    pub display: Option<String>,
+}
+
+/// The members of a group with their display names, in id order.
+pub async fn members(c: Conn<'_>, group_id: &str) -> Result<Vec<MemberRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, MemberRow>(
+        "SELECT member_id, member_type, display FROM group_members WHERE group_id = $1 ORDER BY member_id"
+    )
+    .bind(group_id)
+    .fetch_all(c)
+    .await
+    })?)
+}
+
+/// Member ids of a group, in id order (no joins: for diffs on large groups).
+pub async fn member_ids(c: Conn<'_>, group_id: &str) -> Result<Vec<String>> {
+    Ok(on_conn!(c, |c| sqlx::query_scalar::<_, String>(
+        "SELECT member_id FROM group_members WHERE group_id = $1 ORDER BY member_id"
+    )
+    .bind(group_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Rows per multi-row statement: under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+const CHUNK: usize = 500;
+
+/// Adds members (id, `User`/`Group`, display); an existing member gets the new display.
+pub async fn add_members(
+    mut c: Conn<'_>,
+    group_id: &str,
+    members: &[(String, String, Option<String>)],
+) -> Result<()> {
+    for chunk in members.chunks(CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+            .collect();
+        let sql = format!(
+            "INSERT INTO group_members (group_id, member_id, member_type, display) VALUES {} \
+             ON CONFLICT (group_id, member_id) DO UPDATE SET display = excluded.display",
+            values.join(", ")
+        );
+        macro_rules! run {
+            ($c:ident) => {{
+                let mut q = sqlx::query(AssertSqlSafe(sql.as_str())).bind(group_id);
+                for (id, ty, display) in chunk {
+                    q = q.bind(id).bind(ty).bind(display);
+                }
+                q.execute($c).await.map(|r| r.rows_affected())
+            }};
+        }
+        on_conn!(c.reborrow(), |c| run!(c))?;
+    }
+    Ok(())
+}
+
+pub async fn remove_members(mut c: Conn<'_>, group_id: &str, ids: &[String]) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "DELETE FROM group_members WHERE group_id = $1 AND member_id IN ({})",
+            marks.join(", ")
+        );
+        macro_rules! run {
+            ($c:ident) => {{
+                let mut q = sqlx::query(AssertSqlSafe(sql.as_str())).bind(group_id);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute($c).await.map(|r| r.rows_affected())
+            }};
+        }
+        on_conn!(c.reborrow(), |c| run!(c))?;
+    }
+    Ok(())
+}
+
+/// Which of `ids` are SCIM users (`User`) or groups (`Group`) of the tenant.
+pub async fn kinds_of(
+    mut c: Conn<'_>,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let marks = marks.join(", ");
+        let sql = format!(
+            "SELECT id, 'User' FROM scim_users WHERE tenant_id = $1 AND id IN ({marks}) \
+             UNION ALL SELECT id, 'Group' FROM groups WHERE tenant_id = $1 AND id IN ({marks})"
+        );
+        macro_rules! run {
+            ($c:ident) => {{
+                let mut q = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql.as_str()))
+                    .bind(tenant_id);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all($c).await
+            }};
+        }
+        out.extend(on_conn!(c.reborrow(), |c| run!(c))?);
+    }
+    Ok(out)
+}
+
+/// The groups a SCIM user or group is a direct member of: (id, displayName).
+pub async fn direct_groups(c: Conn<'_>, member_id: &str) -> Result<Vec<(String, String)>> {
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, (String, String)>(
+        "SELECT g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+         WHERE gm.member_id = $1 ORDER BY g.display_name"
+    )
+    .bind(member_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Every group a SCIM user belongs to, directly or through nested groups: (id, displayName,
+/// externalId, direct). Cycles end (UNION removes repeats).
+pub async fn effective_groups(
+    c: Conn<'_>,
+    member_id: &str,
+) -> Result<Vec<(String, String, Option<String>, bool)>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, (String, String, Option<String>, bool)>(
+        "WITH RECURSIVE up(id) AS ( \
+             SELECT group_id FROM group_members WHERE member_id = $1 \
+             UNION SELECT gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.id) \
+         SELECT g.id, g.display_name, g.external_id, \
+                EXISTS (SELECT 1 FROM group_members d WHERE d.group_id = g.id AND d.member_id = $1) \
+         FROM groups g JOIN up ON up.id = g.id ORDER BY g.display_name"
+    )
+    .bind(member_id)
+    .fetch_all(c)
+    .await
+    })?)
+}
+
+/// Every SCIM user below a group (members, and members of nested groups), as (scim id, user id).
+pub async fn users_below(c: Conn<'_>, group_id: &str) -> Result<Vec<(String, Option<String>)>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, (String, Option<String>)>(
+        "WITH RECURSIVE down(id) AS ( \
+             SELECT $1 UNION SELECT gm.member_id FROM group_members gm JOIN down ON gm.group_id = down.id \
+             WHERE gm.member_type = 'Group') \
+         SELECT DISTINCT u.id, u.user_id FROM group_members gm JOIN down ON gm.group_id = down.id \
+         JOIN scim_users u ON u.id = gm.member_id"
+    )
+    .bind(group_id)
+    .fetch_all(c)
+    .await
+    })?)
+}
+
+/// The sortable columns of a resource (RFC 7644 §3.4.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Id,
+    Name,
+    ExternalId,
+    DisplayName,
+    Created,
+    Modified,
+}
+
+impl Sort {
+    fn column(self, kind: Kind) -> &'static str {
+        match (self, kind) {
+            (Sort::Id, _) => "id",
+            (Sort::Name, Kind::User) => "user_name_norm",
+            (Sort::Name, Kind::Group) | (Sort::DisplayName, Kind::Group) => "display_name_norm",
+            (Sort::DisplayName, Kind::User) => "COALESCE(display_name_norm, '')",
+            (Sort::ExternalId, _) => "COALESCE(external_id, '')",
+            (Sort::Created, _) => "created_at",
+            (Sort::Modified, _) => "updated_at",
+        }
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, Sort::Created | Sort::Modified)
+    }
+}
+
+/// A compiled filter: a WHERE fragment with its binds, and whether SQL decides it alone.
+#[derive(Debug, Clone)]
+pub struct Where {
+    pub sql: String,
+    pub args: Vec<Arg>,
+    pub exact: bool,
+}
+
+/// Compiles a SCIM filter to SQL for `kind`; placeholders start after `first_arg`.
+pub fn compile(kind: Kind, backend: Backend, f: &Filter, first_arg: usize) -> Where {
+    let mut w = Where {
+        sql: String::new(),
+        args: Vec::new(),
+        exact: true,
+    };
+    let mut cx = Compile {
+        kind,
+        backend,
+        next: first_arg,
+    };
+    w.sql = cx.node(f, &mut w.args, &mut w.exact);
+    w
+}
+
+struct Compile {
+    kind: Kind,
+    backend: Backend,
+    next: usize,
+}
+
+const ANY: &str = "1 = 1";
+
+impl Compile {
+    fn arg(&mut self, args: &mut Vec<Arg>, a: Arg) -> String {
+        args.push(a);
+        self.next += 1;
+        format!("${}", self.next)
+    }
+
+    fn node(&mut self, f: &Filter, args: &mut Vec<Arg>, exact: &mut bool) -> String {
+        match f {
+            Filter::And(a, b) => {
+                let a = self.node(a, args, exact);
+                let b = self.node(b, args, exact);
+                format!("({a} AND {b})")
+            }
+            Filter::Or(a, b) => {
+                let a = self.node(a, args, exact);
+                let b = self.node(b, args, exact);
+                format!("({a} OR {b})")
+            }
+            Filter::Not(inner) => {
+                let mut inner_exact = true;
+                let mut inner_args = Vec::new();
+                let saved = self.next;
+                let sql = self.node(inner, &mut inner_args, &mut inner_exact);
+                if inner_exact {
+                    args.extend(inner_args);
+                    format!("(NOT {sql})")
+                } else {
+                    // NOT of a widened clause would narrow wrongly: leave it to the evaluator.
+                    self.next = saved;
+                    *exact = false;
+                    ANY.into()
+                }
+            }
+            Filter::Present(p) => self.present(p, exact),
+            Filter::Compare(p, op, v) => self.compare(p, *op, v, args, exact),
+            Filter::ValuePath(p, inner) => {
+                *exact = false;
+                // emails[type eq "work" and value eq "x"]: the value comparison narrows.
+                if self.kind == Kind::User
+                    && p.is("emails")
+                    && let Some(v) = value_eq(inner)
+                {
+                    let mut ignored = true;
+                    return self.emails_eq(v, args, &mut ignored);
+                }
+                if self.kind == Kind::Group
+                    && p.is("members")
+                    && let Some(v) = value_eq(inner)
+                {
+                    let m = self.arg(args, Arg::Text(v.to_string()));
+                    return format!(
+                        "id IN (SELECT group_id FROM group_members WHERE member_id = {m})"
+                    );
+                }
+                ANY.into()
+            }
+        }
+    }
+
+    fn present(&mut self, p: &AttrPath, exact: &mut bool) -> String {
+        if !self.core(p) {
+            *exact = false;
+            return ANY.into();
+        }
+        match (p.dotted().as_str(), self.kind) {
+            ("id", _) | ("meta.created", _) | ("meta.lastmodified", _) | ("meta", _) => {
+                "1 = 1".into()
+            }
+            ("username", Kind::User) | ("active", Kind::User) | ("displayname", Kind::Group) => {
+                "1 = 1".into()
+            }
+            ("externalid", _) => "(external_id IS NOT NULL AND external_id <> '')".into(),
+            ("displayname", Kind::User) => {
+                "(display_name_norm IS NOT NULL AND display_name_norm <> '')".into()
+            }
+            _ => {
+                *exact = false;
+                ANY.into()
+            }
+        }
+    }
+
+    /// Whether the path names the core schema (no URN, or the core URN).
+    fn core(&self, p: &AttrPath) -> bool {
+        p.urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(self.kind.core()))
+    }
+
+    fn compare(
+        &mut self,
+        p: &AttrPath,
+        op: CompareOp,
+        v: &Value,
+        args: &mut Vec<Arg>,
+        exact: &mut bool,
+    ) -> String {
+        if !self.core(p) {
+            *exact = false;
+            return ANY.into();
+        }
+        let dotted = p.dotted();
+        match (dotted.as_str(), self.kind, v) {
+            ("id", _, Value::Str(s)) => self.text("id", op, s, true, args, exact),
+            ("externalid", _, Value::Str(s)) => self.text("external_id", op, s, true, args, exact),
+            ("username", Kind::User, Value::Str(s)) => {
+                self.text("user_name_norm", op, &s.to_lowercase(), false, args, exact)
+            }
+            ("displayname", Kind::User, Value::Str(s)) => self.text(
+                "display_name_norm",
+                op,
+                &s.to_lowercase(),
+                false,
+                args,
+                exact,
+            ),
+            ("displayname", Kind::Group, Value::Str(s)) => self.text(
+                "display_name_norm",
+                op,
+                &s.to_lowercase(),
+                false,
+                args,
+                exact,
+            ),
+            ("active", Kind::User, Value::Bool(b))
+                if matches!(op, CompareOp::Eq | CompareOp::Ne) =>
+            {
+                let m = self.arg(args, Arg::Bool(*b));
+                let cmp = if op == CompareOp::Eq { "=" } else { "<>" };
+                format!("active {cmp} {m}")
+            }
+            ("emails" | "emails.value", Kind::User, Value::Str(s)) if op == CompareOp::Eq => {
+                self.emails_eq(s, args, exact)
+            }
+            ("members" | "members.value", Kind::Group, Value::Str(s)) if op == CompareOp::Eq => {
+                let m = self.arg(args, Arg::Text(s.clone()));
+                format!("id IN (SELECT group_id FROM group_members WHERE member_id = {m})")
+            }
+            ("meta.created" | "meta.lastmodified", _, Value::Str(s)) => {
+                let col = if dotted == "meta.created" {
+                    "created_at"
+                } else {
+                    "updated_at"
+                };
+                match (parse_time(s), sql_cmp(op)) {
+                    (Some(ms), Some(cmp)) => {
+                        // Stored instants are whole milliseconds; so is the literal.
+                        let m = self.arg(args, Arg::Int(ms));
+                        format!("{col} {cmp} {m}")
+                    }
+                    _ => {
+                        *exact = false;
+                        ANY.into()
+                    }
+                }
+            }
+            _ => {
+                *exact = false;
+                ANY.into()
+            }
+        }
+    }
+
+    /// Any email value equal (case-insensitively); `$1` is the tenant in every list query.
+    fn emails_eq(&mut self, s: &str, args: &mut Vec<Arg>, _exact: &mut bool) -> String {
+        let m = self.arg(args, Arg::Text(s.to_lowercase()));
+        format!(
+            "id IN (SELECT scim_user_id FROM scim_emails WHERE tenant_id = $1 AND value_norm = {m})"
+        )
+    }
+
+    /// A string comparison on a column; `value` is already lower-cased for case-insensitive
+    /// columns. Substring operators on case-exact columns only narrow (SQLite's LIKE ignores
+    /// ASCII case): the evaluator decides.
+    fn text(
+        &mut self,
+        col: &str,
+        op: CompareOp,
+        value: &str,
+        case_exact: bool,
+        args: &mut Vec<Arg>,
+        exact: &mut bool,
+    ) -> String {
+        if let Some(cmp) = sql_cmp(op) {
+            let m = self.arg(args, Arg::Text(value.to_string()));
+            return if op == CompareOp::Ne {
+                format!("({col} IS NULL OR {col} <> {m})")
+            } else {
+                format!("{col} {cmp} {m}")
+            };
+        }
+        let pattern = match op {
+            CompareOp::Co => format!("%{}%", super::like_escape(value)),
+            CompareOp::Sw => format!("{}%", super::like_escape(value)),
+            _ => format!("%{}", super::like_escape(value)),
+        };
+        if case_exact {
+            *exact = false;
+        }
+        let plain = !value.contains(['%', '_', '\\']);
+        let m = self.arg(args, Arg::Text(pattern));
+        if self.backend == Backend::Sqlite
+            && col == "user_name_norm"
+            && plain
+            && value.chars().count() >= 3
+        {
+            // The FTS5 trigram index answers LIKE on its column.
+            return format!(
+                "rowid IN (SELECT rowid FROM scim_users_search WHERE user_name_norm LIKE {m})"
+            );
+        }
+        format!("{col} LIKE {m} ESCAPE '\\'")
+    }
+}
+
+/// `value eq "x"` inside a value path, alone or in an `and` chain.
+fn value_eq(f: &Filter) -> Option<&str> {
+    match f {
+        Filter::Compare(p, CompareOp::Eq, Value::Str(s)) if p.is("value") => Some(s),
+        Filter::And(a, b) => value_eq(a).or_else(|| value_eq(b)),
+        _ => None,
+    }
+}
+
+fn sql_cmp(op: CompareOp) -> Option<&'static str> {
+    Some(match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        _ => return None,
+    })
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    // Only whole milliseconds compare exactly with the stored values.
+    (t.unix_timestamp_nanos() % 1_000_000 == 0).then_some(ms as i64)
+}
+
+/// One list query: tenant, compiled filter, order, keyset position or offset, limit.
+pub struct ListQuery<'a> {
+    pub kind: Kind,
+    pub tenant_id: &'a str,
+    pub filter: Option<&'a Where>,
+    pub sort: Sort,
+    pub descending: bool,
+    /// Rows after this (sort value, id) in the order.
+    pub after: Option<(Arg, String)>,
+    pub offset: i64,
+    /// None: every row (the evaluator pages).
+    pub limit: Option<i64>,
+}
+
+fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
+    let (table, cols) = match q.kind {
+        Kind::User => ("scim_users", USER_COLS),
+        Kind::Group => ("groups", GROUP_COLS),
+    };
+    let mut sql = if count {
+        format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1")
+    } else {
+        format!("SELECT {cols} FROM {table} WHERE tenant_id = $1")
+    };
+    if let Some(w) = q.filter {
+        sql.push_str(" AND ");
+        sql.push_str(&w.sql);
+    }
+    if count {
+        return sql;
+    }
+    let col = q.sort.column(q.kind);
+    let (cmp, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let n = 1 + q.filter.map_or(0, |w| w.args.len());
+    if q.after.is_some() {
+        if q.sort == Sort::Id {
+            sql.push_str(&format!(" AND id {cmp} ${}", n + 1));
+        } else {
+            sql.push_str(&format!(
+                " AND ({col} {cmp} ${a} OR ({col} = ${a} AND id {cmp} ${b}))",
+                a = n + 1,
+                b = n + 2
+            ));
+        }
+    }
+    if q.sort == Sort::Id {
+        sql.push_str(&format!(" ORDER BY id {dir}"));
+    } else {
+        sql.push_str(&format!(" ORDER BY {col} {dir}, id {dir}"));
+    }
+    if let Some(limit) = q.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    if q.offset > 0 {
+        sql.push_str(&format!(" OFFSET {}", q.offset));
+    }
+    sql
+}
+
+fn binds(q: &ListQuery<'_>) -> Vec<Arg> {
+    let mut args = vec![Arg::Text(q.tenant_id.to_string())];
+    if let Some(w) = q.filter {
+        args.extend(w.args.iter().cloned());
+    }
+    args
+}
+
+pub async fn count(c: Conn<'_>, q: &ListQuery<'_>) -> Result<i64> {
+    let sql = list_sql(q, true);
+    let args = binds(q);
+    Ok(on_conn!(c, |c| bind_all!(
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.as_str())),
+        &args
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
+fn page_args(q: &ListQuery<'_>) -> Vec<Arg> {
+    let mut args = binds(q);
+    if let Some((v, id)) = &q.after {
+        if q.sort != Sort::Id {
+            args.push(v.clone());
+        }
+        args.push(Arg::Text(id.clone()));
+    }
+    args
+}
+
+pub async fn list_users(c: Conn<'_>, q: &ListQuery<'_>) -> Result<Vec<ScimUserRow>> {
+    let sql = list_sql(q, false);
+    let args = page_args(q);
+    Ok(on_conn!(c, |c| bind_all!(
+        sqlx::query_as::<_, ScimUserRow>(AssertSqlSafe(sql.as_str())),
+        &args
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+pub async fn list_groups(c: Conn<'_>, q: &ListQuery<'_>) -> Result<Vec<GroupRow>> {
+    let sql = list_sql(q, false);
+    let args = page_args(q);
+    Ok(on_conn!(c, |c| bind_all!(
+        sqlx::query_as::<_, GroupRow>(AssertSqlSafe(sql.as_str())),
+        &args
+    )
+    .fetch_all(c)
+    .await)?)
+}
