@@ -7,6 +7,7 @@
 //! parse and answer.
 
 pub mod auth;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -60,6 +61,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(groups_delete),
         )
         .route("/.search", post(search_all))
+        .route("/Bulk", post(bulk_h))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(wire::MAX_PAYLOAD))
         .layer(middleware::from_fn(log_request));
@@ -352,6 +354,17 @@ async fn search_all(
     Ok(json_response(
         StatusCode::OK,
         list::search_all(&s, &call.client, &call.base, &q).await?,
+    ))
+}
+
+async fn bulk_h(
+    State(s): State<AppState>,
+    call: Call,
+    ScimBody(b): ScimBody,
+) -> Result<Response, ScimError> {
+    Ok(json_response(
+        StatusCode::OK,
+        bulk::run(&s, &call, &b).await?,
     ))
 }
 

@@ -1159,3 +1159,68 @@ async fn scim2_tester_passes_every_check() {
         failed.len()
     );
 }
+
+#[tokio::test]
+async fn bulk_resolves_references_and_stops_after_fail_on_errors() {
+    let app = spawn_app_with(|s| s.sso.group_role_map = "Helpdesk:fulfiller".into()).await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let (s, v) = scim.get("/ServiceProviderConfig").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["bulk"]["supported"], true);
+    // The group refers to a user created later in the same request.
+    let (s, v) = scim
+        .post("/Bulk", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [
+                {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "Helpdesk",
+                    "members": [{"type": "User", "value": "bulkId:u"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "u", "data": {"schemas": [USER], "userName": "fay@example.com"}},
+                {"method": "PATCH", "path": "/Users/bulkId:u", "data": {"schemas": [PATCH],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": "Fay"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"userName": "FAY@example.com"}},
+                {"method": "POST", "path": "/Groups", "bulkId": "x", "data": {"displayName": "X", "members": [{"value": "bulkId:missing"}]}}
+            ]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+    );
+    let ops = v["Operations"].as_array().unwrap();
+    let status: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["201", "201", "200", "409", "409"], "{v}");
+    assert_eq!(ops[3]["response"]["scimType"], "uniqueness");
+    let uid = ops[1]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, u) = scim.get(&format!("/Users/{uid}")).await;
+    assert_eq!(u["displayName"], "Fay");
+    assert_eq!(u["groups"][0]["display"], "Helpdesk");
+    assert_eq!(
+        role_names(&app, &admin, &uid).await,
+        vec![("fulfiller".to_string(), "scim".to_string())]
+    );
+    // failOnErrors: 1 stops at the first error; later operations do not run.
+    let (s, v) = scim
+        .post("/Bulk", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1,
+            "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "fay@example.com"}},
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "gus@example.com"}}
+            ]}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["Operations"].as_array().unwrap().len(), 1, "{v}");
+    let (_, v) = scim
+        .filter("Users", "userName eq \"gus@example.com\"")
+        .await;
+    assert_eq!(v["totalResults"], 0);
+    let (s, v) = scim.post("/Bulk", json!({"Operations": []})).await;
+    assert_eq!(
+        (s, v["scimType"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalidSyntax"))
+    );
+}
