@@ -13,6 +13,11 @@ pub struct Running {
 }
 
 pub async fn start() -> Running {
+    start_on(None).await
+}
+
+/// As [`start`], on the given database URL (PostgreSQL) instead of the embedded SQLite.
+pub async fn start_on(database_url: Option<&str>) -> Running {
     let dir =
         std::env::temp_dir().join(format!("idbridge-bench-{}", uuid::Uuid::new_v4().simple()));
     let mut settings = Settings::default();
@@ -20,6 +25,9 @@ pub async fn start() -> Running {
     settings.server.insecure_dev_cookies = true;
     settings.data.dir = dir.clone();
     settings.log.level = "error".into();
+    if let Some(url) = database_url {
+        settings.database.url = idbridge::config::Secret::new(url);
+    }
     let app = App::build(settings).await.unwrap();
     let state = app.state().clone();
     let base = format!("http://127.0.0.1:{}", app.port());
