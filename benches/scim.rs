@@ -119,6 +119,49 @@ fn main() {
         let patch_rate = ids.len() as f64 / t.elapsed().as_secs_f64();
         println!("{backend}: POST /Users {post_rate:.0}/s, PATCH /Users {patch_rate:.0}/s ({CLIENTS} clients, {WRITES} each)");
 
+        // One group PATCH adding every bench user, then Okta's full push of half of them
+        // (a diff: the other half removed); each is one transaction with role reconciliation.
+        let g: Value = http
+            .post(format!("{scim}/Groups"))
+            .bearer_auth(&token)
+            .json(&json!({"displayName": "Everyone"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let gid = g["id"].as_str().unwrap();
+        let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        let t = Instant::now();
+        let r = http
+            .patch(format!("{scim}/Groups/{gid}"))
+            .bearer_auth(&token)
+            .json(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": members}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let add_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let half: Vec<Value> = ids.iter().step_by(2).map(|id| json!({"value": id})).collect();
+        let t = Instant::now();
+        let r = http
+            .patch(format!("{scim}/Groups/{gid}"))
+            .bearer_auth(&token)
+            .json(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "members", "value": half}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let replace_ms = t.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "{backend}: group PATCH add {} members: {add_ms:.0} ms; replace with {} of them: {replace_ms:.0} ms",
+            ids.len(),
+            half.len()
+        );
+
         // Load SCIM records straight into the store (no linked users: filters and paging only
         // read scim_users).
         let tenant_id = {

@@ -51,7 +51,7 @@ pub fn scim_json(body: Value) -> Response {
 async fn service_provider_config(_client: ScimClient, Base(base): Base) -> Response {
     scim_json(json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "https://github.com/idbridge/idbridge/blob/main/docs/scim.md",
+        "documentationUri": "https://github.com/idbridge/idbridge/blob/main/docs/api.md#scim-20-provisioning",
         "patch": {"supported": true},
         "bulk": {"supported": true, "maxOperations": super::bulk::MAX_OPERATIONS, "maxPayloadSize": MAX_PAYLOAD},
         "filter": {"supported": true, "maxResults": MAX_COUNT},

@@ -35,7 +35,7 @@ fn derive_name(r: &Map<String, Value>) -> (String, Option<String>) {
 
 /// Whether the projection leaves `members` out (then the member query is skipped: a 50,000
 /// member group listed with `excludedAttributes=members` costs nothing).
-fn wants_members(include: &[Selector], exclude: &[Selector]) -> bool {
+pub fn wants_members(include: &[Selector], exclude: &[Selector]) -> bool {
     let named = |s: &Selector| {
         s.urn.is_none()
             && s.attr

@@ -211,6 +211,7 @@ pub async fn page(
     let include = resource::selectors(kind, q.attributes.as_deref())?;
     let exclude = resource::selectors(kind, q.excluded_attributes.as_deref())?;
     let f = parse_filter(q.filter.as_deref())?;
+    let members = groups::wants_members(&include, &exclude);
     let sort = sort_of(kind, q.sort_by.as_deref())?;
     let descending = match q
         .sort_order
@@ -278,6 +279,7 @@ pub async fn page(
             base,
             &base_query(cursor, offset, Some(count)),
             sort,
+            members,
         )
         .await?;
         if let Some(last) = items.last()
@@ -296,7 +298,8 @@ pub async fn page(
     }
     // SQL narrowed; the evaluator decides.
     let f = f.expect("an inexact query has a filter");
-    let all = fetch(&mut tx, kind, base, &base_query(None, 0, None), sort).await?;
+    // The evaluator may look at members: load them.
+    let all = fetch(&mut tx, kind, base, &base_query(None, 0, None), sort, true).await?;
     let hits: Vec<Item> = all
         .into_iter()
         .filter(|it| filter::matches(&f, &Value::Object(it.r.clone()), &case_exact))
@@ -328,6 +331,7 @@ async fn fetch(
     base: &str,
     q: &ListQuery<'_>,
     sort: Sort,
+    members: bool,
 ) -> Result<Vec<Item>> {
     Ok(match kind {
         Kind::User => {
@@ -348,8 +352,12 @@ async fn fetch(
             let rows = store::scim::list_groups(tx.conn(), q).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let members = store::scim::members(tx.conn(), &row.id).await?;
-                let r = groups::render(&row, base, Some(&members));
+                let list = if members {
+                    Some(store::scim::members(tx.conn(), &row.id).await?)
+                } else {
+                    None
+                };
+                let r = groups::render(&row, base, list.as_deref());
                 let key = match sort {
                     Sort::Id => Arg::Text(row.id.clone()),
                     s => sort_value(kind, s, &r, row.created_at, row.updated_at),

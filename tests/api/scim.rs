@@ -1224,3 +1224,103 @@ async fn bulk_resolves_references_and_stops_after_fail_on_errors() {
         (StatusCode::BAD_REQUEST, json!("invalidSyntax"))
     );
 }
+
+#[tokio::test]
+async fn scim_roles_and_entitlements_never_grant_permissions() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let u = scim
+        .create_user(
+            "hal@example.com",
+            json!({"roles": [{"value": "admin"}], "entitlements": [{"value": "*"}]}),
+        )
+        .await;
+    let id = u["id"].as_str().unwrap();
+    assert_eq!(u["roles"][0]["value"], "admin", "stored as sent");
+    let (s, _) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "add", "path": "roles", "value": [{"value": "super_admin"}]}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let roles = role_names(&app, &admin, id).await;
+    assert!(roles.iter().all(|(r, _)| r != "admin"), "{roles:?}");
+}
+
+#[tokio::test]
+async fn large_member_lists_are_set_operations() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let mut ops = Vec::new();
+    for i in 0..600 {
+        ops.push(
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+            "data": {"userName": format!("m{i:04}@example.com")}}),
+        );
+    }
+    let (s, v) = scim
+        .post("/Bulk", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<String> = v["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            o["location"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 600);
+    let (_, g) = scim.post("/Groups", json!({"displayName": "All"})).await;
+    let gid = g["id"].as_str().unwrap();
+    let all: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "add", "path": "members", "value": all}]),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NO_CONTENT,
+        "member-only PATCH answers 204, without echoing members"
+    );
+    // Okta's full push: the list becomes exactly these (a diff, not a rebuild).
+    let odd: Vec<Value> = ids
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|id| json!({"value": id}))
+        .collect();
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "replace", "path": "members", "value": odd}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, g) = scim.get(&format!("/Groups/{gid}")).await;
+    let mut got: Vec<&str> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    got.sort();
+    let mut want: Vec<&str> = ids.iter().skip(1).step_by(2).map(String::as_str).collect();
+    want.sort();
+    assert_eq!(got, want);
+    let (_, v) = scim
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22All%22")
+        .await;
+    assert!(v["Resources"][0].get("members").is_none());
+}
