@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -106,6 +107,49 @@ type CursorKey = (String, String, i64);
 static CURSORS: LazyLock<Mutex<HashMap<CursorKey, (Arg, String)>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 const MAX_CURSORS: usize = 10_000;
+
+/// Match counts per (tenant, query), valid while the tenant's SCIM write generation on this
+/// replica is unchanged and for at most [`COUNT_TTL`] (writes through other replicas): a forward
+/// walk over a million users does not count them again for every page.
+type CountKey = (String, String);
+/// (write generation when counted, when, count).
+type Counted = (u64, Instant, i64);
+static COUNTS: LazyLock<Mutex<HashMap<CountKey, Counted>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+static WRITES: LazyLock<Mutex<HashMap<String, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+const COUNT_TTL: Duration = Duration::from_secs(2);
+
+/// A SCIM write in the tenant: cached counts of its queries are stale.
+pub fn written(tenant_id: &str) {
+    if let Ok(mut m) = WRITES.lock() {
+        *m.entry(tenant_id.to_string()).or_default() += 1;
+    }
+}
+
+fn generation(tenant_id: &str) -> u64 {
+    WRITES
+        .lock()
+        .ok()
+        .and_then(|m| m.get(tenant_id).copied())
+        .unwrap_or(0)
+}
+
+fn cached_count(key: &CountKey) -> Option<i64> {
+    let g = generation(&key.0);
+    let m = COUNTS.lock().ok()?;
+    let (gen_at, at, n) = m.get(key)?;
+    (*gen_at == g && at.elapsed() < COUNT_TTL).then_some(*n)
+}
+
+/// `g` is the generation read before counting: a write that lands meanwhile makes it stale.
+fn remember_count(key: CountKey, g: u64, n: i64) {
+    if let Ok(mut m) = COUNTS.lock() {
+        if m.len() >= MAX_CURSORS {
+            m.clear();
+        }
+        m.insert(key, (g, Instant::now(), n));
+    }
+}
 
 fn sort_of(kind: Kind, by: Option<&str>) -> Result<Sort> {
     let Some(by) = by.map(str::trim).filter(|s| !s.is_empty()) else {
@@ -253,7 +297,19 @@ pub async fn page(
     };
 
     if exact {
-        let total = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
+        let count_key = (
+            tenant_id.to_string(),
+            format!("{:?}|{}", kind, q.filter.as_deref().unwrap_or("")),
+        );
+        let total = match cached_count(&count_key) {
+            Some(n) => n,
+            None => {
+                let g = generation(tenant_id);
+                let n = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
+                remember_count(count_key, g, n);
+                n
+            }
+        };
         if count == 0 || start > total {
             return Ok((total, start, Vec::new()));
         }

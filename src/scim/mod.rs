@@ -97,6 +97,9 @@ async fn log_request(mut req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let who = slot.0.lock().ok().and_then(|g| g.clone());
     if let Some((tenant, token, s)) = who {
+        if method != "GET" {
+            list::written(&tenant);
+        }
         s.scim_log.push(
             &tenant,
             log::Entry {
