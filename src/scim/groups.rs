@@ -114,11 +114,18 @@ async fn respond(
     ))
 }
 
-/// Splits the stored form from the member list a client sent with it.
-fn split_members(r: &mut Map<String, Value>) -> Result<Option<Vec<Member>>> {
-    match r.remove("members") {
+/// The member list a client sent with a whole group (an empty list too), taken out of the
+/// stored form.
+fn split_members(body: &Value, r: &mut Map<String, Value>) -> Result<Option<Vec<Member>>> {
+    r.remove("members");
+    let sent = body.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("members"))
+            .map(|(_, v)| v)
+    });
+    match sent {
         None => Ok(None),
-        Some(v) => Ok(Some(patch::members_of(Some(&v))?)),
+        Some(v) => Ok(Some(patch::members_of(Some(v))?)),
     }
 }
 
@@ -305,7 +312,7 @@ pub async fn create(
     p: &wire::Projection,
 ) -> Result<(Map<String, Value>, i64)> {
     let mut r = resource::canonicalize(Kind::Group, body)?;
-    let members = split_members(&mut r)?;
+    let members = split_members(body, &mut r)?;
     let include = resource::selectors(Kind::Group, p.attributes.as_deref())?;
     let exclude = resource::selectors(Kind::Group, p.excluded_attributes.as_deref())?;
     let (name, external_id) = derive_name(&r);
@@ -368,6 +375,7 @@ pub async fn get(
     let include = resource::selectors(Kind::Group, p.attributes.as_deref())?;
     let exclude = resource::selectors(Kind::Group, p.excluded_attributes.as_deref())?;
     let mut tx = state.store.read().await?;
+    tenant(&mut tx, client).await?;
     let row = load(&mut tx, &client.tenant_id, id, false).await?;
     let out = respond(&mut tx, &row, base, &include, &exclude).await?;
     Ok((out, row.version))
@@ -399,8 +407,9 @@ pub async fn update(
     let (new_body, ops) = match change {
         super::users::Change::Replace(b) => {
             let mut r = resource::canonicalize(Kind::Group, b)?;
-            let members = split_members(&mut r)?;
-            (Some((r, members)), None)
+            // PUT replaces the whole group: no members sent, no members kept.
+            let members = split_members(b, &mut r)?.unwrap_or_default();
+            (Some((r, Some(members))), None)
         }
         super::users::Change::Patch(b) => (None, Some(patch::parse(b)?)),
     };

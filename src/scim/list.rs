@@ -281,6 +281,7 @@ pub async fn page(
         .map(|f| store::scim::compile(kind, backend, f, 1));
     let exact = compiled.as_ref().is_none_or(|w| w.exact);
     let mut tx = state.store.read().await?;
+    users::tenant(&mut tx, client).await?;
     let tenant_id = client.tenant_id.as_str();
     let base_query = |after: Option<(Arg, String)>, offset: i64, limit: Option<i64>| ListQuery {
         kind,

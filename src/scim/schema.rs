@@ -292,7 +292,7 @@ pub static USER_ATTRS: &[Attr] = &[
     read_only(multi(complex(
         "groups",
         GROUPS_SUB,
-        "A list of groups to which the user belongs, either through direct membership or through nested groups.",
+        "The groups the user is a direct member of (nested groups still give their roles).",
     ))),
     plural!(
         "entitlements",

@@ -212,7 +212,10 @@ async fn link(
         }
         Some(mut u) => {
             let tenants = store::tenants::of_user(tx.conn(), &u.id).await?;
-            let outside = tenants.iter().any(|t| t.root_id != tenant.root_id);
+            // An account in no tenant is adopted only without a password: a local account
+            // left behind elsewhere is not handed to an IdP by email.
+            let outside = tenants.iter().any(|t| t.root_id != tenant.root_id)
+                || (tenants.is_empty() && u.password_hash.is_some());
             let taken = store::scim::user_of(tx.conn(), &tenant.id, &u.id)
                 .await?
                 .is_some();
@@ -350,6 +353,7 @@ pub async fn get(
     let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
     let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
     let mut tx = state.store.read().await?;
+    tenant(&mut tx, client).await?;
     let row = load(&mut tx, &client.tenant_id, id, false).await?;
     let out = respond(&mut tx, &row, base, &include, &exclude).await?;
     Ok((out, row.version))

@@ -171,7 +171,12 @@ pub async fn sign_in(
             }
             match store::users::get_by_email(tx.conn(), email.normalized()).await? {
                 Some(u) => {
-                    if !(ext.allow_email_linking && ext.email_verified) {
+                    // A user this tenant's SCIM provisioned is the tenant's own: its IdP's
+                    // sign-in links to it without the email-linking opt-in.
+                    let provisioned = store::scim::user_of(tx.conn(), &ext.tenant_id, &u.id)
+                        .await?
+                        .is_some();
+                    if !(provisioned || ext.allow_email_linking && ext.email_verified) {
                         return Err(Fail {
                             status: axum::http::StatusCode::CONFLICT,
                             reason: "sso.link_refused",

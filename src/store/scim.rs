@@ -524,6 +524,7 @@ pub fn compile(kind: Kind, backend: Backend, f: &Filter, first_arg: usize) -> Wh
         kind,
         backend,
         next: first_arg,
+        nullable: false,
     };
     w.sql = cx.node(f, &mut w.args, &mut w.exact);
     w
@@ -533,6 +534,9 @@ struct Compile {
     kind: Kind,
     backend: Backend,
     next: usize,
+    /// A comparison on a column that may be NULL was compiled (SQL's NOT of NULL is NULL, not
+    /// true: such clauses cannot be negated in SQL).
+    nullable: bool,
 }
 
 const ANY: &str = "1 = 1";
@@ -560,8 +564,10 @@ impl Compile {
                 let mut inner_exact = true;
                 let mut inner_args = Vec::new();
                 let saved = self.next;
+                let saved_nullable = std::mem::replace(&mut self.nullable, false);
                 let sql = self.node(inner, &mut inner_args, &mut inner_exact);
-                if inner_exact {
+                let nullable = std::mem::replace(&mut self.nullable, saved_nullable);
+                if inner_exact && !nullable {
                     args.extend(inner_args);
                     format!("(NOT {sql})")
                 } else {
@@ -721,6 +727,12 @@ impl Compile {
         args: &mut Vec<Arg>,
         exact: &mut bool,
     ) -> String {
+        if col != "id"
+            && col != "user_name_norm"
+            && !(col == "display_name_norm" && self.kind == Kind::Group)
+        {
+            self.nullable = true;
+        }
         if let Some(cmp) = sql_cmp(op) {
             let m = self.arg(args, Arg::Text(value.to_string()));
             return if op == CompareOp::Ne {

@@ -880,6 +880,13 @@ async fn filters_paging_sorting_and_their_errors() {
         .filter("Users", "meta.created gt \"2000-01-01T00:00:00Z\"")
         .await;
     assert_eq!(v["totalResults"], 25);
+    // `not` over attributes a user may lack: absent is "not equal" (SQL's NULL must not drop it).
+    let (_, v) = scim.filter("Users", "not (externalId eq \"x\")").await;
+    assert_eq!(v["totalResults"], 25);
+    let (_, v) = scim
+        .filter("Users", "not (displayName eq \"User 01\")")
+        .await;
+    assert_eq!(v["totalResults"], 24);
     // Paging: three pages of 10, then an empty one; integers; no duplicates.
     let mut seen = Vec::new();
     for start in [1, 11, 21] {
@@ -1319,6 +1326,15 @@ async fn large_member_lists_are_set_operations() {
     let mut want: Vec<&str> = ids.iter().skip(1).step_by(2).map(String::as_str).collect();
     want.sort();
     assert_eq!(got, want);
+    // PUT replaces the whole group: an empty member list empties it.
+    let (s, v) = scim
+        .put(
+            &format!("/Groups/{gid}"),
+            json!({"displayName": "All", "members": []}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v.get("members").is_none(), "{v}");
     let (_, v) = scim
         .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22All%22")
         .await;
