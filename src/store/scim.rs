@@ -511,6 +511,9 @@ pub struct Where {
     pub sql: String,
     pub args: Vec<Arg>,
     pub exact: bool,
+    /// The clause reads SQLite's trigram index: the query should start from its few rowids,
+    /// not from the tenant's index (`+tenant_id` keeps the planner off the latter).
+    pub fts: bool,
 }
 
 /// Compiles a SCIM filter to SQL for `kind`; placeholders start after `first_arg`.
@@ -519,14 +522,18 @@ pub fn compile(kind: Kind, backend: Backend, f: &Filter, first_arg: usize) -> Wh
         sql: String::new(),
         args: Vec::new(),
         exact: true,
+        fts: false,
     };
     let mut cx = Compile {
         kind,
         backend,
         next: first_arg,
         nullable: false,
+        fts: false,
+        under_or_not: 0,
     };
     w.sql = cx.node(f, &mut w.args, &mut w.exact);
+    w.fts = cx.fts;
     w
 }
 
@@ -537,6 +544,10 @@ struct Compile {
     /// A comparison on a column that may be NULL was compiled (SQL's NOT of NULL is NULL, not
     /// true: such clauses cannot be negated in SQL).
     nullable: bool,
+    /// A trigram clause every match must satisfy (reached through `and` only) was compiled.
+    fts: bool,
+    /// How many `or` / `not` the compiler is inside.
+    under_or_not: u32,
 }
 
 const ANY: &str = "1 = 1";
@@ -556,8 +567,10 @@ impl Compile {
                 format!("({a} AND {b})")
             }
             Filter::Or(a, b) => {
+                self.under_or_not += 1;
                 let a = self.node(a, args, exact);
                 let b = self.node(b, args, exact);
+                self.under_or_not -= 1;
                 format!("({a} OR {b})")
             }
             Filter::Not(inner) => {
@@ -565,7 +578,9 @@ impl Compile {
                 let mut inner_args = Vec::new();
                 let saved = self.next;
                 let saved_nullable = std::mem::replace(&mut self.nullable, false);
+                self.under_or_not += 1;
                 let sql = self.node(inner, &mut inner_args, &mut inner_exact);
+                self.under_or_not -= 1;
                 let nullable = std::mem::replace(&mut self.nullable, saved_nullable);
                 if inner_exact && !nullable {
                     args.extend(inner_args);
@@ -757,6 +772,9 @@ impl Compile {
             && value.chars().count() >= 3
         {
             // The FTS5 trigram index answers LIKE on its column.
+            if self.under_or_not == 0 {
+                self.fts = true;
+            }
             return format!(
                 "rowid IN (SELECT rowid FROM scim_users_search WHERE user_name_norm LIKE {m})"
             );
@@ -812,10 +830,16 @@ fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
         Kind::User => ("scim_users", USER_COLS),
         Kind::Group => ("groups", GROUP_COLS),
     };
-    let mut sql = if count {
-        format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1")
+    // A trigram clause that every match satisfies: start from its rowids.
+    let tenant = if q.filter.is_some_and(|w| w.fts) {
+        "+tenant_id"
     } else {
-        format!("SELECT {cols} FROM {table} WHERE tenant_id = $1")
+        "tenant_id"
+    };
+    let mut sql = if count {
+        format!("SELECT COUNT(*) FROM {table} WHERE {tenant} = $1")
+    } else {
+        format!("SELECT {cols} FROM {table} WHERE {tenant} = $1")
     };
     if let Some(w) = q.filter {
         sql.push_str(" AND ");
