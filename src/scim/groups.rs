@@ -313,8 +313,7 @@ pub async fn create(
 ) -> Result<(Map<String, Value>, i64)> {
     let mut r = resource::canonicalize(Kind::Group, body)?;
     let members = split_members(body, &mut r)?;
-    let include = resource::selectors(Kind::Group, p.attributes.as_deref())?;
-    let exclude = resource::selectors(Kind::Group, p.excluded_attributes.as_deref())?;
+    let (include, exclude) = p.selectors(Kind::Group)?;
     let (name, external_id) = derive_name(&r);
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
@@ -372,8 +371,7 @@ pub async fn get(
     id: &str,
     p: &wire::Projection,
 ) -> Result<(Map<String, Value>, i64)> {
-    let include = resource::selectors(Kind::Group, p.attributes.as_deref())?;
-    let exclude = resource::selectors(Kind::Group, p.excluded_attributes.as_deref())?;
+    let (include, exclude) = p.selectors(Kind::Group)?;
     let mut tx = state.store.read().await?;
     tenant(&mut tx, client).await?;
     let row = load(&mut tx, &client.tenant_id, id, false).await?;
@@ -402,8 +400,7 @@ pub async fn update(
     headers: &axum::http::HeaderMap,
     p: &wire::Projection,
 ) -> Result<Option<(Map<String, Value>, i64)>> {
-    let include = resource::selectors(Kind::Group, p.attributes.as_deref())?;
-    let exclude = resource::selectors(Kind::Group, p.excluded_attributes.as_deref())?;
+    let (include, exclude) = p.selectors(Kind::Group)?;
     let (new_body, ops) = match change {
         super::users::Change::Replace(b) => {
             let mut r = resource::canonicalize(Kind::Group, b)?;

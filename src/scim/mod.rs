@@ -42,8 +42,14 @@ use crate::users::service::TenantParam;
 pub fn routes() -> Router<AppState> {
     let scim = Router::new()
         .merge(discovery::routes())
-        .route("/Users", get(users_list).post(users_create))
-        .route("/Users/.search", post(users_search))
+        .route(
+            "/Users",
+            get(|State(s), call, RawQuery(q)| list_h(Kind::User, s, call, q)).post(users_create),
+        )
+        .route(
+            "/Users/.search",
+            post(|State(s), call, ScimBody(b)| search_h(Kind::User, s, call, b)),
+        )
         .route(
             "/Users/{id}",
             get(users_get)
@@ -51,8 +57,14 @@ pub fn routes() -> Router<AppState> {
                 .patch(users_patch)
                 .delete(users_delete),
         )
-        .route("/Groups", get(groups_list).post(groups_create))
-        .route("/Groups/.search", post(groups_search))
+        .route(
+            "/Groups",
+            get(|State(s), call, RawQuery(q)| list_h(Kind::Group, s, call, q)).post(groups_create),
+        )
+        .route(
+            "/Groups/.search",
+            post(|State(s), call, ScimBody(b)| search_h(Kind::Group, s, call, b)),
+        )
         .route(
             "/Groups/{id}",
             get(groups_get)
@@ -123,34 +135,38 @@ fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<&str>) -> Result<
     }
 }
 
-fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
-    let mut r = discovery::scim_json(v);
-    *r.status_mut() = status;
-    r
-}
-
-async fn users_list(
-    State(s): State<AppState>,
+/// `GET /Users` or `/Groups` with query parameters.
+async fn list_h(
+    kind: Kind,
+    s: AppState,
     call: Call,
-    RawQuery(q): RawQuery,
+    q: Option<String>,
 ) -> Result<Response, ScimError> {
     let q: list::Search = query(q.as_deref())?;
     Ok(json_response(
         StatusCode::OK,
-        list::list(&s, &call.client, &call.base, Kind::User, &q).await?,
+        list::list(&s, &call.client, &call.base, kind, &q).await?,
     ))
 }
 
-async fn users_search(
-    State(s): State<AppState>,
+/// `POST /Users/.search` or `/Groups/.search` with a SearchRequest.
+async fn search_h(
+    kind: Kind,
+    s: AppState,
     call: Call,
-    ScimBody(b): ScimBody,
+    b: serde_json::Value,
 ) -> Result<Response, ScimError> {
     let q = list::Search::from_body(&b)?;
     Ok(json_response(
         StatusCode::OK,
-        list::list(&s, &call.client, &call.base, Kind::User, &q).await?,
+        list::list(&s, &call.client, &call.base, kind, &q).await?,
     ))
+}
+
+fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
+    let mut r = discovery::scim_json(v);
+    *r.status_mut() = status;
+    r
 }
 
 async fn users_create(
@@ -235,30 +251,6 @@ async fn users_delete(
 ) -> Result<StatusCode, ScimError> {
     users::delete(&s, &call.client, call.rid.as_deref(), &id, &headers).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn groups_list(
-    State(s): State<AppState>,
-    call: Call,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ScimError> {
-    let q: list::Search = query(q.as_deref())?;
-    Ok(json_response(
-        StatusCode::OK,
-        list::list(&s, &call.client, &call.base, Kind::Group, &q).await?,
-    ))
-}
-
-async fn groups_search(
-    State(s): State<AppState>,
-    call: Call,
-    ScimBody(b): ScimBody,
-) -> Result<Response, ScimError> {
-    let q = list::Search::from_body(&b)?;
-    Ok(json_response(
-        StatusCode::OK,
-        list::list(&s, &call.client, &call.base, Kind::Group, &q).await?,
-    ))
 }
 
 async fn groups_create(

@@ -274,8 +274,7 @@ pub async fn create(
     p: &wire::Projection,
 ) -> Result<(Map<String, Value>, i64)> {
     let r = resource::canonicalize(Kind::User, body)?;
-    let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
-    let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
+    let (include, exclude) = p.selectors(Kind::User)?;
     let d = derive(&r);
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
@@ -350,8 +349,7 @@ pub async fn get(
     id: &str,
     p: &wire::Projection,
 ) -> Result<(Map<String, Value>, i64)> {
-    let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
-    let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
+    let (include, exclude) = p.selectors(Kind::User)?;
     let mut tx = state.store.read().await?;
     tenant(&mut tx, client).await?;
     let row = load(&mut tx, &client.tenant_id, id, false).await?;
@@ -389,8 +387,7 @@ pub async fn update(
     headers: &axum::http::HeaderMap,
     p: &wire::Projection,
 ) -> Result<(Map<String, Value>, i64)> {
-    let include = resource::selectors(Kind::User, p.attributes.as_deref())?;
-    let exclude = resource::selectors(Kind::User, p.excluded_attributes.as_deref())?;
+    let (include, exclude) = p.selectors(Kind::User)?;
     // Parse before taking the write lock: bad input costs nothing.
     let (new_body, ops) = match change {
         Change::Replace(b) => (Some(resource::canonicalize(Kind::User, b)?), None),

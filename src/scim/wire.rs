@@ -201,3 +201,22 @@ pub struct Projection {
     #[serde(rename = "excludedAttributes")]
     pub excluded_attributes: Option<String>,
 }
+
+impl Projection {
+    /// The parsed `attributes` and `excludedAttributes` for a resource type.
+    pub fn selectors(
+        &self,
+        kind: super::schema::Kind,
+    ) -> Result<
+        (
+            Vec<super::resource::Selector>,
+            Vec<super::resource::Selector>,
+        ),
+        ScimError,
+    > {
+        Ok((
+            super::resource::selectors(kind, self.attributes.as_deref())?,
+            super::resource::selectors(kind, self.excluded_attributes.as_deref())?,
+        ))
+    }
+}
