@@ -393,10 +393,16 @@ async fn fetch(
     Ok(match kind {
         Kind::User => {
             let rows = store::scim::list_users(tx.conn(), q).await?;
+            // One query for the whole page's groups, not one per user.
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let mut groups: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            for (member, id, name) in store::scim::direct_groups_of(tx.conn(), &ids).await? {
+                groups.entry(member).or_default().push((id, name));
+            }
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let groups = store::scim::direct_groups(tx.conn(), &row.id).await?;
-                let r = users::render(&row, base, &groups);
+                let mine = groups.remove(&row.id).unwrap_or_default();
+                let r = users::render(&row, base, &mine);
                 let key = match sort {
                     Sort::Id => Arg::Text(row.id.clone()),
                     s => sort_value(kind, s, &r, row.created_at, row.updated_at),

@@ -430,13 +430,40 @@ pub async fn kinds_of(
 
 /// The groups a SCIM user or group is a direct member of: (id, displayName).
 pub async fn direct_groups(c: Conn<'_>, member_id: &str) -> Result<Vec<(String, String)>> {
-    Ok(on_conn!(c, |c| sqlx::query_as::<_, (String, String)>(
-        "SELECT g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-         WHERE gm.member_id = $1 ORDER BY g.display_name"
-    )
-    .bind(member_id)
-    .fetch_all(c)
-    .await)?)
+    Ok(direct_groups_of(c, &[member_id.to_string()])
+        .await?
+        .into_iter()
+        .map(|(_, id, name)| (id, name))
+        .collect())
+}
+
+/// The direct groups of many members at once (a page of a list): (member id, group id,
+/// displayName), by displayName.
+pub async fn direct_groups_of(
+    mut c: Conn<'_>,
+    member_ids: &[String],
+) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for chunk in member_ids.chunks(CHUNK) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+        let sql = format!(
+            "SELECT gm.member_id, g.id, g.display_name FROM group_members gm \
+             JOIN groups g ON g.id = gm.group_id WHERE gm.member_id IN ({}) ORDER BY g.display_name",
+            marks.join(", ")
+        );
+        macro_rules! run {
+            ($c:ident) => {{
+                let mut q =
+                    sqlx::query_as::<_, (String, String, String)>(AssertSqlSafe(sql.as_str()));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all($c).await
+            }};
+        }
+        out.extend(on_conn!(c.reborrow(), |c| run!(c))?);
+    }
+    Ok(out)
 }
 
 /// Every group a SCIM user belongs to, directly or through nested groups: (id, displayName,
