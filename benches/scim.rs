@@ -7,8 +7,9 @@
 //! - `POST /Users` per second (new users: SCIM record, idbridge user, membership, default role);
 //! - `PATCH /Users/{id}` per second (Entra's replace of displayName and a work email).
 //!
-//! It then loads `IDBRIDGE_BENCH_SCIM_USERS` (default 1,000,000) SCIM users straight into the store
-//! and measures, one request at a time, the latency of `filter=userName eq`, a forward walk of
+//! It then loads `IDBRIDGE_BENCH_SCIM_USERS` (default 1,000,000; 0 stops after the writes) SCIM
+//! users straight into the store and measures, one request at a time, the latency of
+//! `filter=userName eq`, a forward walk of
 //! pages of 100 (`startIndex` + `count`, as Okta and Entra page), a page at a random
 //! `startIndex`, and `co` / `sw` filters on userName.
 
@@ -162,6 +163,10 @@ fn main() {
             half.len()
         );
 
+        if load == 0 {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
         // Load SCIM records straight into the store (no linked users: filters and paging only
         // read scim_users).
         let tenant_id = {
@@ -205,7 +210,7 @@ fn main() {
         }
         let mut walk = Vec::new();
         let mut start = 1;
-        for _ in 0..SAMPLES {
+        for _ in 0..SAMPLES.min(load / 100) {
             let (d, v) = timed(&http, &format!("{scim}/Users?startIndex={start}&count=100"), &token).await;
             assert_eq!(v["Resources"].as_array().unwrap().len(), 100);
             walk.push(d);

@@ -316,8 +316,9 @@ pub async fn create(
     let (include, exclude) = p.selectors(Kind::Group)?;
     let (name, external_id) = derive_name(&r);
     let now = state.now_ms();
+    // Read before the write turn: the turn is the write path's bottleneck.
+    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
     let mut tx = state.store.begin().await?;
-    let tenant = tenant(&mut tx, client).await?;
     check_name(&mut tx, &tenant.id, &name, None).await?;
     let row = GroupRow {
         id: new_id(),
@@ -412,8 +413,9 @@ pub async fn update(
     };
     let is_patch = ops.is_some();
     let now = state.now_ms();
+    // Read before the write turn: the turn is the write path's bottleneck.
+    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
     let mut tx = state.store.begin().await?;
-    let tenant = tenant(&mut tx, client).await?;
     let mut row = load(&mut tx, &tenant.id, id, true).await?;
     wire::check_if_match(headers, row.version)?;
     let old: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
@@ -494,8 +496,9 @@ pub async fn delete(
     headers: &axum::http::HeaderMap,
 ) -> Result<()> {
     let now = state.now_ms();
+    // Read before the write turn: the turn is the write path's bottleneck.
+    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
     let mut tx = state.store.begin().await?;
-    let tenant = tenant(&mut tx, client).await?;
     let row = load(&mut tx, &tenant.id, id, true).await?;
     wire::check_if_match(headers, row.version)?;
     let below: Vec<_> = store::scim::users_below(tx.conn(), &row.id).await?;

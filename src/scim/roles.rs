@@ -12,21 +12,22 @@ use crate::sso::mapping::Mapped;
 use crate::state::AppState;
 use crate::store::{self, Tx, tenants::TenantRow};
 
-/// Reconciles the SCIM users with these ids.
-pub async fn reconcile_users(
+/// Gives a SCIM record created in this transaction its roles: it is in no group yet, so it gets
+/// the defaults. `created` says the linked user was created with it (nothing to remove).
+pub async fn reconcile_new(
     state: &AppState,
     tx: &mut Tx,
     tenant: &TenantRow,
-    scim_ids: &[String],
+    user_id: &str,
+    created: bool,
     now: i64,
 ) -> Result<(), ScimError> {
-    let mut pairs = Vec::with_capacity(scim_ids.len());
-    for id in scim_ids {
-        if let Some(row) = store::scim::get_user(tx.conn(), &tenant.id, id, false).await? {
-            pairs.push((row.id, row.user_id));
-        }
+    if jit::role_source(tenant) == "local" {
+        return Ok(());
     }
-    reconcile(state, tx, tenant, &pairs, now).await
+    let wanted = jit::decide_roles(state, tx, tenant, &[]).await?;
+    jit::reconcile(tx, user_id, tenant, &wanted, now, created, "scim").await?;
+    Ok(())
 }
 
 /// Reconciles (SCIM id, linked user id) pairs; unlinked records have no roles to change.

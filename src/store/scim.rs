@@ -128,16 +128,35 @@ pub async fn set_emails(
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
-    for v in values {
-        on_conn!(c.reborrow(), |c| sqlx::query(
-            "INSERT INTO scim_emails (scim_user_id, tenant_id, value_norm) VALUES ($1, $2, $3)"
-        )
-        .bind(scim_user_id)
-        .bind(tenant_id)
-        .bind(v)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    add_emails(c, tenant_id, scim_user_id, values).await
+}
+
+/// Adds email values to a SCIM user (one statement).
+pub async fn add_emails(
+    c: Conn<'_>,
+    tenant_id: &str,
+    scim_user_id: &str,
+    values: &[String],
+) -> Result<()> {
+    let mut c = c;
+    for chunk in values.chunks(CHUNK) {
+        let mut sql =
+            String::from("INSERT INTO scim_emails (scim_user_id, tenant_id, value_norm) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, $2, ${})", i + 3));
+        }
+        on_conn!(c.reborrow(), |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(scim_user_id)
+                .bind(tenant_id);
+            for v in chunk {
+                q = q.bind(v);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }
