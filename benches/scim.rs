@@ -232,7 +232,7 @@ fn main() {
             sw.push(d);
         }
         let show = |name: &str, v: Vec<Duration>| {
-            println!("{backend}: {name}: p50 {:.2} ms, p99 {:.2} ms ({} requests)", pct(v.clone(), 0.5), pct(v.clone(), 0.99), v.len());
+            println!("{backend}: {name}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} requests)", pct(v.clone(), 0.5), pct(v.clone(), 0.99), pct(v.clone(), 1.0), v.len());
         };
         show("filter userName eq", eq);
         show("page of 100, forward walk", walk);

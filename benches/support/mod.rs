@@ -26,13 +26,44 @@ pub async fn start_on(database_url: Option<&str>) -> Running {
     settings.data.dir = dir.clone();
     settings.log.level = "error".into();
     if let Some(url) = database_url {
-        settings.database.url = idbridge::config::Secret::new(url);
+        settings.database.url = idbridge::config::Secret::new(fresh_schema(url).await);
     }
     let app = App::build(settings).await.unwrap();
     let state = app.state().clone();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     Running { state, base, dir }
+}
+
+/// A new schema for this run (the database may hold anything else); the schemas of earlier runs
+/// are dropped first, so at most the last run's data stays behind.
+async fn fresh_schema(url: &str) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at the benchmark URL is unreachable: {e}"));
+    let old: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'bench\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    for s in old {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {s} CASCADE")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+        .execute(&mut conn)
+        .await
+        .ok();
+    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options[search_path]={schema}")
 }
 
 /// Registers the first admin and signs in: the access token.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::auth::principal::Principal;
 use crate::domain::new_id;
 use crate::error::Result;
+use crate::store::stmt::Stmt;
 use crate::store::{Conn, audit::AuditRow};
 
 /// What changed, by whom, from which surface.
@@ -49,6 +50,11 @@ impl<'a> Actor<'a> {
 }
 
 pub async fn record(c: Conn<'_>, now: i64, actor: &Actor<'_>, e: Event<'_>) -> Result<()> {
+    record_stmt(now, actor, e).run(c).await.map(drop)
+}
+
+/// The statement that records an event, for a [`crate::store::stmt::Batch`].
+pub fn record_stmt(now: i64, actor: &Actor<'_>, e: Event<'_>) -> Stmt {
     let row = AuditRow {
         id: new_id(),
         at: now,
@@ -63,7 +69,7 @@ pub async fn record(c: Conn<'_>, now: i64, actor: &Actor<'_>, e: Event<'_>) -> R
         source: actor.source.to_string(),
         request_id: actor.request_id.map(str::to_string),
     };
-    crate::store::audit::insert(c, &row).await
+    crate::store::audit::insert_stmt(&row)
 }
 
 /// JSON view of an audit event.

@@ -8,7 +8,7 @@
 //! with the exact filter and paged there.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -149,6 +149,61 @@ fn remember_count(key: CountKey, g: u64, n: i64) {
         }
         m.insert(key, (g, Instant::now(), n));
     }
+}
+
+/// Every [`ANCHOR_STEP`]-th position of a query's order, per (tenant, query): a page at a
+/// `startIndex` no earlier page ended at is a keyset query from the anchor before it plus an
+/// OFFSET under one step, not an OFFSET over everything before it. Valid while the tenant's
+/// write generation on this replica is unchanged and for at most [`ANCHOR_TTL`] (writes through
+/// other replicas); rebuilt at most once per [`ANCHOR_REBUILD`] per query, OFFSET meanwhile.
+const ANCHOR_STEP: i64 = 1_000;
+const ANCHOR_TTL: Duration = Duration::from_secs(10);
+const ANCHOR_REBUILD: Duration = Duration::from_secs(5);
+const MAX_ANCHOR_SETS: usize = 256;
+struct AnchorSet {
+    generation: u64,
+    built: Instant,
+    /// `at[i]` is the (sort value, id) of position `(i + 1) * ANCHOR_STEP`.
+    at: Arc<Vec<(Arg, String)>>,
+}
+static ANCHORS: LazyLock<Mutex<HashMap<CountKey, AnchorSet>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The anchors of a query: cached, built now, or none (built too recently to rebuild).
+async fn anchors(
+    tx: &mut store::Tx,
+    key: CountKey,
+    g: u64,
+    q: &ListQuery<'_>,
+) -> Result<Option<Arc<Vec<(Arg, String)>>>> {
+    let fresh = ANCHORS.lock().ok().and_then(|m| {
+        let set = m.get(&key)?;
+        if set.generation == g && set.built.elapsed() < ANCHOR_TTL {
+            Some(Some(set.at.clone()))
+        } else if set.built.elapsed() < ANCHOR_REBUILD {
+            Some(None)
+        } else {
+            None
+        }
+    });
+    if let Some(known) = fresh {
+        return Ok(known);
+    }
+    let at = Arc::new(store::scim::anchors(tx.conn(), q, ANCHOR_STEP).await?);
+    if let Ok(mut m) = ANCHORS.lock() {
+        if m.len() >= MAX_ANCHOR_SETS {
+            m.clear();
+        }
+        m.insert(
+            key,
+            AnchorSet {
+                generation: g,
+                built: Instant::now(),
+                at: at.clone(),
+            },
+        );
+    }
+    Ok(Some(at))
 }
 
 fn sort_of(kind: Kind, by: Option<&str>) -> Result<Sort> {
@@ -302,17 +357,19 @@ pub async fn page(
             tenant_id.to_string(),
             format!("{:?}|{}", kind, q.filter.as_deref().unwrap_or("")),
         );
-        let total = match cached_count(&count_key) {
-            Some(n) => n,
-            None => {
-                let g = generation(tenant_id);
-                let n = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
-                remember_count(count_key, g, n);
-                n
-            }
-        };
-        if count == 0 || start > total {
-            return Ok((total, start, Vec::new()));
+        // Read before any query: a write that lands meanwhile makes what is read stale.
+        let g = generation(tenant_id);
+        let mut total = cached_count(&count_key);
+        // A first page that comes back short holds every match: no count needed.
+        if total.is_none() && (start > 1 || count == 0) {
+            let n = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
+            remember_count(count_key.clone(), g, n);
+            total = Some(n);
+        }
+        if let Some(t) = total
+            && (count == 0 || start > t)
+        {
+            return Ok((t, start, Vec::new()));
         }
         let query_key = format!(
             "{:?}|{:?}|{}|{:?}",
@@ -321,7 +378,7 @@ pub async fn page(
             descending,
             sort
         );
-        let cursor = if start == 1 {
+        let mut cursor = if start == 1 {
             None
         } else {
             CURSORS.lock().ok().and_then(|m| {
@@ -329,7 +386,18 @@ pub async fn page(
                     .cloned()
             })
         };
-        let offset = if cursor.is_some() { 0 } else { start - 1 };
+        let mut offset = if cursor.is_some() { 0 } else { start - 1 };
+        // No page ended there: start from the nearest anchor before it.
+        if cursor.is_none() && offset >= ANCHOR_STEP {
+            let key = (tenant_id.to_string(), query_key.clone());
+            if let Some(a) = anchors(&mut tx, key, g, &base_query(None, 0, None)).await? {
+                let i = (offset / ANCHOR_STEP) as usize;
+                if let Some(at) = a.get(i - 1) {
+                    cursor = Some(at.clone());
+                    offset -= i as i64 * ANCHOR_STEP;
+                }
+            }
+        }
         let items = fetch(
             &mut tx,
             kind,
@@ -350,6 +418,18 @@ pub async fn page(
                 (last.key.clone(), last.id.clone()),
             );
         }
+        let total = match total {
+            Some(t) => t,
+            None if (items.len() as i64) < count => {
+                remember_count(count_key, g, items.len() as i64);
+                items.len() as i64
+            }
+            None => {
+                let n = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
+                remember_count(count_key, g, n);
+                n
+            }
+        };
         let page = project_all(kind, items, &include, &exclude);
         return Ok((total, start, page));
     }

@@ -21,7 +21,9 @@ use super::schema::{self, Kind};
 use super::wire;
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
+use crate::sso::{jit, mapping::Mapped};
 use crate::state::AppState;
+use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};
 
 pub type Result<T> = std::result::Result<T, ScimError>;
@@ -174,7 +176,7 @@ pub fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Map
 }
 
 async fn respond(
-    tx: &mut Tx,
+    tx: &mut impl AsConn,
     row: &ScimUserRow,
     base: &str,
     include: &[Selector],
@@ -189,25 +191,33 @@ async fn respond(
     ))
 }
 
-/// Links or creates the idbridge user for a new SCIM record; None when it stays unlinked.
+/// Links or creates the idbridge user for a new SCIM record; None when it stays unlinked. A
+/// user to create (`true`) is not written yet: its row goes into the create's batch. `known`
+/// says a user with the email existed when read before the write turn; when none did, the
+/// batch's insert finds out on the unique key if one came meanwhile.
 async fn link(
     tx: &mut Tx,
     tenant: &TenantRow,
     r: &Map<String, Value>,
     active: bool,
+    known: bool,
     now: i64,
 ) -> Result<Option<(UserRow, bool)>> {
     let Some(email) = identity_email(r) else {
         return Ok(None);
     };
-    match store::users::get_by_email(tx.conn(), email.normalized()).await? {
+    let existing = if known {
+        store::users::get_by_email(tx.conn(), email.normalized()).await?
+    } else {
+        None
+    };
+    match existing {
         None => {
             let (first, last) = person_names(r, &email);
             let mut u = crate::users::new_user_row(&email, first, last, None, now);
             if !active {
                 u.status = "inactive".into();
             }
-            store::users::insert(tx.conn(), &u).await?;
             Ok(Some((u, true)))
         }
         Some(mut u) => {
@@ -247,7 +257,15 @@ fn person_inputs(r: &Map<String, Value>) -> [Option<&Value>; 4] {
 
 /// Carries a SCIM change to the linked idbridge user: names, and `active` (false ends every
 /// session at once, as the admin deactivate does).
-async fn sync_user(tx: &mut Tx, user_id: &str, r: &Map<String, Value>, now: i64) -> Result<()> {
+///
+/// The user's row is read now; its update joins `batch`.
+async fn sync_user(
+    tx: &mut Tx,
+    batch: &mut Batch,
+    user_id: &str,
+    r: &Map<String, Value>,
+    now: i64,
+) -> Result<()> {
     let Some(mut u) = store::users::get(tx.conn(), user_id).await? else {
         return Ok(());
     };
@@ -270,8 +288,8 @@ async fn sync_user(tx: &mut Tx, user_id: &str, r: &Map<String, Value>, now: i64)
     }
     if (u.first_name.clone(), u.last_name.clone(), u.status.clone()) != before {
         u.updated_at = now;
-        store::users::update(tx.conn(), &u).await?;
-        store::bump_counter(tx.conn(), "rbac").await?;
+        batch.push(store::users::update_stmt(&u));
+        batch.bump_counter("rbac");
     }
     Ok(())
 }
@@ -288,12 +306,61 @@ pub async fn create(
     let (include, exclude) = p.selectors(Kind::User)?;
     let d = derive(&r);
     let now = state.now_ms();
-    // Read before the write turn: the turn is the write path's bottleneck.
-    let tenant = tenant(&mut state.store.acquire().await?, client).await?;
+    // Reads before the write turn: the turn is the write path's bottleneck.
+    let (tenant, known, defaults) = {
+        let mut c = state.store.acquire().await?;
+        let tenant = tenant(&mut c, client).await?;
+        let known = match identity_email(&r) {
+            Some(e) => store::users::get_by_email(c.conn(), e.normalized())
+                .await?
+                .is_some(),
+            None => false,
+        };
+        let defaults = roles::defaults(state, &mut c, &tenant).await?;
+        (tenant, known, defaults)
+    };
+    let new = New {
+        client,
+        rid,
+        tenant: &tenant,
+        r: &r,
+        d: &d,
+        defaults: defaults.as_deref(),
+        now,
+    };
+    let row = match write_new(state, &new, known).await? {
+        Some(row) => row,
+        // A user with the email was created meanwhile: link to it.
+        None => write_new(state, &new, true).await?.ok_or_else(|| {
+            ScimError::from(crate::error::Error::Internal(
+                "the user with this email could not be linked".into(),
+            ))
+        })?,
+    };
+    state.rbac.invalidate();
+    // A new record is in no group yet.
+    let out = resource::project(Kind::User, render(&row, base, &[]), &include, &exclude);
+    Ok((out, row.version))
+}
+
+/// What a create writes.
+struct New<'a> {
+    client: &'a ScimClient,
+    rid: Option<&'a str>,
+    tenant: &'a TenantRow,
+    r: &'a Map<String, Value>,
+    d: &'a Derived,
+    /// The roles of a record in no group; None when SCIM changes no roles.
+    defaults: Option<&'a [Mapped]>,
+    now: i64,
+}
+
+/// One write turn of a create: the user to link (read) or create, then every insert in one
+/// batch. None: `known` was false and the email's user appeared since it was read.
+async fn write_new(state: &AppState, n: &New<'_>, known: bool) -> Result<Option<ScimUserRow>> {
+    let (tenant, d, now) = (n.tenant, n.d, n.now);
     let mut tx = state.store.begin().await?;
-    // A taken userName fails the insert below on the unique key (one statement fewer than
-    // asking first); everything before it rolls back with the transaction.
-    let user = link(&mut tx, &tenant, &r, d.active, now).await?;
+    let user = link(&mut tx, tenant, n.r, d.active, known, now).await?;
     let row = ScimUserRow {
         // A user created for this record shares its id; a linked one gets a new id (a record
         // deleted and created again is a new resource).
@@ -304,35 +371,30 @@ pub async fn create(
         tenant_id: tenant.id.clone(),
         user_id: user.as_ref().map(|(u, _)| u.id.clone()),
         user_name_norm: d.user_name.to_lowercase(),
-        user_name: d.user_name,
-        external_id: d.external_id,
-        display_name_norm: d.display_name_norm,
+        user_name: d.user_name.clone(),
+        external_id: d.external_id.clone(),
+        display_name_norm: d.display_name_norm.clone(),
         active: d.active,
-        resource: Value::Object(r.clone()).to_string(),
+        resource: Value::Object(n.r.clone()).to_string(),
         version: 1,
         created_at: now,
         updated_at: now,
     };
-    store::scim::insert_user(tx.conn(), &row)
-        .await
-        .map_err(|e| match e {
-            crate::error::Error::Conflict { code, .. } if code == "user_name_taken" => {
-                ScimError::uniqueness(format!(
-                    "userName {} is already taken in this tenant",
-                    row.user_name
-                ))
-            }
-            e => ScimError::from(e),
-        })?;
-    store::scim::add_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
-    if let Some((u, created)) = &user {
-        store::tenants::ensure_member(tx.conn(), &tenant.id, &u.id, now).await?;
-        roles::reconcile_new(state, &mut tx, &tenant, &u.id, *created, now).await?;
+    let mut batch = Batch::default();
+    if let Some((u, true)) = &user {
+        batch.push(store::users::insert_stmt(u));
     }
-    audit::record(
-        tx.conn(),
+    // A taken userName fails this insert on the unique key (no statement asks first).
+    batch.push(store::scim::insert_user_stmt(&row));
+    batch.extend(store::scim::add_emails_stmts(
+        &tenant.id, &row.id, &d.emails,
+    ));
+    if let Some((u, _)) = &user {
+        batch.push(store::tenants::ensure_member_stmt(&tenant.id, &u.id, now));
+    }
+    batch.push(audit::record_stmt(
         now,
-        &actor(client, rid),
+        &actor(n.client, n.rid),
         Event {
             tenant_id: Some(&tenant.id),
             action: "scim.user_created",
@@ -344,18 +406,32 @@ pub async fn create(
                 "active": row.active, "user_id": row.user_id}),
             ),
         },
-    )
-    .await?;
-    if std::env::var("RT_EXPERIMENT").is_ok() {
-        for _ in 0..5 {
-            store::counter(tx.conn(), "rbac").await?;
+    ));
+    // The record is in no group: its user gets the defaults.
+    match (&user, n.defaults) {
+        (Some((u, true)), Some(wanted)) => {
+            batch.extend(jit::role_changes(&u.id, tenant, wanted, &[], now, "scim").stmts);
         }
+        (Some((u, false)), Some(wanted)) => {
+            jit::reconcile(&mut tx, &u.id, tenant, wanted, now, false, "scim").await?;
+        }
+        _ => {}
     }
-    // A new record is in no group yet.
-    let out = resource::project(Kind::User, render(&row, base, &[]), &include, &exclude);
+    match batch.run(tx.conn()).await {
+        Ok(()) => {}
+        Err(crate::error::Error::Conflict { code, .. }) if code == "user_name_taken" => {
+            return Err(ScimError::uniqueness(format!(
+                "userName {} is already taken in this tenant",
+                row.user_name
+            )));
+        }
+        Err(crate::error::Error::Conflict { code, .. }) if code == "email_taken" && !known => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
     tx.commit().await?;
-    state.rbac.invalidate();
-    Ok((out, row.version))
+    Ok(Some(row))
 }
 
 async fn load(tx: &mut Tx, tenant_id: &str, id: &str, lock: bool) -> Result<ScimUserRow> {
@@ -460,16 +536,20 @@ pub async fn update(
         row.resource = Value::Object(r.clone()).to_string();
         row.version += 1;
         row.updated_at = now;
-        store::scim::update_user(tx.conn(), &row).await?;
+        // Every write of the change in one batch (one round trip to SQLite's writer).
+        let mut batch = Batch::default();
+        batch.push(store::scim::update_user_stmt(&row));
         if d.emails != derive(&old).emails {
-            store::scim::set_emails(tx.conn(), &tenant.id, &row.id, &d.emails).await?;
+            batch.extend(store::scim::set_emails_stmts(
+                &tenant.id, &row.id, &d.emails,
+            ));
         }
         // Only what the IdP changed is carried over: an unrelated change does not undo an
         // admin's deactivation.
         if let Some(uid) = &row.user_id
             && person_inputs(&r) != person_inputs(&old)
         {
-            sync_user(&mut tx, uid, &r, now).await?;
+            sync_user(&mut tx, &mut batch, uid, &r, now).await?;
         }
         let was_active = old.get("active").and_then(Value::as_bool).unwrap_or(true);
         let action = match (was_active, row.active) {
@@ -477,8 +557,7 @@ pub async fn update(
             (false, true) => "scim.user_activated",
             _ => "scim.user_updated",
         };
-        audit::record(
-            tx.conn(),
+        batch.push(audit::record_stmt(
             now,
             &actor(client, rid),
             Event {
@@ -489,12 +568,20 @@ pub async fn update(
                 before: Some(json!({"userName": old.get("userName"), "active": was_active})),
                 after: Some(json!({"userName": row.user_name, "active": row.active})),
             },
-        )
-        .await?;
+        ));
+        batch.run(tx.conn()).await?;
     }
-    let out = respond(&mut tx, &row, base, &include, &exclude).await?;
     tx.commit().await?;
     state.rbac.invalidate();
+    // Read after the write turn: the groups as they are now.
+    let out = respond(
+        &mut state.store.acquire().await?,
+        &row,
+        base,
+        &include,
+        &exclude,
+    )
+    .await?;
     Ok((out, row.version))
 }
 

@@ -18,6 +18,7 @@ use crate::domain::{Email, PersonName, new_id};
 use crate::error::{Error, Result};
 use crate::rbac::service::TenantSettings;
 use crate::state::AppState;
+use crate::store::stmt::{Batch, Stmt};
 use crate::store::{self, AsConn, Tx, roles::AssignmentRow, tenants::TenantRow, users::UserRow};
 
 /// The roles a tenant gives for these groups under its policy, with the rule behind each.
@@ -297,6 +298,67 @@ fn usable(u: &UserRow) -> std::result::Result<(), Fail> {
     Ok(())
 }
 
+/// The (id, name) of the mapped roles the tenant has; the others are logged and skipped.
+fn resolved<'a>(wanted: &'a [Mapped], tenant: &TenantRow) -> Vec<&'a (String, String)> {
+    let mut want = Vec::new();
+    for m in wanted {
+        match &m.resolved {
+            Some(r) => want.push(r),
+            None => tracing::warn!(role = %m.role, rule = %m.rule, tenant = %tenant.slug,
+                "group mapping names a role this tenant does not have; skipped"),
+        }
+    }
+    want
+}
+
+/// What makes a user's assignments with one source exactly the wanted roles.
+#[derive(Debug, Default)]
+pub struct RoleChanges {
+    pub stmts: Vec<Stmt>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// The statements that turn `have` (the user's (role id, name) with `source` in the tenant) into
+/// `wanted` (from [`decide_roles`]).
+pub fn role_changes(
+    user_id: &str,
+    tenant: &TenantRow,
+    wanted: &[Mapped],
+    have: &[(String, String)],
+    now: i64,
+    source: &str,
+) -> RoleChanges {
+    let want = resolved(wanted, tenant);
+    let mut out = RoleChanges::default();
+    for (id, name) in have {
+        if !want.iter().any(|(w, _)| w == id) {
+            out.stmts.push(store::roles::unassign_stmt(
+                user_id,
+                &tenant.id,
+                id,
+                Some(source),
+            ));
+            out.removed.push(name.clone());
+        }
+    }
+    for (role_id, role_name) in want {
+        if !have.iter().any(|(id, _)| id == role_id) {
+            out.stmts.push(store::roles::assign_stmt(&AssignmentRow {
+                id: new_id(),
+                user_id: user_id.to_string(),
+                tenant_id: tenant.id.clone(),
+                role_id: role_id.clone(),
+                source: source.into(),
+                assigned_by: None,
+                assigned_at: now,
+            }));
+            out.added.push(role_name.clone());
+        }
+    }
+    out
+}
+
 /// Makes the user's assignments with `source` (`sso`, `scim`) in the tenant exactly `wanted`
 /// (from [`decide_roles`]: role names the tenant does not have are logged and skipped); other
 /// sources are never touched. A user created in this transaction (`new_user`) has nothing to
@@ -310,49 +372,19 @@ pub async fn reconcile(
     new_user: bool,
     source: &'static str,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let mut want: Vec<&(String, String)> = Vec::new();
-    for m in wanted {
-        match &m.resolved {
-            Some(r) => want.push(r),
-            None => tracing::warn!(role = %m.role, rule = %m.rule, tenant = %tenant.slug,
-                "group mapping names a role this tenant does not have; skipped"),
-        }
-    }
     let have = if new_user {
         Vec::new()
     } else {
         store::sso::roles_from(tx.conn(), user_id, &tenant.id, source).await?
     };
-    let mut removed = Vec::new();
-    for (id, name) in &have {
-        if !want.iter().any(|(w, _)| w == id) {
-            store::roles::unassign(tx.conn(), user_id, &tenant.id, id, Some(source)).await?;
-            removed.push(name.clone());
-        }
-    }
-    let mut added = Vec::new();
-    for (role_id, role_name) in want {
-        if !have.iter().any(|(id, _)| id == role_id) {
-            store::roles::assign(
-                tx.conn(),
-                &AssignmentRow {
-                    id: new_id(),
-                    user_id: user_id.to_string(),
-                    tenant_id: tenant.id.clone(),
-                    role_id: role_id.clone(),
-                    source: source.into(),
-                    assigned_by: None,
-                    assigned_at: now,
-                },
-            )
-            .await?;
-            added.push(role_name.clone());
-        }
-    }
+    let changes = role_changes(user_id, tenant, wanted, &have, now, source);
+    let mut batch = Batch::default();
+    batch.extend(changes.stmts);
     // Cached permissions must be recomputed everywhere, except for a user created in this very
     // transaction: nothing can be cached for them yet.
-    if !new_user && (!added.is_empty() || !removed.is_empty()) {
-        store::bump_counter(tx.conn(), "rbac").await?;
+    if !new_user && !batch.is_empty() {
+        batch.bump_counter("rbac");
     }
-    Ok((added, removed))
+    batch.run(tx.conn()).await?;
+    Ok((changes.added, changes.removed))
 }

@@ -1,6 +1,8 @@
 //! Audit events: append-only.
 
 use super::Conn;
+use super::stmt::Stmt;
+use crate::args;
 use crate::error::Result;
 use crate::on_conn;
 use sqlx::AssertSqlSafe;
@@ -23,27 +25,30 @@ pub struct AuditRow {
 
 const COLS: &str = "id, at, tenant_id, actor_id, actor, action, target_type, target_id, before_json, after_json, source, request_id";
 
+pub fn insert_stmt(e: &AuditRow) -> Stmt {
+    Stmt::new(
+        format!(
+            "INSERT INTO audit_events ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ),
+        args![
+            &e.id,
+            e.at,
+            &e.tenant_id,
+            &e.actor_id,
+            &e.actor,
+            &e.action,
+            &e.target_type,
+            &e.target_id,
+            &e.before_json,
+            &e.after_json,
+            &e.source,
+            &e.request_id,
+        ],
+    )
+}
+
 pub async fn insert(c: Conn<'_>, e: &AuditRow) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO audit_events ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    );
-    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(&e.id)
-        .bind(e.at)
-        .bind(&e.tenant_id)
-        .bind(&e.actor_id)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target_type)
-        .bind(&e.target_id)
-        .bind(&e.before_json)
-        .bind(&e.after_json)
-        .bind(&e.source)
-        .bind(&e.request_id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
+    insert_stmt(e).run(c).await.map(drop)
 }
 
 #[derive(Debug, Clone, Default)]

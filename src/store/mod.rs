@@ -16,6 +16,7 @@ pub mod roles;
 pub mod scim;
 pub mod sessions;
 pub mod sso;
+pub mod stmt;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -1,6 +1,8 @@
 //! Roles, their permissions, and role assignments (with source, assigned_by, assigned_at).
 
 use super::Conn;
+use super::stmt::Stmt;
+use crate::args;
 use crate::error::Result;
 use crate::on_conn;
 use sqlx::AssertSqlSafe;
@@ -205,26 +207,34 @@ pub async fn add_permission(
     Ok(())
 }
 
-pub async fn assign(c: Conn<'_>, a: &AssignmentRow) -> Result<bool> {
-    let n = on_conn!(c, |c| {
-        sqlx::query(
+pub fn assign_stmt(a: &AssignmentRow) -> Stmt {
+    Stmt::new(
         "INSERT INTO role_assignments (id, user_id, tenant_id, role_id, source, assigned_by, assigned_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        args![
+            &a.id,
+            &a.user_id,
+            &a.tenant_id,
+            &a.role_id,
+            &a.source,
+            &a.assigned_by,
+            a.assigned_at,
+        ],
     )
-    .bind(&a.id)
-    .bind(&a.user_id)
-    .bind(&a.tenant_id)
-    .bind(&a.role_id)
-    .bind(&a.source)
-    .bind(&a.assigned_by)
-    .bind(a.assigned_at)
-    .execute(c)
-    .await.map(|r| r.rows_affected())
-    })?;
-    Ok(n > 0)
+}
+
+pub async fn assign(c: Conn<'_>, a: &AssignmentRow) -> Result<bool> {
+    Ok(assign_stmt(a).run(c).await? > 0)
 }
 
 /// Removes a user's role in one tenant, from every source or from one.
+pub fn unassign_stmt(user_id: &str, tenant_id: &str, role_id: &str, source: Option<&str>) -> Stmt {
+    Stmt::new(
+        "DELETE FROM role_assignments WHERE user_id = $1 AND tenant_id = $2 AND role_id = $3 AND ($4 IS NULL OR source = $4)",
+        args![user_id, tenant_id, role_id, source],
+    )
+}
+
 pub async fn unassign(
     c: Conn<'_>,
     user_id: &str,
@@ -232,18 +242,9 @@ pub async fn unassign(
     role_id: &str,
     source: Option<&str>,
 ) -> Result<u64> {
-    let n = on_conn!(c, |c| {
-        sqlx::query(
-        "DELETE FROM role_assignments WHERE user_id = $1 AND tenant_id = $2 AND role_id = $3 AND ($4 IS NULL OR source = $4)"
-    )
-    .bind(user_id)
-    .bind(tenant_id)
-    .bind(role_id)
-    .bind(source)
-    .execute(c)
-    .await.map(|r| r.rows_affected())
-    })?;
-    Ok(n)
+    unassign_stmt(user_id, tenant_id, role_id, source)
+        .run(c)
+        .await
 }
 
 /// Removes every assignment the user holds in these tenants (membership removal).

@@ -6,11 +6,12 @@
 
 use sqlx::AssertSqlSafe;
 
+use super::stmt::{Stmt, marks};
 use super::{Backend, Conn};
 use crate::error::Result;
-use crate::on_conn;
 use crate::scim::filter::{AttrPath, CompareOp, Filter, Value};
 use crate::scim::schema::Kind;
+use crate::{args, bind_all, on_conn};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ScimUserRow {
@@ -45,120 +46,98 @@ pub struct GroupRow {
 
 const GROUP_COLS: &str = "id, tenant_id, display_name, display_name_norm, external_id, resource, version, created_at, updated_at";
 
-/// A bind parameter of a dynamic query.
-#[derive(Debug, Clone)]
-pub enum Arg {
-    Text(String),
-    Int(i64),
-    Bool(bool),
-}
+pub use super::stmt::Arg;
 
-/// Binds `$args` in order on a sqlx query.
-macro_rules! bind_all {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args {
-            q = match a {
-                Arg::Text(s) => q.bind(s.clone()),
-                Arg::Int(i) => q.bind(*i),
-                Arg::Bool(b) => q.bind(*b),
-            };
-        }
-        q
-    }};
+pub fn insert_user_stmt(r: &ScimUserRow) -> Stmt {
+    Stmt::new(
+        format!(
+            "INSERT INTO scim_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ),
+        args![
+            &r.id,
+            &r.tenant_id,
+            &r.user_id,
+            &r.user_name,
+            &r.user_name_norm,
+            &r.external_id,
+            &r.display_name_norm,
+            r.active,
+            &r.resource,
+            r.version,
+            r.created_at,
+            r.updated_at,
+        ],
+    )
 }
 
 pub async fn insert_user(c: Conn<'_>, r: &ScimUserRow) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO scim_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    );
-    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(&r.id)
-        .bind(&r.tenant_id)
-        .bind(&r.user_id)
-        .bind(&r.user_name)
-        .bind(&r.user_name_norm)
-        .bind(&r.external_id)
-        .bind(&r.display_name_norm)
-        .bind(r.active)
-        .bind(&r.resource)
-        .bind(r.version)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
+    insert_user_stmt(r).run(c).await.map(drop)
+}
+
+pub fn update_user_stmt(r: &ScimUserRow) -> Stmt {
+    Stmt::new(
+        "UPDATE scim_users SET user_id = $2, user_name = $3, user_name_norm = $4, external_id = $5, \
+         display_name_norm = $6, active = $7, resource = $8, version = $9, updated_at = $10 WHERE id = $1",
+        args![
+            &r.id,
+            &r.user_id,
+            &r.user_name,
+            &r.user_name_norm,
+            &r.external_id,
+            &r.display_name_norm,
+            r.active,
+            &r.resource,
+            r.version,
+            r.updated_at,
+        ],
+    )
 }
 
 pub async fn update_user(c: Conn<'_>, r: &ScimUserRow) -> Result<()> {
-    on_conn!(c, |c| {
-        sqlx::query(
-        "UPDATE scim_users SET user_id = $2, user_name = $3, user_name_norm = $4, external_id = $5, \
-         display_name_norm = $6, active = $7, resource = $8, version = $9, updated_at = $10 WHERE id = $1"
-    )
-    .bind(&r.id)
-    .bind(&r.user_id)
-    .bind(&r.user_name)
-    .bind(&r.user_name_norm)
-    .bind(&r.external_id)
-    .bind(&r.display_name_norm)
-    .bind(r.active)
-    .bind(&r.resource)
-    .bind(r.version)
-    .bind(r.updated_at)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
-    Ok(())
+    update_user_stmt(r).run(c).await.map(drop)
 }
 
 /// Replaces the indexed email values of a SCIM user.
+pub fn set_emails_stmts(tenant_id: &str, scim_user_id: &str, values: &[String]) -> Vec<Stmt> {
+    let mut out = vec![Stmt::new(
+        "DELETE FROM scim_emails WHERE scim_user_id = $1",
+        args![scim_user_id],
+    )];
+    out.extend(add_emails_stmts(tenant_id, scim_user_id, values));
+    out
+}
+
 pub async fn set_emails(
     mut c: Conn<'_>,
     tenant_id: &str,
     scim_user_id: &str,
     values: &[String],
 ) -> Result<()> {
-    on_conn!(c.reborrow(), |c| sqlx::query(
-        "DELETE FROM scim_emails WHERE scim_user_id = $1"
-    )
-    .bind(scim_user_id)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    add_emails(c, tenant_id, scim_user_id, values).await
-}
-
-/// Adds email values to a SCIM user (one statement).
-pub async fn add_emails(
-    c: Conn<'_>,
-    tenant_id: &str,
-    scim_user_id: &str,
-    values: &[String],
-) -> Result<()> {
-    let mut c = c;
-    for chunk in values.chunks(CHUNK) {
-        let mut sql =
-            String::from("INSERT INTO scim_emails (scim_user_id, tenant_id, value_norm) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("($1, $2, ${})", i + 3));
-        }
-        on_conn!(c.reborrow(), |c| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(scim_user_id)
-                .bind(tenant_id);
-            for v in chunk {
-                q = q.bind(v);
-            }
-            q.execute(c).await.map(|r| r.rows_affected())
-        })?;
+    for s in set_emails_stmts(tenant_id, scim_user_id, values) {
+        s.run(c.reborrow()).await?;
     }
     Ok(())
+}
+
+/// Adds email values to a SCIM user (one statement per [`CHUNK`] values).
+pub fn add_emails_stmts(tenant_id: &str, scim_user_id: &str, values: &[String]) -> Vec<Stmt> {
+    values
+        .chunks(CHUNK)
+        .map(|chunk| {
+            let mut sql = String::from(
+                "INSERT INTO scim_emails (scim_user_id, tenant_id, value_norm) VALUES ",
+            );
+            let mut a = args![scim_user_id, tenant_id];
+            for (i, v) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, $2, ${})", i + 3));
+                a.push(Arg::from(v));
+            }
+            Stmt::new(sql, a)
+        })
+        .collect()
 }
 
 /// A SCIM user of the tenant; `lock` takes a row lock on PostgreSQL (SQLite's write transaction
@@ -481,6 +460,32 @@ pub async fn direct_groups_of(
             }};
         }
         out.extend(on_conn!(c.reborrow(), |c| run!(c))?);
+    }
+    Ok(out)
+}
+
+/// The groups of many SCIM users, directly or through nested groups: (member id, displayName,
+/// externalId), one query per [`CHUNK`] members.
+pub async fn effective_groups_of(
+    mut c: Conn<'_>,
+    member_ids: &[String],
+) -> Result<Vec<(String, String, Option<String>)>> {
+    let mut out = Vec::new();
+    for chunk in member_ids.chunks(CHUNK) {
+        let sql = format!(
+            "WITH RECURSIVE up(member, id) AS ( \
+                 SELECT member_id, group_id FROM group_members WHERE member_id IN ({}) \
+                 UNION SELECT up.member, gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.id) \
+             SELECT up.member, g.display_name, g.external_id FROM up JOIN groups g ON g.id = up.id",
+            marks(1, chunk.len())
+        );
+        let args: Vec<Arg> = chunk.iter().map(Arg::from).collect();
+        out.extend(on_conn!(c.reborrow(), |c| bind_all!(
+            sqlx::query_as::<_, (String, String, Option<String>)>(AssertSqlSafe(sql.as_str())),
+            &args
+        )
+        .fetch_all(c)
+        .await)?);
     }
     Ok(out)
 }
@@ -825,8 +830,35 @@ impl Compile {
                 "rowid IN (SELECT rowid FROM scim_users_search WHERE user_name_norm LIKE {m})"
             );
         }
+        if self.backend == Backend::Postgres && col == "user_name_norm" && op == CompareOp::Sw {
+            // The range the prefix spans, in byte order: the "C"-collated index answers it
+            // even in a generic plan, where the LIKE's pattern is unknown.
+            let lo = self.arg(args, Arg::Text(value.to_string()));
+            let range = match prefix_end(value) {
+                Some(end) => {
+                    let hi = self.arg(args, Arg::Text(end));
+                    format!(" AND {col} COLLATE \"C\" >= {lo} AND {col} COLLATE \"C\" < {hi}")
+                }
+                None => format!(" AND {col} COLLATE \"C\" >= {lo}"),
+            };
+            return format!("({col} LIKE {m} ESCAPE '\\'{range})");
+        }
         format!("{col} LIKE {m} ESCAPE '\\'")
     }
+}
+
+/// The least string above every string that starts with `prefix`, in code point (UTF-8 byte)
+/// order: the prefix with its last character incremented. None when there is no such string.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// `value eq "x"` inside a value path, alone or in an `and` chain.
@@ -871,10 +903,11 @@ pub struct ListQuery<'a> {
     pub limit: Option<i64>,
 }
 
-fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
-    let (table, cols) = match q.kind {
-        Kind::User => ("scim_users", USER_COLS),
-        Kind::Group => ("groups", GROUP_COLS),
+/// ` FROM table WHERE tenant and filter` of a list query.
+fn from_where(q: &ListQuery<'_>) -> String {
+    let table = match q.kind {
+        Kind::User => "scim_users",
+        Kind::Group => "groups",
     };
     // A trigram clause that every match satisfies: start from its rowids.
     let tenant = if q.filter.is_some_and(|w| w.fts) {
@@ -882,24 +915,30 @@ fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
     } else {
         "tenant_id"
     };
-    let mut sql = if count {
-        format!("SELECT COUNT(*) FROM {table} WHERE {tenant} = $1")
-    } else {
-        format!("SELECT {cols} FROM {table} WHERE {tenant} = $1")
-    };
+    let mut sql = format!(" FROM {table} WHERE {tenant} = $1");
     if let Some(w) = q.filter {
         sql.push_str(" AND ");
         sql.push_str(&w.sql);
     }
+    sql
+}
+
+fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
+    let cols = match q.kind {
+        Kind::User => USER_COLS,
+        Kind::Group => GROUP_COLS,
+    };
+    let mut sql = if count {
+        "SELECT COUNT(*)".to_string()
+    } else {
+        format!("SELECT {cols}")
+    };
+    sql.push_str(&from_where(q));
     if count {
         return sql;
     }
     let col = q.sort.column(q.kind);
-    let (cmp, dir) = if q.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
+    let cmp = if q.descending { "<" } else { ">" };
     let n = 1 + q.filter.map_or(0, |w| w.args.len());
     if q.after.is_some() {
         if q.sort == Sort::Id {
@@ -912,11 +951,8 @@ fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
             ));
         }
     }
-    if q.sort == Sort::Id {
-        sql.push_str(&format!(" ORDER BY id {dir}"));
-    } else {
-        sql.push_str(&format!(" ORDER BY {col} {dir}, id {dir}"));
-    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order(q));
     if let Some(limit) = q.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
@@ -924,6 +960,47 @@ fn list_sql(q: &ListQuery<'_>, count: bool) -> String {
         sql.push_str(&format!(" OFFSET {}", q.offset));
     }
     sql
+}
+
+/// The ORDER BY terms of a list query (id breaks ties).
+fn order(q: &ListQuery<'_>) -> String {
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    if q.sort == Sort::Id {
+        format!("id {dir}")
+    } else {
+        format!("{} {dir}, id {dir}", q.sort.column(q.kind))
+    }
+}
+
+/// The (sort value, id) of every `step`-th row of a list query's order (positions `step`,
+/// `2 * step`, ...): keyset positions from which a page at any `startIndex` is a short OFFSET
+/// away. One pass over the matches, counted in the database.
+pub async fn anchors(c: Conn<'_>, q: &ListQuery<'_>, step: i64) -> Result<Vec<(Arg, String)>> {
+    let col = q.sort.column(q.kind);
+    let sql = format!(
+        "SELECT k, id FROM (SELECT {col} AS k, id, row_number() OVER (ORDER BY {order}) AS rn{from}) t \
+         WHERE rn % {step} = 0 ORDER BY rn",
+        order = order(q),
+        from = from_where(q),
+    );
+    let args = binds(q);
+    if q.sort.is_int() {
+        let rows: Vec<(i64, String)> = on_conn!(c, |c| bind_all!(
+            sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql.as_str())),
+            &args
+        )
+        .fetch_all(c)
+        .await)?;
+        Ok(rows.into_iter().map(|(k, id)| (Arg::Int(k), id)).collect())
+    } else {
+        let rows: Vec<(String, String)> = on_conn!(c, |c| bind_all!(
+            sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql.as_str())),
+            &args
+        )
+        .fetch_all(c)
+        .await)?;
+        Ok(rows.into_iter().map(|(k, id)| (Arg::Text(k), id)).collect())
+    }
 }
 
 fn binds(q: &ListQuery<'_>) -> Vec<Arg> {
@@ -976,4 +1053,24 @@ pub async fn list_groups(c: Conn<'_>, q: &ListQuery<'_>) -> Result<Vec<GroupRow>
     )
     .fetch_all(c)
     .await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_range_ends_at_the_next_string_in_byte_order() {
+        assert_eq!(prefix_end("load00123").as_deref(), Some("load00124"));
+        assert_eq!(prefix_end("ab\u{10FFFF}").as_deref(), Some("ac"));
+        // Past the surrogates, code point order is UTF-8 byte order.
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        assert_eq!(prefix_end(""), None);
+        let end = prefix_end("zoë").unwrap();
+        for s in ["zoë", "zoë@x", "zoë\u{10FFFF}"] {
+            assert!(s.as_bytes() < end.as_bytes(), "{s}");
+        }
+        assert!("zoe".as_bytes() < "zoë".as_bytes());
+    }
 }

@@ -291,6 +291,32 @@ pub async fn roles_from(
     .await)?)
 }
 
+/// [`roles_from`] for many users: (user id, role id, role name), one query per 500 users.
+pub async fn roles_from_many(
+    mut c: Conn<'_>,
+    user_ids: &[String],
+    tenant_id: &str,
+    source: &str,
+) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for chunk in user_ids.chunks(500) {
+        let sql = format!(
+            "SELECT ra.user_id, r.id, r.name FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
+             WHERE ra.tenant_id = $1 AND ra.source = $2 AND ra.user_id IN ({}) ORDER BY r.name",
+            super::stmt::marks(3, chunk.len())
+        );
+        let mut args = crate::args![tenant_id, source];
+        args.extend(chunk.iter().map(super::stmt::Arg::from));
+        out.extend(on_conn!(c.reborrow(), |c| crate::bind_all!(
+            sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql.as_str())),
+            &args
+        )
+        .fetch_all(c)
+        .await)?);
+    }
+    Ok(out)
+}
+
 /// Remembers the upstream sign-in behind an idbridge session.
 /// The SAML subject of a session (NameID, its format, SessionIndex), for single logout.
 #[derive(Debug, Clone, Default)]

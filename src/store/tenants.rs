@@ -1,6 +1,8 @@
 //! Tenants (with subtenants) and memberships.
 
 use super::Conn;
+use super::stmt::Stmt;
+use crate::args;
 use crate::error::Result;
 use crate::on_conn;
 use sqlx::AssertSqlSafe;
@@ -134,18 +136,15 @@ pub async fn add_member(c: Conn<'_>, tenant_id: &str, user_id: &str, now: i64) -
 }
 
 /// Adds the membership unless it exists; returns whether it was added.
-pub async fn ensure_member(c: Conn<'_>, tenant_id: &str, user_id: &str, now: i64) -> Result<bool> {
-    let n = on_conn!(c, |c| {
-        sqlx::query(
-        "INSERT INTO memberships (tenant_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+pub fn ensure_member_stmt(tenant_id: &str, user_id: &str, now: i64) -> Stmt {
+    Stmt::new(
+        "INSERT INTO memberships (tenant_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        args![tenant_id, user_id, now],
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(now)
-    .execute(c)
-    .await.map(|r| r.rows_affected())
-    })?;
-    Ok(n > 0)
+}
+
+pub async fn ensure_member(c: Conn<'_>, tenant_id: &str, user_id: &str, now: i64) -> Result<bool> {
+    Ok(ensure_member_stmt(tenant_id, user_id, now).run(c).await? > 0)
 }
 
 pub async fn remove_member(c: Conn<'_>, tenant_id: &str, user_id: &str) -> Result<bool> {

@@ -1,6 +1,8 @@
 //! Users: profile, status, password hash, session version.
 
 use super::Conn;
+use super::stmt::Stmt;
+use crate::args;
 use crate::error::Result;
 use crate::on_conn;
 use sqlx::AssertSqlSafe;
@@ -33,56 +35,60 @@ fn prefixed(p: &str) -> String {
         .join(", ")
 }
 
+pub fn insert_stmt(u: &UserRow) -> Stmt {
+    Stmt::new(
+        format!(
+            "INSERT INTO users ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ),
+        args![
+            &u.id,
+            &u.email,
+            &u.email_norm,
+            &u.first_name,
+            &u.last_name,
+            &u.sort_name,
+            &u.search_text,
+            &u.status,
+            &u.password_hash,
+            u.platform_admin,
+            u.session_version,
+            u.created_at,
+            u.updated_at,
+            u.last_login_at,
+            u.deleted_at,
+        ],
+    )
+}
+
 pub async fn insert(c: Conn<'_>, u: &UserRow) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO users ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-    );
-    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(&u.id)
-        .bind(&u.email)
-        .bind(&u.email_norm)
-        .bind(&u.first_name)
-        .bind(&u.last_name)
-        .bind(&u.sort_name)
-        .bind(&u.search_text)
-        .bind(&u.status)
-        .bind(&u.password_hash)
-        .bind(u.platform_admin)
-        .bind(u.session_version)
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .bind(u.last_login_at)
-        .bind(u.deleted_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
+    insert_stmt(u).run(c).await.map(drop)
 }
 
 /// Writes every mutable column back (email is immutable and not written).
-pub async fn update(c: Conn<'_>, u: &UserRow) -> Result<()> {
-    on_conn!(c, |c| {
-        sqlx::query(
+pub fn update_stmt(u: &UserRow) -> Stmt {
+    Stmt::new(
         "UPDATE users SET first_name = $2, last_name = $3, sort_name = $4, search_text = $5, status = $6, \
          password_hash = $7, platform_admin = $8, session_version = $9, updated_at = $10, last_login_at = $11, \
-         deleted_at = $12 WHERE id = $1"
+         deleted_at = $12 WHERE id = $1",
+        args![
+            &u.id,
+            &u.first_name,
+            &u.last_name,
+            &u.sort_name,
+            &u.search_text,
+            &u.status,
+            &u.password_hash,
+            u.platform_admin,
+            u.session_version,
+            u.updated_at,
+            u.last_login_at,
+            u.deleted_at,
+        ],
     )
-    .bind(&u.id)
-    .bind(&u.first_name)
-    .bind(&u.last_name)
-    .bind(&u.sort_name)
-    .bind(&u.search_text)
-    .bind(&u.status)
-    .bind(&u.password_hash)
-    .bind(u.platform_admin)
-    .bind(u.session_version)
-    .bind(u.updated_at)
-    .bind(u.last_login_at)
-    .bind(u.deleted_at)
-    .execute(c)
-    .await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
+}
+
+pub async fn update(c: Conn<'_>, u: &UserRow) -> Result<()> {
+    update_stmt(u).run(c).await.map(drop)
 }
 
 pub async fn get(c: Conn<'_>, id: &str) -> Result<Option<UserRow>> {

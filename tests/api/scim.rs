@@ -660,6 +660,43 @@ async fn users_are_created_linked_read_updated_and_deprovisioned() {
     assert!(!log.to_string().contains("1mz050nq"));
 }
 
+/// Creates read whether the person's email has a user before their write turn; creates racing
+/// for one new email must still all succeed: one creates the user, the others find it taken
+/// on the unique key and link again (here: stay unlinked, the user already has a record).
+#[tokio::test]
+async fn concurrent_creates_for_one_new_email_all_succeed() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let results = futures_util::future::join_all((0..8).map(|i| {
+        scim.post(
+            "/Users",
+            json!({"schemas": [USER], "userName": format!("race{i}@corp.example"),
+                "emails": [{"value": "same@corp.example", "primary": true}]}),
+        )
+    }))
+    .await;
+    let mut linked = 0;
+    for (s, v) in results {
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().unwrap();
+        // A record that created its user shares the user's id.
+        let r = app
+            .get(&format!("/api/users/{id}"), &admin)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            linked += 1;
+            assert_eq!(
+                r.json::<Value>().await.unwrap()["email"],
+                "same@corp.example"
+            );
+        }
+    }
+    assert_eq!(linked, 1);
+}
+
 #[tokio::test]
 async fn deactivation_ends_sessions_of_an_adopted_user() {
     let app = spawn_app().await;
@@ -692,6 +729,64 @@ async fn deactivation_ends_sessions_of_an_adopted_user() {
             .status(),
         StatusCode::FORBIDDEN
     );
+}
+
+/// One membership change over more users than one query takes (500): every user's roles are
+/// reconciled, with the mapped role added, then taken away again.
+#[tokio::test]
+async fn a_membership_change_of_many_users_reconciles_every_one() {
+    let app = spawn_app_with(|s| s.sso.group_role_map = "Big:fulfiller".into()).await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let mut ids = Vec::new();
+    for batch in (0..520).collect::<Vec<_>>().chunks(20) {
+        let names: Vec<String> = batch
+            .iter()
+            .map(|i| format!("many{i:03}@corp.example"))
+            .collect();
+        let created =
+            futures_util::future::join_all(names.iter().map(|n| scim.create_user(n, json!({}))))
+                .await;
+        ids.extend(
+            created
+                .into_iter()
+                .map(|v| v["id"].as_str().unwrap().to_string()),
+        );
+    }
+    let (s, g) = scim
+        .post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Big"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let gid = g["id"].as_str().unwrap();
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let (s, v) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "add", "path": "members", "value": members}]),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {v}");
+    for id in [&ids[0], &ids[499], &ids[500], &ids[519]] {
+        let roles = role_names(&app, &admin, id).await;
+        assert!(
+            roles.contains(&("fulfiller".to_string(), "scim".to_string())),
+            "{id}: {roles:?}"
+        );
+    }
+    let (s, v) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "replace", "path": "members", "value": []}]),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {v}");
+    for id in [&ids[0], &ids[519]] {
+        let roles = role_names(&app, &admin, id).await;
+        assert!(
+            !roles.iter().any(|(r, _)| r == "fulfiller") && !roles.is_empty(),
+            "{id}: {roles:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -848,6 +943,99 @@ async fn groups_drive_roles_with_entra_and_okta_membership_shapes() {
     assert_eq!(v["totalResults"], 1);
     let (_, v) = scim.filter("Groups", "displayName eq \"ops\"").await;
     assert_eq!(v["Resources"][0]["id"], gid.as_str());
+}
+
+/// A page at a `startIndex` no earlier page ended at, past the first thousand rows, starts from
+/// an anchor position (a keyset query plus a short OFFSET): it must be the same page an OFFSET
+/// over everything would give, in every order, and follow writes.
+#[tokio::test]
+async fn pages_at_any_start_index_match_the_full_order() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let tenant_id = {
+        let mut c = app.state.store.acquire().await.unwrap();
+        idbridge::store::tenants::get_by_slug(c.conn(), "default")
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    // Names in an order unrelated to the ids' order; created times in yet another order.
+    let n = 2_600usize;
+    let mut rows = Vec::new();
+    {
+        let mut tx = app.state.store.begin().await.unwrap();
+        for i in 0..n {
+            let name = format!("u{:04}@corp.example", (i * 7_919) % n);
+            let row = idbridge::store::scim::ScimUserRow {
+                id: idbridge::domain::new_id(),
+                tenant_id: tenant_id.clone(),
+                user_id: None,
+                user_name_norm: name.clone(),
+                resource: json!({"userName": name, "active": true}).to_string(),
+                user_name: name,
+                external_id: None,
+                display_name_norm: None,
+                active: true,
+                version: 1,
+                created_at: ((i * 131) % n) as i64,
+                updated_at: 0,
+            };
+            idbridge::store::scim::insert_user(tx.conn(), &row)
+                .await
+                .unwrap();
+            rows.push(row);
+        }
+        tx.commit().await.unwrap();
+    }
+    let page = |v: &Value| -> Vec<String> {
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["userName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut by_id = rows.clone();
+    by_id.sort_by(|a, b| a.id.cmp(&b.id));
+    let by_id: Vec<String> = by_id.into_iter().map(|r| r.user_name).collect();
+    let mut by_name: Vec<String> = rows.iter().map(|r| r.user_name.clone()).collect();
+    by_name.sort();
+    let mut by_created = rows.clone();
+    by_created.sort_by_key(|r| r.created_at);
+    let by_created: Vec<String> = by_created.into_iter().map(|r| r.user_name).collect();
+    let descending: Vec<String> = by_name.iter().rev().cloned().collect();
+    for (query, want) in [
+        ("", &by_id),
+        ("&sortBy=userName", &by_name),
+        ("&sortBy=userName&sortOrder=descending", &descending),
+        ("&sortBy=meta.created", &by_created),
+    ] {
+        // 1,000 and 2,000 are anchor positions; 2,555 runs past the end.
+        for start in [1_000usize, 1_001, 1_777, 2_000, 2_001, 2_555] {
+            let (s, v) = scim
+                .get(&format!("/Users?startIndex={start}&count=50{query}"))
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(v["totalResults"], n);
+            let end = (start - 1 + 50).min(n);
+            assert_eq!(page(&v), want[start - 1..end], "{query} at {start}");
+        }
+    }
+    // A write: the anchors are stale, and the pages follow the new order at once.
+    let (s, _) = scim
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "a-first@corp.example"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, v) = scim
+        .get("/Users?startIndex=1501&count=3&sortBy=userName")
+        .await;
+    assert_eq!(v["totalResults"], n + 1);
+    assert_eq!(page(&v), by_name[1_499..1_502]);
 }
 
 #[tokio::test]

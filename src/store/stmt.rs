@@ -1,0 +1,389 @@
+//! Write statements as values: built by the store's functions, run alone or several in one
+//! [`Batch`]. SQLite has one writer, and every statement sent to it is a round trip to its
+//! worker thread while the writer is held; a batch is one round trip for all of its statements
+//! (their `$N` placeholders renumbered into one argument list). On PostgreSQL a run of INSERTs
+//! is one statement of data-modifying CTEs (`WITH s0 AS (INSERT ...) INSERT ...`); any other
+//! statement runs alone, in order.
+
+use sqlx::AssertSqlSafe;
+
+use super::Conn;
+use crate::error::Result;
+
+/// A bind parameter of a dynamic statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    /// A text column that may be NULL (typed, for PostgreSQL).
+    OptText(Option<String>),
+    /// An integer column that may be NULL.
+    OptInt(Option<i64>),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Text(s.to_string())
+    }
+}
+impl From<&String> for Arg {
+    fn from(s: &String) -> Self {
+        Arg::Text(s.clone())
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::Text(s)
+    }
+}
+impl From<i64> for Arg {
+    fn from(i: i64) -> Self {
+        Arg::Int(i)
+    }
+}
+impl From<bool> for Arg {
+    fn from(b: bool) -> Self {
+        Arg::Bool(b)
+    }
+}
+impl From<&Option<String>> for Arg {
+    fn from(s: &Option<String>) -> Self {
+        Arg::OptText(s.clone())
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(s: Option<&str>) -> Self {
+        Arg::OptText(s.map(str::to_string))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(i: Option<i64>) -> Self {
+        Arg::OptInt(i)
+    }
+}
+
+/// `args![a, b, ...]`: a statement's arguments, in `$1, $2, ...` order.
+#[macro_export]
+macro_rules! args {
+    ($($a:expr),* $(,)?) => {
+        vec![$($crate::store::stmt::Arg::from($a)),*]
+    };
+}
+
+/// Binds `$args` in order on a sqlx query.
+#[macro_export]
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        use $crate::store::stmt::Arg;
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Bool(b) => q.bind(*b),
+                Arg::OptText(s) => q.bind(s.clone()),
+                Arg::OptInt(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// `$first, $first+1, ...`: `n` placeholders for an `IN (...)` list.
+pub fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One write statement: SQL with `$1..$n` placeholders and their arguments.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>, args: Vec<Arg>) -> Self {
+        Stmt {
+            sql: sql.into(),
+            args,
+        }
+    }
+
+    /// Runs the statement alone; the number of rows it changed.
+    pub async fn run(&self, c: Conn<'_>) -> Result<u64> {
+        Ok(crate::on_conn!(c, |c| bind_all!(
+            sqlx::query(AssertSqlSafe(self.sql.as_str())),
+            &self.args
+        )
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+}
+
+/// Statements that need nothing back from each other, run together.
+#[derive(Debug, Default)]
+pub struct Batch {
+    stmts: Vec<Stmt>,
+    /// Counters bumped: PostgreSQL also notifies the other replicas.
+    bumped: Vec<&'static str>,
+}
+
+impl Batch {
+    pub fn push(&mut self, s: Stmt) {
+        self.stmts.push(s);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stmts.is_empty()
+    }
+
+    pub fn extend(&mut self, s: impl IntoIterator<Item = Stmt>) {
+        self.stmts.extend(s);
+    }
+
+    /// Bumps a generation counter (see [`super::bump_counter`]).
+    pub fn bump_counter(&mut self, name: &'static str) {
+        if !self.bumped.contains(&name) {
+            self.bumped.push(name);
+            self.push(Stmt::new(
+                "UPDATE counters SET value = value + 1 WHERE name = $1",
+                args![name],
+            ));
+        }
+    }
+
+    pub async fn run(self, c: Conn<'_>) -> Result<()> {
+        match c {
+            Conn::Sqlite(c) => {
+                for part in parts(&self.stmts, |_| true) {
+                    let (sql, args) = join(part);
+                    bind_all!(sqlx::query(AssertSqlSafe(sql.as_str())), &args)
+                        .execute(&mut *c)
+                        .await?;
+                }
+            }
+            Conn::Postgres(c) => {
+                for part in parts(&self.stmts, is_insert) {
+                    let (sql, args) = join_ctes(part);
+                    bind_all!(sqlx::query(AssertSqlSafe(sql.as_str())), &args)
+                        .execute(&mut *c)
+                        .await?;
+                }
+                for name in &self.bumped {
+                    // Delivered at commit: the other replicas re-read the counters at once.
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(crate::tokens::generations::CHANNEL)
+                        .bind(*name)
+                        .execute(&mut *c)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most this many statements or arguments go in one round trip: SQLite's limit on bind
+/// parameters is 32,766, and a prepared text of a few hundred statements is reused.
+const PART_STMTS: usize = 256;
+const PART_ARGS: usize = 16_000;
+
+/// The batch cut into round trips of at most [`PART_STMTS`] statements and [`PART_ARGS`]
+/// arguments; a statement that is not `joinable` goes alone.
+fn parts(stmts: &[Stmt], joinable: impl Fn(&Stmt) -> bool) -> Vec<&[Stmt]> {
+    let mut out = Vec::new();
+    let (mut from, mut args) = (0, 0);
+    for (i, s) in stmts.iter().enumerate() {
+        let alone = !joinable(s) || (i > from && !joinable(&stmts[i - 1]));
+        if i > from && (alone || i - from == PART_STMTS || args + s.args.len() > PART_ARGS) {
+            out.push(&stmts[from..i]);
+            (from, args) = (i, 0);
+        }
+        args += s.args.len();
+    }
+    if from < stmts.len() {
+        out.push(&stmts[from..]);
+    }
+    out
+}
+
+/// PostgreSQL joins only INSERTs (as data-modifying CTEs of one statement): they touch no row
+/// another statement of the batch reads or changes, so seeing one snapshot changes nothing.
+fn is_insert(s: &Stmt) -> bool {
+    s.sql
+        .trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("INSERT"))
+}
+
+/// Each statement with its `$k` renumbered to `$(k + arguments before it)`, and all the
+/// arguments. Quoted text and identifiers are copied as they are.
+fn renumber(stmts: &[Stmt]) -> (Vec<String>, Vec<Arg>) {
+    let mut out = Vec::with_capacity(stmts.len());
+    let mut args = Vec::new();
+    for s in stmts {
+        let offset = args.len();
+        let mut sql = String::with_capacity(s.sql.len() + 8);
+        let mut chars = s.sql.chars().peekable();
+        let mut quote: Option<char> = None;
+        while let Some(ch) = chars.next() {
+            match quote {
+                Some(q) => {
+                    if ch == q {
+                        quote = None;
+                    }
+                    sql.push(ch);
+                }
+                None if ch == '\'' || ch == '"' => {
+                    quote = Some(ch);
+                    sql.push(ch);
+                }
+                None if ch == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                    let mut n = 0usize;
+                    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                        n = n * 10 + d as usize;
+                        chars.next();
+                    }
+                    sql.push('$');
+                    sql.push_str(&(n + offset).to_string());
+                }
+                None => sql.push(ch),
+            }
+        }
+        out.push(sql);
+        args.extend(s.args.iter().cloned());
+    }
+    (out, args)
+}
+
+/// SQLite: the statements one after another in one text.
+fn join(stmts: &[Stmt]) -> (String, Vec<Arg>) {
+    let (texts, args) = renumber(stmts);
+    let mut sql = String::new();
+    for t in texts {
+        sql.push_str(&t);
+        sql.push_str(";\n");
+    }
+    (sql, args)
+}
+
+/// PostgreSQL: INSERTs as one statement, `WITH s0 AS (INSERT ...), ... INSERT ...`.
+fn join_ctes(stmts: &[Stmt]) -> (String, Vec<Arg>) {
+    let (mut texts, args) = renumber(stmts);
+    let last = texts.pop().unwrap_or_default();
+    let mut sql = String::new();
+    for (i, t) in texts.iter().enumerate() {
+        sql.push_str(if i == 0 { "WITH " } else { ", " });
+        sql.push_str(&format!("s{i} AS ({t})"));
+    }
+    if !sql.is_empty() {
+        sql.push(' ');
+    }
+    sql.push_str(&last);
+    (sql, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_renumbered_past_the_statements_before() {
+        let (sql, args) = join(&[
+            Stmt::new("INSERT INTO a (x, y) VALUES ($1, $2)", args!["p", 1i64]),
+            Stmt::new(
+                "UPDATE b SET z = '$1 stays' WHERE id = $2 AND k = $1 AND \"c$1\" = $10",
+                args![true, "q", 3i64, 4i64, 5i64, 6i64, 7i64, 8i64, 9i64, 10i64],
+            ),
+        ]);
+        assert_eq!(
+            sql,
+            "INSERT INTO a (x, y) VALUES ($1, $2);\n\
+             UPDATE b SET z = '$1 stays' WHERE id = $4 AND k = $3 AND \"c$1\" = $12;\n"
+        );
+        assert_eq!(args.len(), 12);
+        assert_eq!(args[2], Arg::Bool(true));
+    }
+
+    #[test]
+    fn big_batches_are_cut_under_the_limits() {
+        let one = Stmt::new("UPDATE t SET n = $1", args![1i64]);
+        let many = vec![one; PART_STMTS * 2 + 1];
+        let sizes: Vec<usize> = parts(&many, |_| true).iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, vec![PART_STMTS, PART_STMTS, 1]);
+        let wide = Stmt::new("INSERT", vec![Arg::Int(0); PART_ARGS / 2 + 1]);
+        let sizes: Vec<usize> = parts(&[wide.clone(), wide.clone(), wide], |_| true)
+            .iter()
+            .map(|p| p.len())
+            .collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
+        assert!(parts(&[], |_| true).is_empty());
+        // On PostgreSQL only runs of INSERTs share a round trip.
+        let ins = Stmt::new("INSERT INTO t VALUES ($1)", args![1i64]);
+        let upd = Stmt::new("UPDATE t SET n = $1", args![1i64]);
+        let mixed = [ins.clone(), ins.clone(), upd.clone(), ins.clone(), upd, ins];
+        let sizes: Vec<usize> = parts(&mixed, is_insert).iter().map(|p| p.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 1, 1, 1]);
+        let (sql, args) = join_ctes(&mixed[..2]);
+        assert_eq!(
+            sql,
+            "WITH s0 AS (INSERT INTO t VALUES ($1)) INSERT INTO t VALUES ($2)"
+        );
+        assert_eq!(args.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_every_statement_or_fails_on_the_first_error() {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, note TEXT)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let mut b = Batch::default();
+        b.push(Stmt::new(
+            "INSERT INTO t (id, n, note) VALUES ($1, $2, $3)",
+            args!["a", 1i64, &None::<String>],
+        ));
+        b.push(Stmt::new(
+            "INSERT INTO t (id, n, note) VALUES ($1, $2, $3)",
+            args!["b", 2i64, Some("two")],
+        ));
+        b.push(Stmt::new(
+            "UPDATE t SET n = n + $1 WHERE id = $2",
+            args![10i64, "a"],
+        ));
+        b.run(Conn::Sqlite(&mut c)).await.unwrap();
+        let rows: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT id, n, note FROM t ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a".to_string(), 11, None),
+                ("b".to_string(), 2, Some("two".to_string()))
+            ]
+        );
+        // A duplicate key fails the batch with the database's error.
+        let mut b = Batch::default();
+        b.push(Stmt::new(
+            "INSERT INTO t (id, n) VALUES ($1, $2)",
+            args!["c", 3i64],
+        ));
+        b.push(Stmt::new(
+            "INSERT INTO t (id, n) VALUES ($1, $2)",
+            args!["a", 4i64],
+        ));
+        let e = b.run(Conn::Sqlite(&mut c)).await.unwrap_err();
+        assert!(e.to_string().contains("conflict"), "{e}");
+    }
+}
