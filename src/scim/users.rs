@@ -191,35 +191,32 @@ async fn respond(
     ))
 }
 
+/// The idbridge user to create for a new SCIM record (not written yet: its row goes into the
+/// create's batch); None without an identity email.
+fn new_user(r: &Map<String, Value>, active: bool, now: i64) -> Option<UserRow> {
+    let email = identity_email(r)?;
+    let (first, last) = person_names(r, &email);
+    let mut u = crate::users::new_user_row(&email, first, last, None, now);
+    if !active {
+        u.status = "inactive".into();
+    }
+    Some(u)
+}
+
 /// Links or creates the idbridge user for a new SCIM record; None when it stays unlinked. A
-/// user to create (`true`) is not written yet: its row goes into the create's batch. `known`
-/// says a user with the email existed when read before the write turn; when none did, the
-/// batch's insert finds out on the unique key if one came meanwhile.
+/// user to create (`true`) is not written yet (see [`new_user`]).
 async fn link(
     tx: &mut Tx,
     tenant: &TenantRow,
     r: &Map<String, Value>,
     active: bool,
-    known: bool,
     now: i64,
 ) -> Result<Option<(UserRow, bool)>> {
     let Some(email) = identity_email(r) else {
         return Ok(None);
     };
-    let existing = if known {
-        store::users::get_by_email(tx.conn(), email.normalized()).await?
-    } else {
-        None
-    };
-    match existing {
-        None => {
-            let (first, last) = person_names(r, &email);
-            let mut u = crate::users::new_user_row(&email, first, last, None, now);
-            if !active {
-                u.status = "inactive".into();
-            }
-            Ok(Some((u, true)))
-        }
+    match store::users::get_by_email(tx.conn(), email.normalized()).await? {
+        None => Ok(new_user(r, active, now).map(|u| (u, true))),
         Some(mut u) => {
             let tenants = store::tenants::of_user(tx.conn(), &u.id).await?;
             // An account in no tenant is adopted only without a password: a local account
@@ -355,12 +352,20 @@ struct New<'a> {
     now: i64,
 }
 
-/// One write turn of a create: the user to link (read) or create, then every insert in one
-/// batch. None: `known` was false and the email's user appeared since it was read.
+/// One write of a create: the user to link (read in the write turn) or create, then every
+/// insert in one batch. `known` says a user with the email existed when read before: without
+/// one the write reads nothing, and the batch's insert finds out on the unique key if one came
+/// meanwhile (then None: link instead).
 async fn write_new(state: &AppState, n: &New<'_>, known: bool) -> Result<Option<ScimUserRow>> {
     let (tenant, d, now) = (n.tenant, n.d, n.now);
-    let mut tx = state.store.begin().await?;
-    let user = link(&mut tx, tenant, n.r, d.active, known, now).await?;
+    let mut tx = match known {
+        true => Some(state.store.begin().await?),
+        false => None,
+    };
+    let user = match &mut tx {
+        Some(tx) => link(tx, tenant, n.r, d.active, now).await?,
+        None => new_user(n.r, d.active, now).map(|u| (u, true)),
+    };
     let row = ScimUserRow {
         // A user created for this record shares its id; a linked one gets a new id (a record
         // deleted and created again is a new resource).
@@ -408,16 +413,23 @@ async fn write_new(state: &AppState, n: &New<'_>, known: bool) -> Result<Option<
         },
     ));
     // The record is in no group: its user gets the defaults.
-    match (&user, n.defaults) {
-        (Some((u, true)), Some(wanted)) => {
-            batch.extend(jit::role_changes(&u.id, tenant, wanted, &[], now, "scim").stmts);
-        }
-        (Some((u, false)), Some(wanted)) => {
-            jit::reconcile(&mut tx, &u.id, tenant, wanted, now, false, "scim").await?;
-        }
-        _ => {}
+    if let (Some((u, true)), Some(wanted)) = (&user, n.defaults) {
+        batch.extend(jit::role_changes(&u.id, tenant, wanted, &[], now, "scim").stmts);
     }
-    match batch.run(tx.conn()).await {
+    let written = match tx {
+        Some(mut tx) => {
+            // A linked user keeps the roles it has from other sources.
+            if let (Some((u, false)), Some(wanted)) = (&user, n.defaults) {
+                jit::reconcile(&mut tx, &u.id, tenant, wanted, now, false, "scim").await?;
+            }
+            match batch.run(tx.conn()).await {
+                Ok(()) => tx.commit().await,
+                Err(e) => Err(e),
+            }
+        }
+        None => state.store.write(batch).await,
+    };
+    match written {
         Ok(()) => {}
         Err(crate::error::Error::Conflict { code, .. }) if code == "user_name_taken" => {
             return Err(ScimError::uniqueness(format!(
@@ -430,7 +442,6 @@ async fn write_new(state: &AppState, n: &New<'_>, known: bool) -> Result<Option<
         }
         Err(e) => return Err(e.into()),
     }
-    tx.commit().await?;
     Ok(Some(row))
 }
 

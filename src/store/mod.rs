@@ -415,6 +415,22 @@ impl Store {
         })
     }
 
+    /// Runs a batch as a transaction of its own. On PostgreSQL a batch that is one statement
+    /// (a run of INSERTs) runs without BEGIN and COMMIT: a statement is atomic by itself.
+    pub async fn write(&self, batch: stmt::Batch) -> Result<()> {
+        match self {
+            Store::Postgres(p) if batch.is_one_statement_on_postgres() => {
+                let mut c = p.acquire().await?;
+                batch.run(Conn::Postgres(&mut c)).await
+            }
+            _ => {
+                let mut tx = self.begin().await?;
+                batch.run(tx.conn()).await?;
+                tx.commit().await
+            }
+        }
+    }
+
     /// A read transaction: a consistent snapshot for multi-query reads.
     pub async fn read(&self) -> Result<Tx> {
         Ok(match self {

@@ -146,6 +146,11 @@ impl Batch {
         self.stmts.extend(s);
     }
 
+    /// Whether PostgreSQL runs the whole batch as one statement (no counter to notify).
+    pub fn is_one_statement_on_postgres(&self) -> bool {
+        self.bumped.is_empty() && parts(&self.stmts, is_insert).len() == 1
+    }
+
     /// Bumps a generation counter (see [`super::bump_counter`]).
     pub fn bump_counter(&mut self, name: &'static str) {
         if !self.bumped.contains(&name) {
@@ -329,6 +334,14 @@ mod tests {
         let mixed = [ins.clone(), ins.clone(), upd.clone(), ins.clone(), upd, ins];
         let sizes: Vec<usize> = parts(&mixed, is_insert).iter().map(|p| p.len()).collect();
         assert_eq!(sizes, vec![2, 1, 1, 1, 1]);
+        let mut b = Batch::default();
+        b.extend([mixed[0].clone(), mixed[1].clone()]);
+        assert!(b.is_one_statement_on_postgres());
+        b.bump_counter("rbac");
+        assert!(
+            !b.is_one_statement_on_postgres(),
+            "an UPDATE and a notify follow"
+        );
         let (sql, args) = join_ctes(&mixed[..2]);
         assert_eq!(
             sql,
