@@ -1,11 +1,12 @@
 //! SCIM throughput and latency (issue 6).
 //!
 //! `cargo bench --bench scim` runs idbridge in this process (2 worker threads) on SQLite, or on
-//! PostgreSQL with `IDBRIDGE_BENCH_DATABASE_URL=postgres://...` (an empty database: the bench
-//! creates its own schema objects through the migrations and a fresh tenant). Over HTTP with 8
-//! concurrent clients it measures:
+//! PostgreSQL with `IDBRIDGE_BENCH_DATABASE_URL=postgres://...` (each run in a schema of its
+//! own, `bench_*`; the previous run's is dropped). Over HTTP with 8 concurrent clients it
+//! measures (`IDBRIDGE_BENCH_SCIM_WRITES` users, default 4,000):
 //! - `POST /Users` per second (new users: SCIM record, idbridge user, membership, default role);
-//! - `PATCH /Users/{id}` per second (Entra's replace of displayName and a work email).
+//! - `PATCH /Users/{id}` per second (Entra's replace of displayName and a work email);
+//! - one group PATCH adding all of them, and Okta's replace with half of them.
 //!
 //! It then loads `IDBRIDGE_BENCH_SCIM_USERS` (default 1,000,000; 0 stops after the writes) SCIM
 //! users straight into the store and measures, one request at a time, the latency of
@@ -21,7 +22,6 @@ use idbridge::store::scim::ScimUserRow;
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 8;
-const WRITES: usize = 4_000;
 const SAMPLES: usize = 400;
 
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
@@ -50,6 +50,11 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000);
+        // Users created and patched, then put in one group (default 4,000).
+        let writes: usize = std::env::var("IDBRIDGE_BENCH_SCIM_WRITES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4_000);
         let support::Running { state, base, dir } = match db.as_deref() {
             Some(url) => support::start_on(Some(url)).await,
             None => support::start().await,
@@ -77,7 +82,7 @@ fn main() {
             let (http, scim, token) = (http.clone(), scim.clone(), token.clone());
             tasks.push(tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for i in (c..WRITES).step_by(CLIENTS) {
+                for i in (c..writes).step_by(CLIENTS) {
                     let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                         "userName": format!("bench{i:06}@corp.example"), "active": true, "externalId": format!("ext-{i}"),
                         "name": {"givenName": "Bench", "familyName": "User"},
@@ -95,7 +100,7 @@ fn main() {
         for t in tasks {
             ids.extend(t.await.unwrap());
         }
-        let post_rate = WRITES as f64 / t.elapsed().as_secs_f64();
+        let post_rate = writes as f64 / t.elapsed().as_secs_f64();
 
         // PATCH /Users/{id}, 8 clients.
         let t = Instant::now();
@@ -118,7 +123,7 @@ fn main() {
             t.await.unwrap();
         }
         let patch_rate = ids.len() as f64 / t.elapsed().as_secs_f64();
-        println!("{backend}: POST /Users {post_rate:.0}/s, PATCH /Users {patch_rate:.0}/s ({CLIENTS} clients, {WRITES} each)");
+        println!("{backend}: POST /Users {post_rate:.0}/s, PATCH /Users {patch_rate:.0}/s ({CLIENTS} clients, {writes} each)");
 
         // One group PATCH adding every bench user, then Okta's full push of half of them
         // (a diff: the other half removed); each is one transaction with role reconciliation.
