@@ -206,6 +206,13 @@ async fn anchors(
     Ok(Some(at))
 }
 
+/// Counts a query's matches and remembers the count (`g` as in [`remember_count`]).
+async fn count_now(tx: &mut store::Tx, q: &ListQuery<'_>, key: CountKey, g: u64) -> Result<i64> {
+    let n = store::scim::count(tx.conn(), q).await?;
+    remember_count(key, g, n);
+    Ok(n)
+}
+
 fn sort_of(kind: Kind, by: Option<&str>) -> Result<Sort> {
     let Some(by) = by.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(Sort::Id);
@@ -359,12 +366,11 @@ pub async fn page(
         );
         // Read before any query: a write that lands meanwhile makes what is read stale.
         let g = generation(tenant_id);
+        let every = base_query(None, 0, None);
         let mut total = cached_count(&count_key);
         // A first page that comes back short holds every match: no count needed.
         if total.is_none() && (start > 1 || count == 0) {
-            let n = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
-            remember_count(count_key.clone(), g, n);
-            total = Some(n);
+            total = Some(count_now(&mut tx, &every, count_key.clone(), g).await?);
         }
         if let Some(t) = total
             && (count == 0 || start > t)
@@ -390,7 +396,7 @@ pub async fn page(
         // No page ended there: start from the nearest anchor before it.
         if cursor.is_none() && offset >= ANCHOR_STEP {
             let key = (tenant_id.to_string(), query_key.clone());
-            if let Some(a) = anchors(&mut tx, key, g, &base_query(None, 0, None)).await? {
+            if let Some(a) = anchors(&mut tx, key, g, &every).await? {
                 let i = (offset / ANCHOR_STEP) as usize;
                 if let Some(at) = a.get(i - 1) {
                     cursor = Some(at.clone());
@@ -424,11 +430,7 @@ pub async fn page(
                 remember_count(count_key, g, items.len() as i64);
                 items.len() as i64
             }
-            None => {
-                let n = store::scim::count(tx.conn(), &base_query(None, 0, None)).await?;
-                remember_count(count_key, g, n);
-                n
-            }
+            None => count_now(&mut tx, &every, count_key, g).await?,
         };
         let page = project_all(kind, items, &include, &exclude);
         return Ok((total, start, page));

@@ -47,10 +47,6 @@ pub fn insert_stmt(e: &AuditRow) -> Stmt {
     )
 }
 
-pub async fn insert(c: Conn<'_>, e: &AuditRow) -> Result<()> {
-    insert_stmt(e).run(c).await.map(drop)
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub tenant_id: Option<String>,

@@ -511,29 +511,12 @@ pub async fn counter(c: Conn<'_>, name: &str) -> Result<i64> {
     Ok(v.unwrap_or(0))
 }
 
-/// Bumps a generation counter so every replica drops what it cached under the old value.
-pub async fn bump_counter(c: Conn<'_>, name: &str) -> Result<()> {
-    match c {
-        Conn::Sqlite(c) => {
-            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
-                .bind(name)
-                .execute(c)
-                .await?;
-        }
-        Conn::Postgres(c) => {
-            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
-                .bind(name)
-                .execute(&mut *c)
-                .await?;
-            // Delivered at commit: the other replicas re-read the counters at once.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(crate::tokens::generations::CHANNEL)
-                .bind(name)
-                .execute(c)
-                .await?;
-        }
-    }
-    Ok(())
+/// Bumps a generation counter so every replica drops what it cached under the old value (on
+/// PostgreSQL the other replicas are notified at commit).
+pub async fn bump_counter(c: Conn<'_>, name: &'static str) -> Result<()> {
+    let mut b = stmt::Batch::default();
+    b.bump_counter(name);
+    b.run(c).await
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.

@@ -93,10 +93,6 @@ pub fn update_user_stmt(r: &ScimUserRow) -> Stmt {
     )
 }
 
-pub async fn update_user(c: Conn<'_>, r: &ScimUserRow) -> Result<()> {
-    update_user_stmt(r).run(c).await.map(drop)
-}
-
 /// Replaces the indexed email values of a SCIM user.
 pub fn set_emails_stmts(tenant_id: &str, scim_user_id: &str, values: &[String]) -> Vec<Stmt> {
     let mut out = vec![Stmt::new(
@@ -105,18 +101,6 @@ pub fn set_emails_stmts(tenant_id: &str, scim_user_id: &str, values: &[String]) 
     )];
     out.extend(add_emails_stmts(tenant_id, scim_user_id, values));
     out
-}
-
-pub async fn set_emails(
-    mut c: Conn<'_>,
-    tenant_id: &str,
-    scim_user_id: &str,
-    values: &[String],
-) -> Result<()> {
-    for s in set_emails_stmts(tenant_id, scim_user_id, values) {
-        s.run(c.reborrow()).await?;
-    }
-    Ok(())
 }
 
 /// Adds email values to a SCIM user (one statement per [`CHUNK`] values).
@@ -378,10 +362,9 @@ pub async fn add_members(
 
 pub async fn remove_members(mut c: Conn<'_>, group_id: &str, ids: &[String]) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
-        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "DELETE FROM group_members WHERE group_id = $1 AND member_id IN ({})",
-            marks.join(", ")
+            marks(2, chunk.len())
         );
         macro_rules! run {
             ($c:ident) => {{
@@ -405,11 +388,10 @@ pub async fn kinds_of(
 ) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
-        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let marks = marks.join(", ");
+        let ids = marks(2, chunk.len());
         let sql = format!(
-            "SELECT id, 'User' FROM scim_users WHERE tenant_id = $1 AND id IN ({marks}) \
-             UNION ALL SELECT id, 'Group' FROM groups WHERE tenant_id = $1 AND id IN ({marks})"
+            "SELECT id, 'User' FROM scim_users WHERE tenant_id = $1 AND id IN ({ids}) \
+             UNION ALL SELECT id, 'Group' FROM groups WHERE tenant_id = $1 AND id IN ({ids})"
         );
         macro_rules! run {
             ($c:ident) => {{
@@ -443,11 +425,10 @@ pub async fn direct_groups_of(
 ) -> Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     for chunk in member_ids.chunks(CHUNK) {
-        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
         let sql = format!(
             "SELECT gm.member_id, g.id, g.display_name FROM group_members gm \
              JOIN groups g ON g.id = gm.group_id WHERE gm.member_id IN ({}) ORDER BY g.display_name",
-            marks.join(", ")
+            marks(1, chunk.len())
         );
         macro_rules! run {
             ($c:ident) => {{
@@ -465,7 +446,7 @@ pub async fn direct_groups_of(
 }
 
 /// The groups of many SCIM users, directly or through nested groups: (member id, displayName,
-/// externalId), one query per [`CHUNK`] members.
+/// externalId), one query per [`CHUNK`] members. Cycles end (UNION removes repeats).
 pub async fn effective_groups_of(
     mut c: Conn<'_>,
     member_ids: &[String],
@@ -488,27 +469,6 @@ pub async fn effective_groups_of(
         .await)?);
     }
     Ok(out)
-}
-
-/// Every group a SCIM user belongs to, directly or through nested groups: (id, displayName,
-/// externalId, direct). Cycles end (UNION removes repeats).
-pub async fn effective_groups(
-    c: Conn<'_>,
-    member_id: &str,
-) -> Result<Vec<(String, String, Option<String>, bool)>> {
-    Ok(on_conn!(c, |c| {
-        sqlx::query_as::<_, (String, String, Option<String>, bool)>(
-        "WITH RECURSIVE up(id) AS ( \
-             SELECT group_id FROM group_members WHERE member_id = $1 \
-             UNION SELECT gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.id) \
-         SELECT g.id, g.display_name, g.external_id, \
-                EXISTS (SELECT 1 FROM group_members d WHERE d.group_id = g.id AND d.member_id = $1) \
-         FROM groups g JOIN up ON up.id = g.id ORDER BY g.display_name"
-    )
-    .bind(member_id)
-    .fetch_all(c)
-    .await
-    })?)
 }
 
 /// Every SCIM user below a group (members, and members of nested groups), as (scim id, user id).

@@ -151,7 +151,8 @@ impl Batch {
         self.bumped.is_empty() && parts(&self.stmts, is_insert).len() == 1
     }
 
-    /// Bumps a generation counter (see [`super::bump_counter`]).
+    /// Bumps a generation counter so every replica drops what it cached under the old value;
+    /// on PostgreSQL the other replicas are notified (delivered at commit).
     pub fn bump_counter(&mut self, name: &'static str) {
         if !self.bumped.contains(&name) {
             self.bumped.push(name);

@@ -283,11 +283,10 @@ pub async fn role_names(
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
         "SELECT DISTINCT ra.user_id, r.name FROM role_assignments ra JOIN roles r ON r.id = ra.role_id \
          WHERE ra.tenant_id = $1 AND ra.user_id IN ({}) ORDER BY r.name",
-        marks.join(", ")
+        super::stmt::marks(2, user_ids.len())
     );
     macro_rules! run {
         ($c:ident) => {{
