@@ -6,11 +6,12 @@
 #   - GET /auth/verify latency at about half of its max rate (wrk cannot pace a fixed rate, so
 #     the script runs wrk with 4 connections, which measured at about half the max rate; compare
 #     the printed rate with half of the 64-connection run's)
-#   - token minting: GET /auth/verify with forward_auth.pass_access_token = true (a fresh ES256
-#     access token per request, on a second server started on the same database)
+#   - token minting: GET /auth/verify with forward_auth.pass_access_token = true (a fresh access
+#     token per request), ES256 (the default) and EdDSA, alternating with hello-world ROUNDS
+#     times (default 3), each with the server's CPU time per request
 #   - POST /oauth2/token grant_type=refresh_token with rotation: one refresh-token family per
 #     connection, each response's new refresh token used for the next request
-# Usage: benches/load.sh   (builds the release binary and the example first)
+# Usage: benches/load.sh   (builds the release binary and the example first; DURATION=10s ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
@@ -18,7 +19,9 @@ command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit
 BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release")
 DIR=$(mktemp -d)
 DURATION=${DURATION:-10s}
-trap 'kill $HELLO $IDB ${MINT:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT
+ROUNDS=${ROUNDS:-3}
+DIR2=$(mktemp -d)
+trap 'kill $HELLO $IDB ${MINT:-} ${MINT_ED:-} 2>/dev/null || true; rm -rf "$DIR" "$DIR2"' EXIT
 "$BIN/examples/hello_world" 127.0.0.1:18090 & HELLO=$!
 (cd "$DIR" && exec env IDBRIDGE_SERVER__BIND=127.0.0.1:18091 IDBRIDGE_SERVER__INSECURE_DEV_COOKIES=true \
   IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" serve >/dev/null 2>&1) & IDB=$!
@@ -75,9 +78,43 @@ run "GET /auth/verify, 4 connections (latency at about half the max rate)" -t2 -
 run "POST /oauth2/token client_credentials" -t2 -c32 -d"$DURATION" -s "$DIR/token.lua" $U/oauth2/token
 run "POST /oauth2/token refresh_token with rotation ($CONNS families)" -t$CONNS -c$CONNS -d"$DURATION" -s "$DIR/refresh.lua" $U/oauth2/token
 echo "== idbridge RSS after the runs: $(grep VmRSS /proc/$IDB/status 2>/dev/null | awk '{print $2 " kB"}')"
-# Token minting: a second server on the same database mints an access token per verification.
+# Token minting: a second server on the same database mints an access token per verification
+# (ES256, the default), and a third on its own database does the same with an EdDSA key. The
+# baseline is noisy from run to run on a shared 2-core machine, so hello-world and the minting
+# servers alternate ROUNDS times, and each line also gives the server's own CPU time per request
+# (user + system, from /proc), which does not depend on how wrk and the server share the cores.
 (cd "$DIR" && exec env IDBRIDGE_SERVER__BIND=127.0.0.1:18092 IDBRIDGE_SERVER__INSECURE_DEV_COOKIES=true \
   IDBRIDGE_FORWARD_AUTH__PASS_ACCESS_TOKEN=true IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" serve >/dev/null 2>&1) & MINT=$!
-for _ in $(seq 1 60); do curl -fsS http://127.0.0.1:18092/healthz >/dev/null 2>&1 && break; sleep 0.5; done
+(cd "$DIR2" && exec env IDBRIDGE_SERVER__BIND=127.0.0.1:18093 IDBRIDGE_SERVER__INSECURE_DEV_COOKIES=true \
+  IDBRIDGE_FORWARD_AUTH__PASS_ACCESS_TOKEN=true IDBRIDGE_KEYS__ALGORITHM=EdDSA IDBRIDGE_LOG__LEVEL=warn \
+  "$BIN/idbridge" serve >/dev/null 2>&1) & MINT_ED=$!
+for port in 18092 18093; do
+  for _ in $(seq 1 60); do curl -fsS http://127.0.0.1:$port/healthz >/dev/null 2>&1 && break; sleep 0.5; done
+done
 kill $IDB; IDB=
-run "GET /auth/verify minting a fresh access token per request" -t2 -c64 -d"$DURATION" -H "Cookie: $COOKIE" http://127.0.0.1:18092/auth/verify
+E=http://127.0.0.1:18093
+curl -fsS -X POST $E/api/auth/register -H 'content-type: application/json' \
+  -d '{"email":"ada@example.com","password":"Passw0rd-Strong","first_name":"Ada"}' >/dev/null
+COOKIE_ED=$(curl -fsS -i -X POST $E/api/auth/login -H 'content-type: application/json' \
+  -d '{"email":"ada@example.com","password":"Passw0rd-Strong"}' \
+  | grep -i '^set-cookie:' | sed -E 's/^[Ss]et-[Cc]ookie: ([^;]*);.*/\1/' | tr -d '\r')
+for port_cookie in "18092 $COOKIE" "18093 $COOKIE_ED"; do
+  set -- $port_cookie
+  curl -fsS -o /dev/null -D - -H "Cookie: $2" http://127.0.0.1:$1/auth/verify | grep -qi '^authorization: Bearer ' \
+    || { echo "the minting server on port $1 passed no token" >&2; exit 1; }
+done
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+measured() { # name pid wrk-arguments...: requests/s and the server's CPU microseconds per request
+  local name=$1 pid=$2 c0 c1 out rate; shift 2
+  c0=$(cpu "$pid"); out=$(wrk --latency "$@"); c1=$(cpu "$pid")
+  rate=$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')
+  printf '%s\n' "$out" | grep -E "Non-2xx" || true
+  python3 -c "import sys; r, t, d = float('$rate'), ($c1 - $c0) / $(getconf CLK_TCK), float('${DURATION%s}'); print(f'$name: {r:,.0f} req/s, p99 $(printf '%s\n' "$out" | awk '/ 99%/ {print $2}'), server CPU {t / (r * d) * 1e6:.1f} us/req')"
+}
+echo "== token minting: GET /auth/verify minting a fresh access token per request, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "-- round $round"
+  measured "hello-world" $HELLO -t2 -c64 -d"$DURATION" http://127.0.0.1:18090/
+  measured "mint ES256" $MINT -t2 -c64 -d"$DURATION" -H "Cookie: $COOKIE" http://127.0.0.1:18092/auth/verify
+  measured "mint EdDSA" $MINT_ED -t2 -c64 -d"$DURATION" -H "Cookie: $COOKIE_ED" $E/auth/verify
+done

@@ -167,12 +167,25 @@ pub fn generate_ed25519() -> Result<EdKey> {
 /// A unique token id (`jti`) without a system call: 96 random bits drawn once per process,
 /// then a counter. Unique across replicas and restarts; not a secret.
 pub fn unique_id() -> String {
+    let mut out = String::with_capacity(40);
+    push_unique_id(&mut out);
+    out
+}
+
+/// Appends a `unique_id` to `out` (40 hex digits), for callers that build a token in one buffer.
+pub fn push_unique_id(out: &mut String) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     static PREFIX: OnceLock<String> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| hex(&random_bytes::<12>()));
-    format!("{prefix}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    out.push_str(PREFIX.get_or_init(|| hex(&random_bytes::<12>())));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    out.extend(
+        (0..16)
+            .rev()
+            .map(|i| HEX[(n >> (i * 4)) as usize & 0xf] as char),
+    );
 }
 
 /// A freshly generated RSA-2048 key: PKCS#8 DER for storage, and the public modulus and exponent

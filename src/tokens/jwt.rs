@@ -7,7 +7,7 @@
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{KeyRing, VerifyingKey};
+use super::keys::{KeyRing, SigningKey, VerifyingKey};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -56,21 +56,26 @@ pub fn mint_typed<T: serde::Serialize>(ring: &KeyRing, claims: &T, typ: &str) ->
 /// forward-auth hot path builds the payload from a cached prefix).
 pub fn sign_payload(ring: &KeyRing, payload: &[u8], typ: &str) -> Result<String> {
     use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let key = ring.signing_key()?;
-    let header = format!(
-        "{}\"typ\":{}}}",
-        key.header_prefix,
-        serde_json::Value::String(typ.into())
-    );
-    let mut out = String::with_capacity(64 + (header.len() + payload.len()) * 4 / 3 + 350);
-    b64.encode_string(header.as_bytes(), &mut out);
+    let header = key.header_b64(typ);
+    let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 350);
+    out.push_str(&header);
     out.push('.');
-    b64.encode_string(payload, &mut out);
-    let sig = key.signer.sign(out.as_bytes())?;
-    out.push('.');
-    b64.encode_string(&sig, &mut out);
+    B64.encode_string(payload, &mut out);
+    append_signature(&key, &mut out, 0)?;
     Ok(out)
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Signs `out[start..]`, a JWS signing input (`header.payload`, base64url), and appends `.` and
+/// the signature: the compact JWS then ends `out`.
+pub fn append_signature(key: &SigningKey, out: &mut String, start: usize) -> Result<()> {
+    use base64::Engine;
+    let sig = key.signer.sign(&out.as_bytes()[start..])?;
+    out.push('.');
+    B64.encode_string(&sig, out);
+    Ok(())
 }
 
 /// Verifies an access token at `now_secs`; any failure is `Unauthenticated`.

@@ -76,8 +76,48 @@ pub struct SigningKey {
     /// The parsed aws-lc-rs key, loaded once: parsing a PKCS#8 key on every signature (what
     /// `jsonwebtoken::encode` does) cost more than the signature itself.
     pub signer: Signer,
-    /// The JOSE header's `{"alg":..,"kid":..,` prefix, base64url-ready per `typ` in `jwt`.
+    /// The JOSE header's `{"alg":..,"kid":..,` prefix, completed per `typ` in `header_b64`.
     pub header_prefix: String,
+    /// The base64url access-token header (`typ: at+jwt`), encoded once per key load: every
+    /// access token starts with it.
+    access_header_b64: String,
+}
+
+impl SigningKey {
+    fn new(kid: String, alg: KeyAlg, signer: Signer) -> Self {
+        let header_prefix = format!(
+            "{{\"alg\":\"{}\",\"kid\":{},",
+            alg.as_str(),
+            serde_json::Value::String(kid.clone())
+        );
+        let mut key = SigningKey {
+            kid,
+            alg: alg.jwt(),
+            signer,
+            header_prefix,
+            access_header_b64: String::new(),
+        };
+        key.access_header_b64 = key.encode_header("at+jwt");
+        key
+    }
+
+    /// The base64url JOSE header of a token of this `typ`, signed by this key.
+    pub fn header_b64(&self, typ: &str) -> std::borrow::Cow<'_, str> {
+        if typ == "at+jwt" {
+            self.access_header_b64.as_str().into()
+        } else {
+            self.encode_header(typ).into()
+        }
+    }
+
+    fn encode_header(&self, typ: &str) -> String {
+        let header = format!(
+            "{}\"typ\":{}}}",
+            self.header_prefix,
+            serde_json::Value::String(typ.into())
+        );
+        crypto::b64url(header.as_bytes())
+    }
 }
 
 pub enum Signer {
@@ -240,16 +280,11 @@ impl KeyRing {
             keys.push(jwk);
             if row.state == "active" {
                 let der = master.open(&format!("signing_key:{}", row.kid), &row.private_sealed)?;
-                signing = Some(Arc::new(SigningKey {
-                    header_prefix: format!(
-                        "{{\"alg\":\"{}\",\"kid\":{},",
-                        alg.as_str(),
-                        serde_json::Value::String(row.kid.clone())
-                    ),
-                    kid: row.kid.clone(),
-                    alg: alg.jwt(),
-                    signer: Signer::load(alg, &der)?,
-                }));
+                signing = Some(Arc::new(SigningKey::new(
+                    row.kid.clone(),
+                    alg,
+                    Signer::load(alg, &der)?,
+                )));
             }
         }
         let signing = signing.ok_or_else(|| Error::internal("no active signing key"))?;
