@@ -165,20 +165,31 @@ async fn watch(state: AppState) {
     let poll =
         std::time::Duration::from_millis(state.settings.forward_auth.revocation_poll_ms.max(50));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let watcher = tokio::spawn(generations::watch(
+    // Dropping a `JoinHandle` does not stop its task: the guard aborts the counter watcher
+    // when this task is aborted at shutdown, or it would poll a closed pool forever.
+    let watcher = AbortOnDrop(tokio::spawn(generations::watch(
         state.store.clone(),
         state.generations.clone(),
         poll,
         move || {
             let _ = tx.try_send(());
         },
-    ));
+    )));
     while rx.recv().await.is_some() {
         if let Err(e) = state.keys.reload(&state.store, &state.master_key).await {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }
     }
-    watcher.abort();
+    drop(watcher);
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs the key rotation schedule on every replica (the store lock makes one of them act).

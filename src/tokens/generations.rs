@@ -89,8 +89,14 @@ pub async fn watch(
     loop {
         match listener.as_mut() {
             Some(l) => {
-                // Either a notification or the poll interval, whichever comes first.
-                let _ = tokio::time::timeout(poll, l.try_recv()).await;
+                // Either a notification or the poll interval, whichever comes first. A lost
+                // connection answers at once (`try_recv` reconnects on its next call): wait a
+                // poll interval before trying again, or a database outage would spin this loop
+                // at full speed, warning on every turn.
+                match tokio::time::timeout(poll, l.try_recv()).await {
+                    Ok(Ok(Some(_))) | Err(_) => {}
+                    Ok(Ok(None) | Err(_)) => tokio::time::sleep(poll).await,
+                }
             }
             None => tokio::time::sleep(poll).await,
         }

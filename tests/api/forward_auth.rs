@@ -433,3 +433,22 @@ async fn logout_makes_verify_401() {
     }
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// After shutdown nothing of the app keeps running: the revocation watcher's inner task used to
+/// outlive it (a dropped `JoinHandle` does not stop its task) and poll a closed pool in a busy
+/// loop. Every task's hold on the generation counters must be gone once the server has stopped.
+#[tokio::test]
+async fn no_background_task_outlives_the_server() {
+    let app = spawn_app().await;
+    let generations = app.state.generations.clone();
+    drop(app);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::sync::Arc::strong_count(&generations) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} holders of the generation counters remain 10 s after shutdown",
+            std::sync::Arc::strong_count(&generations) - 1
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
