@@ -50,6 +50,36 @@ async fn jose_verifies_eddsa_tokens_too() {
     assert_eq!(v["alg"], "EdDSA");
 }
 
+/// The token forward auth passes upstream is built from a cached, space-padded claims prefix:
+/// jose must accept it like any other access token, with either key type.
+#[tokio::test]
+async fn jose_verifies_the_token_forward_auth_passes_upstream() {
+    for alg in ["ES256", "EdDSA"] {
+        let app = spawn_app_with(|s| {
+            s.keys.algorithm = alg.into();
+            s.forward_auth.pass_access_token = true;
+        })
+        .await;
+        let admin = app.register_admin().await;
+        for _ in 0..2 {
+            // The first answer fills the cache; the second is minted from it.
+            let r = app
+                .client
+                .get(app.url("/auth/verify"))
+                .header("cookie", &admin.cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let passed = r.headers()["authorization"].to_str().unwrap().to_string();
+            let v = jose_verify(&app, passed.strip_prefix("Bearer ").unwrap()).await;
+            assert_eq!(v["ok"], true, "{alg}: {v}");
+            assert_eq!(v["alg"], alg);
+            assert_eq!(v["sub"], admin.user_id.as_str());
+        }
+    }
+}
+
 #[tokio::test]
 async fn jose_verifies_rs256_tokens_signed_through_aws_lc() {
     let app = spawn_app_with(|s| s.keys.algorithm = "RS256".into()).await;
