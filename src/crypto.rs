@@ -174,18 +174,13 @@ pub fn unique_id() -> String {
 
 /// Appends a `unique_id` to `out` (40 hex digits), for callers that build a token in one buffer.
 pub fn push_unique_id(out: &mut String) {
+    use std::fmt::Write;
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     static PREFIX: OnceLock<String> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     out.push_str(PREFIX.get_or_init(|| hex(&random_bytes::<12>())));
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    out.extend(
-        (0..16)
-            .rev()
-            .map(|i| HEX[(n >> (i * 4)) as usize & 0xf] as char),
-    );
+    let _ = write!(out, "{:016x}", NEXT.fetch_add(1, Ordering::Relaxed));
 }
 
 /// A freshly generated RSA-2048 key: PKCS#8 DER for storage, and the public modulus and exponent

@@ -167,7 +167,7 @@ async fn watch(state: AppState) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     // Dropping a `JoinHandle` does not stop its task: the guard aborts the counter watcher
     // when this task is aborted at shutdown, or it would poll a closed pool forever.
-    let watcher = AbortOnDrop(tokio::spawn(generations::watch(
+    let _watcher = AbortOnDrop(tokio::spawn(generations::watch(
         state.store.clone(),
         state.generations.clone(),
         poll,
@@ -180,7 +180,6 @@ async fn watch(state: AppState) {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }
     }
-    drop(watcher);
 }
 
 /// Aborts a spawned task when dropped.

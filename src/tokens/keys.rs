@@ -77,7 +77,7 @@ pub struct SigningKey {
     /// `jsonwebtoken::encode` does) cost more than the signature itself.
     pub signer: Signer,
     /// The JOSE header's `{"alg":..,"kid":..,` prefix, completed per `typ` in `header_b64`.
-    pub header_prefix: String,
+    header_prefix: String,
     /// The base64url access-token header (`typ: at+jwt`), encoded once per key load: every
     /// access token starts with it.
     access_header_b64: String,
@@ -90,15 +90,13 @@ impl SigningKey {
             alg.as_str(),
             serde_json::Value::String(kid.clone())
         );
-        let mut key = SigningKey {
+        SigningKey {
             kid,
             alg: alg.jwt(),
             signer,
+            access_header_b64: encode_header(&header_prefix, "at+jwt"),
             header_prefix,
-            access_header_b64: String::new(),
-        };
-        key.access_header_b64 = key.encode_header("at+jwt");
-        key
+        }
     }
 
     /// The base64url JOSE header of a token of this `typ`, signed by this key.
@@ -106,18 +104,18 @@ impl SigningKey {
         if typ == "at+jwt" {
             self.access_header_b64.as_str().into()
         } else {
-            self.encode_header(typ).into()
+            encode_header(&self.header_prefix, typ).into()
         }
     }
+}
 
-    fn encode_header(&self, typ: &str) -> String {
-        let header = format!(
-            "{}\"typ\":{}}}",
-            self.header_prefix,
-            serde_json::Value::String(typ.into())
-        );
-        crypto::b64url(header.as_bytes())
-    }
+/// The base64url of a JOSE header: the key's `{"alg":..,"kid":..,` prefix and `typ`.
+fn encode_header(prefix: &str, typ: &str) -> String {
+    let header = format!(
+        "{prefix}\"typ\":{}}}",
+        serde_json::Value::String(typ.into())
+    );
+    crypto::b64url(header.as_bytes())
 }
 
 pub enum Signer {
