@@ -103,6 +103,7 @@ fn measure(
             session_id: Some(uuid::Uuid::now_v7().to_string()),
             via_cookie: true,
             rbac_generation: 1,
+            method: idbridge::auth::principal::Method::Sso,
         };
         let compiled = if shared {
             one.clone()

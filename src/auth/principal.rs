@@ -15,6 +15,42 @@ pub enum Actor {
     },
 }
 
+/// How the caller signed in. A tenant with `password_login: false` refuses the password class
+/// (`Password`, `Invite`) by every path (see `rbac::service::compiled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    /// The password set when accepting an invite.
+    Invite,
+    Sso,
+    /// An integration token (no sign-in).
+    Token,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Invite => "invite",
+            Self::Sso => "sso",
+            Self::Token => "token",
+        }
+    }
+
+    /// A session's stored method; anything unknown counts as a password (the stricter class).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "sso" => Self::Sso,
+            "invite" => Self::Invite,
+            _ => Self::Password,
+        }
+    }
+
+    pub fn is_password(self) -> bool {
+        matches!(self, Self::Password | Self::Invite)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub actor: Actor,
@@ -25,6 +61,7 @@ pub struct Principal {
     pub via_cookie: bool,
     /// The RBAC generation seen while authenticating.
     pub rbac_generation: i64,
+    pub method: Method,
 }
 
 impl Principal {

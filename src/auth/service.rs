@@ -4,7 +4,7 @@
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use super::principal::{Actor, Principal};
+use super::principal::{Actor, Method, Principal};
 use crate::audit::{self, Event};
 use crate::crypto;
 use crate::domain::{Email, PersonName, RoleSource, new_id, validate_password};
@@ -145,6 +145,7 @@ pub fn principal_from_session(
         session_id: Some(a.session_id),
         via_cookie,
         rbac_generation: a.rbac_generation,
+        method: Method::parse(&a.method),
     })
 }
 
@@ -167,6 +168,7 @@ async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Princip
         session_id: None,
         via_cookie: false,
         rbac_generation: generation,
+        method: Method::Token,
     })
 }
 
@@ -229,14 +231,18 @@ pub struct SignedIn {
     pub session_id: String,
 }
 
-/// Creates a session. `with_access_token`: also mint an access token for the response (the
-/// JSON sign-in API); browser flows that only set the cookie skip it.
+/// Creates a session that signed in by `method` (`connection`: the SSO connection).
+/// `with_access_token`: also mint an access token for the response (the JSON sign-in API);
+/// browser flows that only set the cookie skip it.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_session(
     state: &AppState,
     tx: &mut Tx,
     user: &UserRow,
     tenant: &TenantRow,
     client: &ClientInfo,
+    method: Method,
+    connection: Option<&str>,
     with_access_token: bool,
 ) -> Result<SignedIn> {
     let now = state.now_ms();
@@ -254,6 +260,8 @@ pub async fn start_session(
         revoked_at: None,
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
+        method: method.as_str().into(),
+        connection_id: connection.map(str::to_string),
     };
     store::sessions::insert(tx.conn(), &session).await?;
     store::users::set_last_login(tx.conn(), &user.id, now).await?;
@@ -268,6 +276,7 @@ pub async fn start_session(
         session_id: Some(session.id.clone()),
         via_cookie: false,
         rbac_generation: rbac::UNCACHED,
+        method,
     };
     let access_token = if with_access_token {
         mint_for(state, tx, &principal, user, tenant).await?
@@ -296,6 +305,13 @@ pub async fn access_claims_for(
     tenant: &TenantRow,
 ) -> Result<AccessClaims> {
     let compiled = rbac::compiled(state, db, p, tenant).await?;
+    if let Some(r) = &compiled.refusal {
+        // No token for a session the tenant refuses (a password session where SSO is required).
+        return Err(Error::forbidden(
+            "password_login_disabled",
+            r.message(&tenant.slug, ""),
+        ));
+    }
     let now = state.clock.now_secs();
     let claims = AccessClaims {
         iss: state.public_url.clone(),
@@ -506,14 +522,18 @@ pub async fn login(
     }
     let mut tx = state.store.begin().await?;
     let tenant = pick_tenant(state, &mut tx, &user, req.tenant.as_deref()).await?;
-    let settings: rbac::TenantSettings = serde_json::from_str(&tenant.settings).unwrap_or_default();
-    if settings.password_login == Some(false) && !user.platform_admin {
-        return Err(Error::forbidden(
-            "password_login_disabled",
-            "this tenant signs in with SSO only",
-        ));
-    }
-    let signed = start_session(state, &mut tx, &user, &tenant, client, true).await?;
+    rbac::require_sign_in_allowed(state, &mut tx, &password_probe(&user), &tenant).await?;
+    let signed = start_session(
+        state,
+        &mut tx,
+        &user,
+        &tenant,
+        client,
+        Method::Password,
+        None,
+        true,
+    )
+    .await?;
     let actor = audit::Actor {
         id: Some(&user.id),
         label: user.email.clone(),
@@ -538,6 +558,23 @@ pub async fn login(
     Ok(signed)
 }
 
+/// The user as a password sign-in would be, for the sign-in rule of a tenant.
+fn password_probe(user: &UserRow) -> Principal {
+    Principal {
+        actor: Actor::User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: String::new(),
+            platform_admin: user.platform_admin,
+        },
+        tenant_id: String::new(),
+        session_id: None,
+        via_cookie: false,
+        rbac_generation: rbac::UNCACHED,
+        method: Method::Password,
+    }
+}
+
 /// The tenant a sign-in lands in: the one asked for (if the user belongs to it), else the
 /// user's first tenant.
 async fn pick_tenant(
@@ -557,6 +594,8 @@ async fn pick_tenant(
         session_id: None,
         via_cookie: false,
         rbac_generation: rbac::UNCACHED,
+        // Membership only: the sign-in rule is checked by the caller.
+        method: Method::Sso,
     };
     if let Some(slug) = wanted.filter(|s| !s.is_empty()) {
         let t = store::tenants::get_by_slug(tx.conn(), slug).await?;
@@ -638,6 +677,7 @@ pub async fn switch_tenant(
     let tenant = store::tenants::get_by_slug(tx.conn(), &req.tenant)
         .await?
         .ok_or(Error::NotFound("tenant"))?;
+    rbac::require_sign_in_allowed(state, &mut tx, p, &tenant).await?;
     let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
     if !compiled.member && !p.is_platform_admin() {
         return Err(Error::NotFound("tenant"));
@@ -879,7 +919,17 @@ pub async fn signup_exchange(
     )
     .await?;
     store::bump_counter(tx.conn(), "rbac").await?;
-    let signed = start_session(state, &mut tx, &user, &tenant, client, true).await?;
+    let signed = start_session(
+        state,
+        &mut tx,
+        &user,
+        &tenant,
+        client,
+        Method::Invite,
+        None,
+        true,
+    )
+    .await?;
     tx.commit().await?;
     state.rbac.invalidate();
     Ok(signed)

@@ -148,7 +148,9 @@ impl PermissionSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "code")]
 pub enum Reason {
-    GrantedByRole { role: String },
+    GrantedByRole {
+        role: String,
+    },
     PlatformAdmin,
     TierNone,
     TenantSuspended,
@@ -156,6 +158,8 @@ pub enum Reason {
     NoRole,
     NotGranted,
     OutsideBoundary,
+    /// The caller signed in with a password and the tenant signs in with SSO only.
+    PasswordSignInRefused,
 }
 
 impl Reason {
@@ -174,6 +178,9 @@ impl Reason {
             Reason::NotGranted => {
                 format!("denied: none of your roles in tenant `{tenant}` grants `{wanted}`")
             }
+            Reason::PasswordSignInRefused => format!(
+                "denied: tenant `{tenant}` signs in with SSO only, and this session signed in with a password: sign in through your organisation's SSO"
+            ),
             Reason::OutsideBoundary => {
                 format!(
                     "denied: `{wanted}` is outside the boundary of tenant `{tenant}`, whatever the roles grant"
@@ -200,10 +207,32 @@ pub struct Compiled {
     pub roles: Vec<String>,
     pub granted: PermissionSet,
     pub boundary: PermissionSet,
+    /// Set: everything is denied for this reason, whatever the roles (and for platform admins).
+    pub refusal: Option<Reason>,
 }
 
 impl Compiled {
+    /// A set that denies everything for `reason`.
+    pub fn refused(reason: Reason) -> Self {
+        Compiled {
+            tenant_active: true,
+            member: false,
+            platform_admin: false,
+            tier: RbacTier::Enterprise,
+            roles: Vec::new(),
+            granted: PermissionSet::default(),
+            boundary: PermissionSet::default(),
+            refusal: Some(reason),
+        }
+    }
+
     pub fn decide(&self, wanted: &PermissionPattern) -> Decision {
+        if let Some(reason) = &self.refusal {
+            return Decision {
+                allowed: false,
+                reason: reason.clone(),
+            };
+        }
         let d = self.decide_as_member(wanted);
         if !d.allowed && self.platform_admin {
             return Decision {
@@ -345,6 +374,7 @@ pub fn compile(input: CompileInput<'_>) -> Compiled {
         roles,
         granted,
         boundary,
+        refusal: None,
     }
 }
 

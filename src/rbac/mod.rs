@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod engine;
+pub mod grant;
 pub mod handlers;
 pub mod presets;
 pub mod roles;

@@ -49,7 +49,7 @@ pub async fn resolve(
 
 /// The tenant's least-privileged role: its `jit_default_role` setting, else the preset default.
 pub async fn default_role(db: &mut impl AsConn, tenant: &TenantRow) -> Result<RoleRow> {
-    let settings: rbac::TenantSettings = serde_json::from_str(&tenant.settings).unwrap_or_default();
+    let settings = crate::tenants::settings::TenantSettings::of(tenant)?;
     if !settings.jit_default_role.is_empty()
         && let Some(r) = store::roles::get_by_name(
             db.conn(),
@@ -775,22 +775,8 @@ async fn check_grantable(
     target: &TenantRow,
     role: &RoleRow,
 ) -> Result<()> {
-    rbac::require_any(state, tx, p, target, &["rbac:assign", "rbac:manage"]).await?;
-    if !tier_of(target).exposes(role.tier.as_deref()) {
-        return Err(Error::invalid_field(
-            "role_not_available",
-            "role",
-            format!(
-                "`{}` needs RBAC tier `{}`; tenant `{}` is `{}`",
-                role.name,
-                role.tier.as_deref().unwrap_or("-"),
-                target.slug,
-                target.rbac_tier
-            ),
-        ));
-    }
-    let perms = patterns(tx, &role.id).await?;
-    rbac::require_holds_all(&*rbac::compiled(state, tx, p, target).await?, &perms)
+    super::grant::require_may_grant(state, tx, p, target, role, &["rbac:assign", "rbac:manage"])
+        .await
 }
 
 pub async fn user_roles(

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use super::engine::{self, Compiled, Decision, Grant};
 use crate::auth::principal::{Actor, Principal};
 use crate::domain::{PermissionPattern, RbacTier};
@@ -12,20 +10,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::tenants::TenantRow;
 use crate::store::{self, AsConn};
-
-/// A tenant's settings (stored as JSON on the tenant row).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct TenantSettings {
-    /// Role for JIT and invites when nothing else is said (name); empty = the preset default.
-    pub jit_default_role: String,
-    /// IdP group -> role name.
-    pub group_role_map: std::collections::BTreeMap<String, String>,
-    /// Whether members may sign in with a password.
-    pub password_login: Option<bool>,
-    /// `idp`, `local` or `scim` (who decides roles at SSO login).
-    pub role_source: Option<String>,
-}
+use crate::tenants::settings::TenantSettings;
 
 pub fn boundary_of(t: &TenantRow) -> Vec<PermissionPattern> {
     serde_json::from_str::<Vec<String>>(&t.boundary)
@@ -63,6 +48,14 @@ pub async fn compiled(
     principal: &Principal,
     tenant: &TenantRow,
 ) -> Result<Arc<Compiled>> {
+    if principal.method.is_password()
+        && !principal.is_platform_admin()
+        && password_refused(db, tenant).await?
+    {
+        return Ok(Arc::new(Compiled::refused(
+            super::engine::Reason::PasswordSignInRefused,
+        )));
+    }
     let key = principal.cache_key();
     let cached = principal.rbac_generation != UNCACHED;
     if cached {
@@ -186,6 +179,40 @@ pub async fn compiled(
         compiled.clone(),
     );
     Ok(compiled)
+}
+
+/// Whether `tenant` (or its organisation) signs in with SSO only. Platform admins keep their
+/// password (break-glass); everyone else's password session is refused there by every path,
+/// because every decision in a tenant comes through [`compiled`].
+async fn password_refused(db: &mut impl AsConn, tenant: &TenantRow) -> Result<bool> {
+    if !TenantSettings::of(tenant)?.password_login() {
+        return Ok(true);
+    }
+    match &tenant.parent_id {
+        Some(pid) => match store::tenants::get(db.conn(), pid).await? {
+            Some(parent) => Ok(!TenantSettings::of(&parent)?.password_login()),
+            None => Ok(false),
+        },
+        None => Ok(false),
+    }
+}
+
+/// Refuses (403 `password_login_disabled`) a password session in a tenant that signs in with
+/// SSO only: sign-in, tenant switch and the OIDC provider say so plainly instead of "not a member".
+pub async fn require_sign_in_allowed(
+    state: &AppState,
+    db: &mut impl AsConn,
+    principal: &Principal,
+    tenant: &TenantRow,
+) -> Result<()> {
+    let c = compiled(state, db, principal, tenant).await?;
+    match &c.refusal {
+        Some(r) => Err(Error::forbidden(
+            "password_login_disabled",
+            r.message(&tenant.slug, ""),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The decision for one permission.

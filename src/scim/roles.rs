@@ -20,7 +20,7 @@ pub async fn defaults(
     db: &mut impl AsConn,
     tenant: &TenantRow,
 ) -> Result<Option<Vec<Mapped>>, ScimError> {
-    if jit::role_source(tenant) == "local" {
+    if jit::role_source(tenant)? == crate::tenants::settings::RoleSource::Local {
         return Ok(None);
     }
     Ok(Some(jit::decide_roles(state, db, tenant, &[]).await?))
@@ -36,7 +36,7 @@ pub async fn reconcile(
     pairs: &[(String, Option<String>)],
     now: i64,
 ) -> Result<(), ScimError> {
-    if jit::role_source(tenant) == "local" {
+    if jit::role_source(tenant)? == crate::tenants::settings::RoleSource::Local {
         return Ok(());
     }
     let linked: Vec<(&String, &String)> = pairs

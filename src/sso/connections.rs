@@ -735,10 +735,8 @@ pub struct ConnectionSummary {
 pub struct SsoConfigUpdate {
     #[serde(default)]
     pub tenant: Option<String>,
-    pub group_role_map: Option<BTreeMap<String, String>>,
-    pub jit_default_role: Option<String>,
-    pub role_source: Option<String>,
-    pub password_login: Option<bool>,
+    #[serde(flatten)]
+    pub settings: crate::tenants::settings::SettingsPatch,
 }
 
 pub async fn sso_config(
@@ -752,7 +750,8 @@ pub async fn sso_config(
 }
 
 async fn config_view(state: &AppState, tx: &mut store::Tx, t: &TenantRow) -> Result<SsoConfigView> {
-    let s: rbac::TenantSettings = serde_json::from_str(&t.settings).unwrap_or_default();
+    let s = crate::tenants::settings::TenantSettings::of(t)?;
+    let (role_source, password_login) = (s.role_source(), s.password_login());
     let mut connections = Vec::new();
     for row in store::sso::list(tx.conn(), &t.id).await? {
         connections.push(ConnectionSummary {
@@ -768,8 +767,8 @@ async fn config_view(state: &AppState, tx: &mut store::Tx, t: &TenantRow) -> Res
         connections,
         group_role_map: s.group_role_map,
         jit_default_role: s.jit_default_role,
-        role_source: s.role_source.unwrap_or_else(|| "idp".into()),
-        password_login: s.password_login.unwrap_or(true),
+        role_source: role_source.as_str().to_string(),
+        password_login,
         global_group_role_map: super::mapping::parse_global(&state.settings.sso.group_role_map)
             .unwrap_or_default()
             .into_iter()
@@ -786,63 +785,8 @@ pub async fn update_sso_config(
 ) -> Result<SsoConfigView> {
     let mut tx = state.store.begin().await?;
     let mut t = tenant_guard(state, &mut tx, p, req.tenant.as_deref(), "sso:manage").await?;
-    let before: serde_json::Value = serde_json::from_str(&t.settings).unwrap_or_else(|_| json!({}));
-    let mut s: rbac::TenantSettings = serde_json::from_str(&t.settings).unwrap_or_default();
-    let roles = store::roles::list(tx.conn(), &t.root_id).await?;
-    let known = |r: &str| roles.iter().any(|x| x.name.eq_ignore_ascii_case(r));
-    if let Some(map) = req.group_role_map {
-        for (g, r) in &map {
-            if g.trim().is_empty() || g.len() > 256 {
-                return Err(invalid(
-                    "group_role_map",
-                    "invalid_group",
-                    "group names are 1-256 characters",
-                ));
-            }
-            if !known(r) {
-                return Err(invalid(
-                    "group_role_map",
-                    "unknown_role",
-                    format!("no role named `{r}` in this tenant (group `{g}`)"),
-                ));
-            }
-        }
-        s.group_role_map = map;
-    }
-    if let Some(r) = req.jit_default_role {
-        if !r.is_empty() && !known(&r) {
-            return Err(invalid(
-                "jit_default_role",
-                "unknown_role",
-                format!("no role named `{r}` in this tenant"),
-            ));
-        }
-        s.jit_default_role = r;
-    }
-    if let Some(src) = req.role_source {
-        if !["idp", "local", "scim"].contains(&src.as_str()) {
-            return Err(invalid(
-                "role_source",
-                "invalid_role_source",
-                "role_source is idp, local or scim",
-            ));
-        }
-        s.role_source = Some(src);
-    }
-    if let Some(pl) = req.password_login {
-        s.password_login = Some(pl);
-    }
-    // Keep other settings keys as they are.
-    let mut merged = before.clone();
-    let new = serde_json::to_value(&s).map_err(Error::internal)?;
-    if let (Some(m), Some(n)) = (merged.as_object_mut(), new.as_object()) {
-        for (k, v) in n {
-            m.insert(k.clone(), v.clone());
-        }
-    } else {
-        merged = new;
-    }
-    t.settings = merged.to_string();
+    let (before, after) =
+        crate::tenants::settings::apply(state, &mut tx, p, &mut t, req.settings).await?;
     t.updated_at = state.now_ms();
     store::tenants::update(tx.conn(), &t).await?;
     audit::record(
@@ -854,12 +798,14 @@ pub async fn update_sso_config(
             action: "sso.config_update",
             target_type: "tenant",
             target_id: Some(&t.id),
-            before: Some(before),
-            after: Some(merged),
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
         },
     )
     .await?;
+    store::bump_counter(tx.conn(), "rbac").await?;
     let v = config_view(state, &mut tx, &t).await?;
     tx.commit().await?;
+    state.rbac.invalidate();
     Ok(v)
 }

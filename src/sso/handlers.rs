@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
+use crate::tenants::settings::RoleSource;
 use crate::tokens::oidc::escape;
 use crate::users::service::TenantParam;
 
@@ -241,18 +242,22 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
             }
         }
     };
-    let source = jit::role_source(&tenant);
-    let roles = match source.as_str() {
-        "idp" => serde_json::to_value(jit::decide_roles(s, &mut tx, &tenant, &groups).await?)
-            .map_err(Error::internal)?,
-        "local" => {
+    let source = jit::role_source(&tenant)?;
+    let roles = match source {
+        RoleSource::Idp => {
+            serde_json::to_value(jit::decide_roles(s, &mut tx, &tenant, &groups).await?)
+                .map_err(Error::internal)?
+        }
+        RoleSource::Local => {
             json!([{"rule": "role_source local: roles are managed in idbridge; a new user gets the default role once"}])
         }
-        _ => json!([{"rule": "role_source scim: SCIM decides roles; sign-in never changes them"}]),
+        RoleSource::Scim => {
+            json!([{"rule": "role_source scim: SCIM decides roles; sign-in never changes them"}])
+        }
     };
     Ok(json!({
         "connection": row.id, "tenant": tenant.slug, "issuer": issuer, "subject": subject,
-        "groups": groups, "role_source": source, "user": user, "roles": roles,
+        "groups": groups, "role_source": source.as_str(), "user": user, "roles": roles,
     }))
 }
 
@@ -606,9 +611,17 @@ pub async fn complete(
         c.consume(s, &mut tx).await?;
     }
     let out = jit::sign_in(s, &mut tx, ext, rid).await?;
-    let signed =
-        crate::auth::service::start_session(s, &mut tx, &out.user, &out.tenant, client, false)
-            .await?;
+    let signed = crate::auth::service::start_session(
+        s,
+        &mut tx,
+        &out.user,
+        &out.tenant,
+        client,
+        crate::auth::principal::Method::Sso,
+        Some(&ext.connection_id),
+        false,
+    )
+    .await?;
     store::sso::insert_session(
         tx.conn(),
         &signed.session_id,

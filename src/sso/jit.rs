@@ -16,10 +16,10 @@ use super::mapping::{Mapped, Maps, map_groups, parse_global};
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
 use crate::error::{Error, Result};
-use crate::rbac::service::TenantSettings;
 use crate::state::AppState;
 use crate::store::stmt::{Batch, Stmt};
 use crate::store::{self, AsConn, Tx, roles::AssignmentRow, tenants::TenantRow, users::UserRow};
+use crate::tenants::settings::{RoleSource, TenantSettings};
 
 /// The roles a tenant gives for these groups under its policy, with the rule behind each.
 pub async fn decide_roles(
@@ -28,7 +28,7 @@ pub async fn decide_roles(
     tenant: &TenantRow,
     groups: &[String],
 ) -> Result<Vec<Mapped>> {
-    let settings: TenantSettings = serde_json::from_str(&tenant.settings).unwrap_or_default();
+    let settings = TenantSettings::of(tenant)?;
     let global = parse_global(&state.settings.sso.group_role_map).unwrap_or_default();
     let roles = store::roles::list(db.conn(), &tenant.root_id).await?;
     let preset_default = roles
@@ -55,11 +55,8 @@ pub async fn decide_roles(
     Ok(mapped)
 }
 
-pub fn role_source(tenant: &TenantRow) -> String {
-    serde_json::from_str::<TenantSettings>(&tenant.settings)
-        .unwrap_or_default()
-        .role_source
-        .unwrap_or_else(|| "idp".into())
+pub fn role_source(tenant: &TenantRow) -> Result<RoleSource> {
+    Ok(TenantSettings::of(tenant)?.role_source())
 }
 
 /// What a sign-in did.
@@ -216,9 +213,9 @@ pub async fn sign_in(
         (None, Some(k)) => serde_json::from_str(&k.groups).unwrap_or_default(),
         (None, None) => Vec::new(),
     };
-    let (roles_added, roles_removed) = match role_source(&tenant).as_str() {
-        "scim" => (Vec::new(), Vec::new()),
-        "local" => {
+    let (roles_added, roles_removed) = match role_source(&tenant)? {
+        RoleSource::Scim => (Vec::new(), Vec::new()),
+        RoleSource::Local => {
             let has_any =
                 !store::users::role_names(tx.conn(), &tenant.id, std::slice::from_ref(&user.id))
                     .await?
@@ -230,7 +227,7 @@ pub async fn sign_in(
                 reconcile(tx, &user.id, &tenant, &first, now, created, "sso").await?
             }
         }
-        _ => {
+        RoleSource::Idp => {
             let wanted = decide_roles(state, tx, &tenant, &groups).await?;
             reconcile(tx, &user.id, &tenant, &wanted, now, created, "sso").await?
         }

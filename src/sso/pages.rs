@@ -41,8 +41,10 @@ pub async fn tenant_sign_in(s: &AppState, tenant: Option<&str>, rd: &str) -> (St
     let Some((t, conns)) = found else {
         return (String::new(), true);
     };
-    let settings: crate::rbac::service::TenantSettings =
-        serde_json::from_str(&t.settings).unwrap_or_default();
+    // Unreadable settings show no password form (fail closed).
+    let password = crate::tenants::settings::TenantSettings::of(&t)
+        .map(|s| s.password_login())
+        .unwrap_or(false);
     let mut html = String::new();
     for c in conns.iter().filter(|c| c.enabled) {
         let mut href = format!("/sso/{}/start", c.id);
@@ -56,7 +58,7 @@ pub async fn tenant_sign_in(s: &AppState, tenant: Option<&str>, rd: &str) -> (St
             escape(&c.name)
         ));
     }
-    (html, settings.password_login != Some(false))
+    (html, password)
 }
 
 /// Forms to move the session to another of the user's tenants (`POST /login/tenant`).

@@ -18,6 +18,10 @@ pub struct SessionRow {
     pub revoked_at: Option<i64>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// `password`, `invite` or `sso`.
+    pub method: String,
+    /// The SSO connection of an `sso` session.
+    pub connection_id: Option<String>,
 }
 
 /// What authenticating a request needs, in one query: the session, the user's state and the
@@ -37,18 +41,19 @@ pub struct SessionAuth {
     pub first_name: String,
     pub last_name: Option<String>,
     pub rbac_generation: i64,
+    pub method: String,
 }
 
 const AUTH: &str = "SELECT s.id AS session_id, s.user_id, s.tenant_id, s.expires_at, s.revoked_at, s.session_version, \
      u.session_version AS user_session_version, u.status AS user_status, u.platform_admin, u.email, u.first_name, u.last_name, \
-     (SELECT value FROM counters WHERE name = 'rbac') AS rbac_generation \
+     (SELECT value FROM counters WHERE name = 'rbac') AS rbac_generation, s.method \
      FROM sessions s JOIN users u ON u.id = s.user_id";
 
 pub async fn insert(c: Conn<'_>, s: &SessionRow) -> Result<()> {
     on_conn!(c, |c| {
         sqlx::query(
-        "INSERT INTO sessions (id, token_hash, user_id, tenant_id, session_version, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO sessions (id, token_hash, user_id, tenant_id, session_version, created_at, expires_at, last_seen_at, revoked_at, ip, user_agent, method, connection_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )
     .bind(&s.id)
     .bind(&s.token_hash)
@@ -61,6 +66,8 @@ pub async fn insert(c: Conn<'_>, s: &SessionRow) -> Result<()> {
     .bind(s.revoked_at)
     .bind(&s.ip)
     .bind(&s.user_agent)
+    .bind(&s.method)
+    .bind(&s.connection_id)
     .execute(c)
     .await.map(|r| r.rows_affected())
     })?;

@@ -2,10 +2,10 @@
 
 pub mod handlers;
 pub mod service;
+pub mod settings;
 
 use serde::Serialize;
 
-use crate::rbac::service::TenantSettings;
 use crate::store::tenants::TenantRow;
 
 #[derive(Debug, Clone, Serialize)]
@@ -18,7 +18,8 @@ pub struct TenantView {
     pub preset: String,
     pub rbac_tier: String,
     pub boundary: Vec<String>,
-    pub settings: TenantSettings,
+    /// The stored settings as they are (see `settings::TenantSettings`).
+    pub settings: serde_json::Value,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339")]
@@ -29,7 +30,7 @@ impl From<TenantRow> for TenantView {
     fn from(t: TenantRow) -> Self {
         Self {
             boundary: serde_json::from_str(&t.boundary).unwrap_or_default(),
-            settings: serde_json::from_str(&t.settings).unwrap_or_default(),
+            settings: serde_json::from_str(&t.settings).unwrap_or(serde_json::Value::Null),
             id: t.id,
             slug: t.slug,
             name: t.name,

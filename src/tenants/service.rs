@@ -12,11 +12,12 @@ use crate::domain::{Email, PermissionPattern, RbacTier, RoleSource, Slug, new_id
 use crate::error::{Error, Result};
 use crate::rbac::presets;
 use crate::rbac::roles::AdminGuard;
-use crate::rbac::service::{self as rbac, TenantSettings, boundary_of};
+use crate::rbac::service::{self as rbac, boundary_of};
 use crate::state::AppState;
 use crate::store::roles::{AssignmentRow, RoleRow};
 use crate::store::tenants::TenantRow;
 use crate::store::{self, Tx};
+use crate::tenants::settings::{SettingsPatch, TenantSettings};
 use crate::users::UserView;
 
 pub struct NewTenant {
@@ -103,7 +104,7 @@ pub async fn create_in_tx(
         preset: preset.name.clone(),
         rbac_tier: tier.as_str().into(),
         boundary: json!(boundary.iter().map(|b| b.as_string()).collect::<Vec<_>>()).to_string(),
-        settings: serde_json::to_string(&TenantSettings::default()).map_err(Error::internal)?,
+        settings: TenantSettings::default().to_json()?,
         created_at: now,
         updated_at: now,
     };
@@ -298,10 +299,10 @@ pub struct PatchTenant {
     #[serde(default)]
     pub boundary: Option<Vec<String>>,
     #[serde(default)]
-    pub settings: Option<TenantSettings>,
+    pub settings: Option<SettingsPatch>,
 }
 
-/// Name and settings: `tenants:write` in the tenant. Status, tier and boundary of an
+/// Name: `tenants:write` in the tenant; settings: what each one needs (`settings::apply`). Status, tier and boundary of an
 /// organisation: platform admins only (a tenant admin must not widen their own boundary); of a
 /// subtenant: `tenants:write` in its organisation.
 pub async fn patch(
@@ -317,6 +318,7 @@ pub async fn patch(
     let before: TenantView = t.clone().into();
     let structural = req.status.is_some() || req.rbac_tier.is_some() || req.boundary.is_some();
     match (&t.parent_id, structural) {
+        (_, false) if req.name.is_none() && req.settings.is_some() => {}
         (_, false) => rbac::require(state, &mut tx, p, &t, "tenants:write").await?,
         (Some(parent_id), true) => {
             let parent = store::tenants::get(tx.conn(), parent_id)
@@ -355,32 +357,8 @@ pub async fn patch(
         let parsed = parse_boundary(b)?;
         t.boundary = json!(parsed.iter().map(|b| b.as_string()).collect::<Vec<_>>()).to_string();
     }
-    if let Some(settings) = &req.settings {
-        if !settings.jit_default_role.is_empty()
-            && store::roles::get_by_name(
-                tx.conn(),
-                &t.root_id,
-                &settings.jit_default_role.to_lowercase(),
-            )
-            .await?
-            .is_none()
-        {
-            return Err(Error::invalid_field(
-                "unknown_role",
-                "settings.jit_default_role",
-                format!("no role `{}` in this tenant", settings.jit_default_role),
-            ));
-        }
-        if let Some(src) = &settings.role_source
-            && !["idp", "local", "scim"].contains(&src.as_str())
-        {
-            return Err(Error::invalid_field(
-                "invalid_role_source",
-                "settings.role_source",
-                "role_source must be idp, local or scim",
-            ));
-        }
-        t.settings = serde_json::to_string(settings).map_err(Error::internal)?;
+    if let Some(patch) = req.settings {
+        crate::tenants::settings::apply(state, &mut tx, p, &mut t, patch).await?;
     }
     t.updated_at = now;
     store::tenants::update(tx.conn(), &t).await?;

@@ -325,6 +325,9 @@ async fn authorize_inner(
     as_tenant.tenant_id = tenant.id.clone();
     let compiled = rbac::compiled(s, &mut tx, &as_tenant, &tenant).await?;
     drop(tx);
+    if let Some(reason) = &compiled.refusal {
+        return Ok(fail("access_denied", &reason.message(&tenant.slug, "")));
+    }
     if !compiled.member && !compiled.platform_admin {
         return Ok(fail(
             "access_denied",
