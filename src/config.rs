@@ -55,7 +55,41 @@ pub struct Settings {
     pub sso: SsoSettings,
     pub keys: KeySettings,
     pub forward_auth: ForwardAuthSettings,
+    pub outbound: OutboundSettings,
+    pub dns: DnsSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// Allow plain http and loopback/private addresses for every outbound call (IdPs,
+    /// metadata, back-channel logout). For tests and labs only: never on a deployment that
+    /// tenants configure.
+    pub allow_private: bool,
+    /// A call (connect, request, answer) is cut off after this long.
+    pub timeout_secs: u64,
+    /// Answers larger than this are refused.
+    pub max_response_bytes: usize,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            timeout_secs: 15,
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSettings {
+    /// `host:port` of the DNS resolver for domain verification (TXT) and outbound names.
+    /// Empty: names resolve through the system; TXT lookups go to the first nameserver of
+    /// /etc/resolv.conf.
+    pub resolver: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -492,6 +526,15 @@ impl Settings {
                 ));
             }
         }
+        if !self.dns.resolver.is_empty() && self.dns.resolver.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "dns.resolver = {:?} is not an ip:port such as 127.0.0.1:53",
+                self.dns.resolver
+            ));
+        }
+        if self.outbound.max_response_bytes < 1024 {
+            return bad("outbound.max_response_bytes must be at least 1024".into());
+        }
         if self.auth.max_concurrent_hashes == 0 {
             return bad("auth.max_concurrent_hashes must be at least 1".into());
         }
@@ -604,6 +647,8 @@ mod tests {
             "sso",
             "keys",
             "forward_auth",
+            "outbound",
+            "dns",
             "log",
         ] {
             assert!(

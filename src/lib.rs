@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod rbac;
 pub mod scim;
 pub mod sso;

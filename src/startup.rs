@@ -139,7 +139,8 @@ pub async fn build_state(
         verified: VerifiedCache::new(&settings.forward_auth),
         rbac: RbacCache::default(),
         metrics: Metrics::default(),
-        http: http_client()?,
+        outbound: crate::net::Outbound::new(&settings.outbound, configured_resolver(&settings))?,
+        dns: configured_resolver(&settings).unwrap_or_else(crate::net::dns::Resolver::system),
         sso: Default::default(),
         scim_log: Default::default(),
         settings,
@@ -275,19 +276,13 @@ fn set_mode(path: &Path, mode: u32) {
     let _ = (path, mode);
 }
 
-/// The outbound HTTP client: rustls with the aws-lc-rs provider (the one TLS stack of the whole
-/// binary), the system's trust roots, no redirects (a redirect could point anywhere), bounded
-/// connect and total time.
-fn http_client() -> Result<reqwest::Client> {
-    // reqwest is built without a bundled provider; install aws-lc-rs once per process.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(15))
-        .user_agent(concat!("idbridge/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
+/// The resolver named by `dns.resolver`, if any (validated with the settings).
+fn configured_resolver(s: &Settings) -> Option<crate::net::dns::Resolver> {
+    s.dns
+        .resolver
+        .parse::<SocketAddr>()
+        .ok()
+        .map(crate::net::dns::Resolver::new)
 }
 
 /// Hourly: delete sessions that ended more than a day ago.

@@ -36,9 +36,10 @@ pub struct Inner {
     pub hasher: PasswordHasher,
     pub mailer: Mailer,
     pub metrics: Metrics,
-    /// Outbound HTTP (back-channel logout, upstream identity providers): rustls on aws-lc-rs,
-    /// no redirects followed.
-    pub http: reqwest::Client,
+    /// The one outbound HTTP client (public https addresses only, no redirects, caps).
+    pub outbound: crate::net::Outbound,
+    /// The DNS resolver for domain verification.
+    pub dns: crate::net::dns::Resolver,
     /// Upstream identity providers' metadata and keys, per connection.
     pub sso: crate::sso::oidc::SsoCache,
     /// The last SCIM requests per tenant (`GET /api/scim/log`).

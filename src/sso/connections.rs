@@ -33,7 +33,6 @@ pub struct OidcConfig {
     pub roles_claim: String,
     pub allow_email_linking: bool,
     pub clock_skew_secs: u32,
-    pub allow_insecure_http: bool,
     /// Merge the userinfo response into the ID token's claims.
     pub use_userinfo: bool,
     /// ID token signature algorithms accepted.
@@ -57,7 +56,6 @@ impl Default for OidcConfig {
             roles_claim: "roles".into(),
             allow_email_linking: false,
             clock_skew_secs: 60,
-            allow_insecure_http: false,
             use_userinfo: false,
             id_token_algs: vec![
                 "RS256".into(),
@@ -209,7 +207,6 @@ impl PatchOidc {
             roles_claim,
             allow_email_linking,
             clock_skew_secs,
-            allow_insecure_http,
             use_userinfo,
             id_token_algs,
             groups_endpoint
@@ -233,26 +230,39 @@ fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Error
 }
 
 /// Checks the settings; returns the normalised issuer.
-fn check(c: &mut OidcConfig) -> Result<()> {
+/// The per-connection `allow_insecure_http` of earlier versions is refused with the way out:
+/// plain http and private addresses are the deployment's decision, never a tenant's.
+pub(crate) fn refuse_insecure_flag(flag: Option<bool>) -> Result<()> {
+    match flag {
+        Some(_) => Err(invalid(
+            "allow_insecure_http",
+            "deployment_setting",
+            "allow_insecure_http is not a connection setting: plain http and private addresses are allowed only by the deployment setting outbound.allow_private (tests and labs)",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A URL idbridge will call: what the outbound client accepts (https, no credentials, no
+/// private address literal), as a 400 naming the field.
+pub(crate) fn check_fetch_url(state: &AppState, field: &str, url: &str) -> Result<()> {
+    state
+        .outbound
+        .check_url(url)
+        .map(|_| ())
+        .map_err(|e| invalid(field, "url_refused", e.to_string()))
+}
+
+fn check(state: &AppState, c: &mut OidcConfig) -> Result<()> {
     let issuer = c.issuer.trim().trim_end_matches('/').to_string();
-    let insecure = issuer.starts_with("http://");
-    if !(issuer.starts_with("https://") || insecure)
-        || issuer.len() > 512
-        || issuer.contains(['?', '#', ' '])
-    {
+    if issuer.len() > 512 || issuer.contains(['?', '#', ' ']) {
         return Err(invalid(
             "issuer",
             "invalid_issuer",
             "issuer must be an absolute https URL without query or fragment",
         ));
     }
-    if insecure && !c.allow_insecure_http {
-        return Err(invalid(
-            "issuer",
-            "insecure_issuer",
-            "issuer must be https; for local testing only, set allow_insecure_http: true",
-        ));
-    }
+    check_fetch_url(state, "issuer", &issuer)?;
     c.issuer = issuer;
     if c.client_id.trim().is_empty() || c.client_id.len() > 512 {
         return Err(invalid(
@@ -297,14 +307,8 @@ fn check(c: &mut OidcConfig) -> Result<()> {
             ));
         }
     }
-    if let Some(u) = &c.groups_endpoint
-        && !(u.starts_with("https://") || (c.allow_insecure_http && u.starts_with("http://")))
-    {
-        return Err(invalid(
-            "groups_endpoint",
-            "invalid_groups_endpoint",
-            "groups_endpoint must be https",
-        ));
+    if let Some(u) = &c.groups_endpoint {
+        check_fetch_url(state, "groups_endpoint", u)?;
     }
     Ok(())
 }
@@ -389,8 +393,9 @@ async fn create_oidc(
 ) -> Result<ConnectionView> {
     let name = check_name(&req.name)?;
     let mut cfg = OidcConfig::default();
+    refuse_insecure_flag(req.settings.allow_insecure_http)?;
     req.settings.apply(&mut cfg);
-    check(&mut cfg)?;
+    check(state, &mut cfg)?;
     let domains = domains(&req.email_domains)?;
     let secret = req.client_secret.filter(|s| !s.is_empty());
     {
@@ -400,9 +405,6 @@ async fn create_oidc(
     }
     // The issuer must answer discovery before the connection is saved (outside any transaction).
     super::oidc::discover(state, &cfg, true).await?;
-    if cfg.allow_insecure_http {
-        tracing::warn!(issuer = %cfg.issuer, "SSO connection over plain http (allow_insecure_http): for local testing only");
-    }
     let now = state.now_ms();
     let id = new_id();
     let row = ConnectionRow {
@@ -538,10 +540,10 @@ pub async fn patch(
         .settings
         .issuer
         .as_ref()
-        .is_some_and(|i| i.trim().trim_end_matches('/') != cfg.issuer)
-        || req.settings.allow_insecure_http.is_some();
+        .is_some_and(|i| i.trim().trim_end_matches('/') != cfg.issuer);
+    refuse_insecure_flag(req.settings.allow_insecure_http)?;
     req.settings.apply(&mut cfg);
-    check(&mut cfg)?;
+    check(state, &mut cfg)?;
     if issuer_changed {
         super::oidc::discover(state, &cfg, true).await?;
     }

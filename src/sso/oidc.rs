@@ -139,10 +139,15 @@ impl SsoCache {
 pub async fn discover(state: &AppState, cfg: &OidcConfig, strict: bool) -> Result<Metadata> {
     let issuer = IssuerUrl::new(cfg.issuer.clone())
         .map_err(|e| Error::invalid_field("invalid_issuer", "issuer", format!("issuer: {e}")))?;
-    let m = Metadata::discover_async(issuer, &state.http)
+    let m = Metadata::discover_async(issuer, &state.outbound)
         .await
         .map_err(|e| {
             let detail = token_error_detail(&e);
+            if let openidconnect::DiscoveryError::Request(inner) = &e
+                && inner.is_refused()
+            {
+                return Error::invalid_field("url_refused", "issuer", inner.to_string());
+            }
             if strict {
                 Error::rule(
                     "discovery_failed",
@@ -191,9 +196,7 @@ pub async fn end_session_endpoint(
     meta.additional_metadata()
         .end_session_endpoint
         .clone()
-        .filter(|u| {
-            u.starts_with("https://") || (cfg.allow_insecure_http && u.starts_with("http://"))
-        })
+        .filter(|u| state.outbound.check_url(u).is_ok())
 }
 
 fn algs(cfg: &OidcConfig) -> Vec<CoreJwsSigningAlgorithm> {
@@ -380,7 +383,7 @@ pub async fn finish(
         .exchange_code(AuthorizationCode::new(code.to_string()))
         .map_err(|e| fail("oidc.no_token_endpoint", e.to_string()))?
         .set_pkce_verifier(verifier)
-        .request_async(&state.http)
+        .request_async(&state.outbound)
         .await
         .map_err(|e| fail("oidc.token_exchange_failed", token_error_detail(&e)))?;
     let (identity, id_token) =
@@ -460,7 +463,7 @@ pub async fn check_token_response(
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) if state.sso.may_refresh_jwks(&row.id) => {
-                let jwks = CoreJsonWebKeySet::fetch_async(meta.jwks_uri(), &state.http)
+                let jwks = CoreJsonWebKeySet::fetch_async(meta.jwks_uri(), &state.outbound)
                     .await
                     .map_err(|e| fail("oidc.jwks_fetch_failed", e.to_string()))?;
                 meta = state
@@ -627,22 +630,22 @@ async fn fetch_json(
     url: &str,
     bearer: &str,
 ) -> std::result::Result<Map<String, Value>, String> {
-    let r = state
-        .http
-        .get(url)
-        .bearer_auth(bearer)
-        .header("accept", "application/json")
-        .send()
+    let checked = state.outbound.check_url(url).map_err(|e| e.to_string())?;
+    let a = state
+        .outbound
+        .send(
+            state
+                .outbound
+                .request(reqwest::Method::GET, checked)
+                .bearer_auth(bearer)
+                .header("accept", "application/json"),
+        )
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if !r.status().is_success() {
-        return Err(format!("{url} answered {}", r.status()));
+        .map_err(|e| e.to_string())?;
+    if !a.status.is_success() {
+        return Err(format!("{url} answered {}", a.status));
     }
-    let bytes = r.bytes().await.map_err(|e| e.to_string())?;
-    if bytes.len() > 1 << 20 {
-        return Err(format!("{url}: response over 1 MiB"));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a JSON object: {e}"))
+    serde_json::from_slice(&a.body).map_err(|e| format!("{url}: not a JSON object: {e}"))
 }
 
 #[cfg(test)]

@@ -82,8 +82,6 @@ pub struct SamlConfig {
     pub clock_skew_secs: u32,
     /// Sign AuthnRequests (HTTP-Redirect query signature, RSA-SHA256) with the SP key.
     pub sign_authn_requests: bool,
-    /// Local testing only: metadata URL over plain http or on a private address.
-    pub allow_insecure_http: bool,
     /// The SP certificate (base64 DER), published in the SP metadata.
     pub sp_certificate: String,
 }
@@ -104,7 +102,6 @@ impl Default for SamlConfig {
             allow_email_linking: false,
             clock_skew_secs: 60,
             sign_authn_requests: false,
-            allow_insecure_http: false,
             sp_certificate: String::new(),
         }
     }
@@ -163,7 +160,6 @@ pub struct SamlView {
     pub allow_email_linking: bool,
     pub clock_skew_secs: u32,
     pub sign_authn_requests: bool,
-    pub allow_insecure_http: bool,
 }
 
 pub fn view(state: &AppState, row: &ConnectionRow) -> Result<SamlView> {
@@ -198,7 +194,6 @@ pub fn view(state: &AppState, row: &ConnectionRow) -> Result<SamlView> {
         allow_email_linking: c.allow_email_linking,
         clock_skew_secs: c.clock_skew_secs,
         sign_authn_requests: c.sign_authn_requests,
-        allow_insecure_http: c.allow_insecure_http,
     })
 }
 
@@ -328,16 +323,14 @@ impl SamlBody {
         if let Some(v) = self.sign_authn_requests {
             c.sign_authn_requests = v;
         }
-        if let Some(v) = self.allow_insecure_http {
-            c.allow_insecure_http = v;
-        }
+        super::connections::refuse_insecure_flag(self.allow_insecure_http)?;
         Ok(())
     }
 }
 
 /// The IdP metadata of a create or PATCH: the uploaded XML, else the URL's document. `None` when
 /// the body gives neither.
-async fn metadata_of(body: &SamlBody, c: &SamlConfig) -> Result<Option<IdpMetadata>> {
+async fn metadata_of(state: &AppState, body: &SamlBody) -> Result<Option<IdpMetadata>> {
     let md = match (&body.idp_metadata_xml, &body.idp_metadata_url) {
         (Some(_), Some(_)) => {
             return Err(invalid(
@@ -349,7 +342,7 @@ async fn metadata_of(body: &SamlBody, c: &SamlConfig) -> Result<Option<IdpMetada
         (Some(xml), None) => {
             Some(saml::parse_idp_metadata(xml).map_err(|e| saml_invalid("idp_metadata_xml", e))?)
         }
-        (None, Some(url)) => Some(fetch_metadata(url, c.allow_insecure_http).await?),
+        (None, Some(url)) => Some(fetch_metadata(state, url).await?),
         (None, None) => None,
     };
     Ok(md)
@@ -370,119 +363,51 @@ fn extra_certs(body: &SamlBody) -> Result<Option<Vec<String>>> {
     Ok(Some(out))
 }
 
-/// Fetches IdP metadata: https only (unless `allow_insecure_http`), never a private or loopback
-/// address (unless `allow_insecure_http`), at most 1 MiB, within 10 s, no redirects.
-pub async fn fetch_metadata(url: &str, insecure: bool) -> Result<IdpMetadata> {
+/// Fetches IdP metadata through the outbound client (https, public addresses, no redirects,
+/// size and time caps), at most 1 MiB.
+pub async fn fetch_metadata(state: &AppState, url: &str) -> Result<IdpMetadata> {
     let field = "idp_metadata_url";
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| invalid(field, "invalid_metadata_url", format!("not a URL: {e}")))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" if insecure => {}
-        _ => {
-            return Err(invalid(
-                field,
-                "insecure_metadata_url",
-                "idp_metadata_url must be https; for local testing only, set allow_insecure_http: true",
-            ));
-        }
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| invalid(field, "invalid_metadata_url", "the URL has no host"))?;
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+    let checked = state
+        .outbound
+        .check_url(url)
+        .map_err(|e| invalid(field, "url_refused", e.to_string()))?;
+    let a = state
+        .outbound
+        .send(
+            state
+                .outbound
+                .request(reqwest::Method::GET, checked)
+                .header(
+                    "accept",
+                    "application/samlmetadata+xml, application/xml, text/xml",
+                ),
+        )
         .await
-        .map_err(|e| {
-            invalid(
+        .map_err(|e| match e {
+            crate::net::OutboundError::Refused(m) => invalid(field, "url_refused", m),
+            crate::net::OutboundError::Failed(m) => invalid(
                 field,
                 "metadata_unreachable",
-                format!("cannot resolve {host}: {e}"),
-            )
-        })?
-        .collect();
-    if !insecure && addrs.iter().any(|a| private(a.ip())) {
+                format!("cannot fetch {url}: {m}"),
+            ),
+        })?;
+    if !a.status.is_success() {
         return Err(invalid(
             field,
-            "private_metadata_url",
-            format!(
-                "{host} resolves to a private or loopback address; idbridge fetches metadata from public addresses only"
-            ),
+            "metadata_unreachable",
+            format!("cannot fetch {url}: it answered {}", a.status),
         ));
     }
-    // Connect to the address that was checked, not to whatever a second DNS answer says (DNS
-    // rebinding): a one-off client pinned to it, with the shared client's limits.
-    let pinned = addrs.first().copied().ok_or_else(|| {
-        invalid(
+    if a.body.len() > saml::MAX_METADATA_BYTES {
+        return Err(invalid(
             field,
             "metadata_unreachable",
-            format!("{host} has no address"),
-        )
-    })?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(10))
-        .user_agent(concat!("idbridge/", env!("CARGO_PKG_VERSION")))
-        .resolve(host, pinned)
-        .build()
-        .map_err(Error::internal)?;
-    let resp = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let mut r = client
-            .get(parsed.clone())
-            .header(
-                "accept",
-                "application/samlmetadata+xml, application/xml, text/xml",
-            )
-            .send()
-            .await
-            .map_err(|e| format!("{e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("it answered {}", r.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = r.chunk().await.map_err(|e| format!("{e}"))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > saml::MAX_METADATA_BYTES {
-                return Err("the document is larger than 1 MiB".into());
-            }
-        }
-        Ok(body)
-    })
-    .await
-    .map_err(|_| "no answer within 10 s".to_string())
-    .and_then(|r| r)
-    .map_err(|e| {
-        invalid(
-            field,
-            "metadata_unreachable",
-            format!("cannot fetch {url}: {e}"),
-        )
-    })?;
-    let xml = String::from_utf8(resp)
+            "the document is larger than 1 MiB",
+        ));
+    }
+    let xml = String::from_utf8(a.body)
         .map_err(|_| invalid(field, "invalid_metadata", "the metadata is not UTF-8"))?;
     saml::parse_idp_metadata(&xml).map_err(|e| saml_invalid(field, e))
-}
-
-fn private(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v) => {
-            v.is_private()
-                || v.is_loopback()
-                || v.is_link_local()
-                || v.is_unspecified()
-                || v.is_broadcast()
-                || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1])
-        }
-        std::net::IpAddr::V6(v) => {
-            v.is_loopback()
-                || v.is_unspecified()
-                || (v.segments()[0] & 0xfe00) == 0xfc00
-                || (v.segments()[0] & 0xffc0) == 0xfe80
-                || v.to_ipv4_mapped()
-                    .is_some_and(|m| private(std::net::IpAddr::V4(m)))
-        }
-    }
 }
 
 /// Creates a SAML connection: metadata checked, SP key generated and sealed.
@@ -503,7 +428,7 @@ pub async fn create(
             .await?;
     }
     let now = state.now_ms();
-    cfg.idp = metadata_of(&body, &cfg).await?.ok_or_else(|| {
+    cfg.idp = metadata_of(state, &body).await?.ok_or_else(|| {
         invalid(
             "idp_metadata_xml",
             "metadata_required",
@@ -517,10 +442,7 @@ pub async fn create(
     if let Some(extra) = extra_certs(&body)? {
         cfg.extra_certificates = extra;
     }
-    check_endpoints(&cfg)?;
-    if cfg.allow_insecure_http {
-        tracing::warn!(url = ?cfg.idp_metadata_url, "SAML connection allows plain http and private addresses for its metadata URL (allow_insecure_http): for local testing only");
-    }
+    check_endpoints(state, &cfg)?;
     let id = new_id();
     let (key_pem, cert) = tokio::task::spawn_blocking({
         let cn = format!("idbridge SAML SP {id}");
@@ -560,7 +482,7 @@ pub async fn patch_row(
     let before = config_of(row)?;
     let mut cfg = before.clone();
     body.apply(&mut cfg)?;
-    if let Some(md) = metadata_of(body, &cfg).await? {
+    if let Some(md) = metadata_of(state, body).await? {
         cfg.idp = md;
         if body.idp_metadata_xml.is_some() {
             cfg.idp_metadata_url = None;
@@ -574,31 +496,31 @@ pub async fn patch_row(
     if let Some(extra) = extra_certs(body)? {
         cfg.extra_certificates = extra;
     }
-    check_endpoints(&cfg)?;
+    check_endpoints(state, &cfg)?;
     warn_expiring(&row.id, &cfg, state.now_ms());
     row.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
     Ok((before, cfg))
 }
 
-/// The IdP's endpoints are where browsers are sent: https only (http with the local-testing
-/// flag); never `javascript:`, `data:` or anything else.
-fn check_endpoints(c: &SamlConfig) -> Result<()> {
+/// The IdP's endpoints are where browsers are sent: https only (http only where the deployment
+/// allows it, `outbound.allow_private`); never `javascript:`, `data:` or anything else.
+fn check_endpoints(state: &AppState, c: &SamlConfig) -> Result<()> {
     for (what, url) in [
         ("SingleSignOnService", Some(&c.idp.sso_url)),
         ("SingleLogoutService", c.idp.slo_url.as_ref()),
     ] {
         let Some(url) = url else { continue };
         let ok = match reqwest::Url::parse(url) {
-            Ok(u) => u.scheme() == "https" || (c.allow_insecure_http && u.scheme() == "http"),
+            Ok(u) => {
+                u.scheme() == "https" || (state.outbound.allows_private() && u.scheme() == "http")
+            }
             Err(_) => false,
         };
         if !ok {
             return Err(invalid(
                 "idp_metadata_xml",
                 "invalid_metadata",
-                format!(
-                    "the IdP's {what} location `{url}` is not an https URL (for local testing only, allow_insecure_http: true admits http)"
-                ),
+                format!("the IdP's {what} location `{url}` is not an https URL"),
             ));
         }
     }
@@ -634,7 +556,7 @@ pub async fn refresh_metadata(state: &AppState, id: &str) -> Result<bool> {
             "this connection's metadata was uploaded; upload the new document with PATCH idp_metadata_xml",
         ));
     };
-    let fetched = fetch_metadata(&url, c.allow_insecure_http).await?;
+    let fetched = fetch_metadata(state, &url).await?;
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     // Re-read under the write lock: an admin's PATCH in between wins.
@@ -648,7 +570,7 @@ pub async fn refresh_metadata(state: &AppState, id: &str) -> Result<bool> {
     let changed = cfg.idp != fetched;
     cfg.idp = fetched;
     cfg.metadata_refreshed_at = Some(now);
-    check_endpoints(&cfg)?;
+    check_endpoints(state, &cfg)?;
     current.config = serde_json::to_string(&cfg).map_err(Error::internal)?;
     current.updated_at = now;
     store::sso::update(tx.conn(), &current).await?;

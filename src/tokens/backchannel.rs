@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::jwt;
 use crate::domain::new_id;
 use crate::error::Result;
+use crate::net::OutboundError;
 use crate::state::AppState;
 use crate::store;
 use crate::store::backchannel::OutboxRow;
@@ -87,7 +88,8 @@ pub async fn deliver_due(s: &AppState) -> Result<usize> {
                 delivered += 1;
                 s.metrics.count("backchannel_logout_delivered");
             }
-            Err(e) if attempts >= MAX_ATTEMPTS => {
+            // A URL the outbound rule refuses never becomes acceptable by retrying.
+            Err(e) if attempts >= MAX_ATTEMPTS || e.is_refused() => {
                 tracing::warn!(client_id = %row.client_id, session_id = %row.session_id, error = %e,
                     attempts, "back-channel logout abandoned: the client did not accept the logout token");
                 store::backchannel::remove(tx.conn(), &row.session_id, &row.client_id).await?;
@@ -101,7 +103,7 @@ pub async fn deliver_due(s: &AppState) -> Result<usize> {
                     &row.session_id,
                     &row.client_id,
                     s.now_ms() + backoff_ms(attempts - 1),
-                    &e,
+                    &e.to_string(),
                 )
                 .await?;
                 s.metrics.count("backchannel_logout_failed");
@@ -112,21 +114,27 @@ pub async fn deliver_due(s: &AppState) -> Result<usize> {
     Ok(delivered)
 }
 
-async fn send(s: &AppState, row: &OutboxRow) -> std::result::Result<(), String> {
-    let token = logout_token(s, row, s.now_ms() / 1000).map_err(|e| e.to_string())?;
-    let resp = s
-        .http
-        .post(&row.uri)
-        .timeout(Duration::from_secs(5))
-        .header("cache-control", "no-store")
-        .form(&[("logout_token", token.as_str())])
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    if resp.status().is_success() {
+async fn send(s: &AppState, row: &OutboxRow) -> std::result::Result<(), OutboundError> {
+    let token = logout_token(s, row, s.now_ms() / 1000)
+        .map_err(|e| OutboundError::Failed(e.to_string()))?;
+    let url = s.outbound.check_url(&row.uri)?;
+    let a = s
+        .outbound
+        .send(
+            s.outbound
+                .request(reqwest::Method::POST, url)
+                .timeout(Duration::from_secs(5))
+                .header("cache-control", "no-store")
+                .form(&[("logout_token", token.as_str())]),
+        )
+        .await?;
+    if a.status.is_success() {
         Ok(())
     } else {
-        Err(format!("the client answered {}", resp.status().as_u16()))
+        Err(OutboundError::Failed(format!(
+            "the client answered {}",
+            a.status.as_u16()
+        )))
     }
 }
 

@@ -58,6 +58,9 @@ async fn spawn(configure: impl FnOnce(&mut Settings), clock: Option<FixedClock>)
     settings.auth.argon2_memory_kib = 1024;
     settings.auth.argon2_iterations = 1;
     settings.database.max_connections = 5;
+    // The IdPs, metadata servers and back-channel clients of the tests listen on loopback over
+    // plain http: a lab deployment. The SSRF tests turn this off (`tests/api/outbound.rs`).
+    settings.outbound.allow_private = true;
     let (url, schema) = test_database().await;
     settings.database.url = Secret::new(url);
     configure(&mut settings);
@@ -388,4 +391,77 @@ pub async fn node_fixture(
         .expect("READY <url>")
         .to_string();
     (child, base)
+}
+
+impl TestApp {
+    /// A platform admin's new organisation `slug` (preset itsm) with an `admin` there
+    /// (`admin@<slug>.test`), signed in to it: a tenant admin, the attacker of most isolation tests.
+    pub async fn org_admin(&self, platform: &Session, slug: &str) -> Session {
+        self.create_tenant(platform, slug, "itsm").await;
+        self.member_with_role(platform, slug, &format!("admin@{slug}.test"), "admin")
+            .await
+    }
+
+    /// A user created in tenant `slug` with `role` there (`None`: no role), signed in to it.
+    pub async fn member_with_role(
+        &self,
+        by: &Session,
+        slug: &str,
+        email: &str,
+        role: &str,
+    ) -> Session {
+        let r = self
+            .post(
+                "/api/users",
+                by,
+                json!({"email": email, "password": PASSWORD, "first_name": "Member", "tenant": slug}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = expect(r, StatusCode::CREATED).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if !role.is_empty() {
+            let r = self
+                .post(
+                    &format!("/api/users/{id}/roles"),
+                    by,
+                    json!({"role": role, "tenant": slug}),
+                )
+                .send()
+                .await
+                .unwrap();
+            expect(r, StatusCode::CREATED).await;
+        }
+        self.login_in(email, PASSWORD, Some(slug)).await
+    }
+}
+
+/// A TCP listener on loopback that counts the connections it accepts (and closes them): the
+/// target of requests that must never be made.
+pub struct Sink {
+    pub port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sink {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(s);
+            }
+        });
+        Self { port, accepted }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }

@@ -14,6 +14,7 @@ mod keys;
 mod nginx;
 mod oauth;
 mod oidc;
+mod outbound;
 mod rbac;
 mod saml;
 mod scim;

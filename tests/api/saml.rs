@@ -65,7 +65,7 @@ pub async fn saml_setup(app: &TestApp, admin: &Session, extra: Value) -> (SamlId
     }))
     .await;
     let mut body = json!({"kind": "saml", "name": "Acme SAML", "idp_metadata_url": format!("{}/metadata", idp.base),
-        "allow_insecure_http": true, "email_domains": ["acme.test"]});
+        "email_domains": ["acme.test"]});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -428,19 +428,11 @@ async fn connections_need_signing_certificates_and_safe_metadata_urls() {
     .await
     .unwrap();
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
-    // Plain http and loopback need the local-testing flag.
-    let url = format!("{}/metadata", idp.base);
-    let r = create(json!({"kind": "saml", "name": "http", "idp_metadata_url": url}))
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::BAD_REQUEST, "insecure_metadata_url").await;
-    let r = create(json!({"kind": "saml", "name": "loopback", "idp_metadata_url": "https://127.0.0.1:9/metadata"}))
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::BAD_REQUEST, "private_metadata_url").await;
+    // Plain http and loopback metadata URLs: tests/api/outbound.rs (the deployment setting).
+    let _ = &idp;
     // Uploaded metadata works, and the SP metadata names our ACS URL and certificate.
     let conn = expect(
-        create(json!({"kind": "saml", "name": "upload", "idp_metadata_xml": metadata, "allow_insecure_http": true}))
+        create(json!({"kind": "saml", "name": "upload", "idp_metadata_xml": metadata}))
             .await
             .unwrap(),
         StatusCode::CREATED,
@@ -609,16 +601,7 @@ async fn garbage_at_the_acs_is_a_400_and_hostile_metadata_is_refused() {
         .unwrap();
     let e = expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
     assert!(e["message"].as_str().unwrap().contains("https"), "{e}");
-    let r = app
-        .post(
-            "/api/sso/connections",
-            &admin,
-            json!({"kind": "saml", "name": "plain http", "idp_metadata_xml": metadata}),
-        )
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::BAD_REQUEST, "invalid_metadata").await;
+    // Plain http sign-on locations: tests/api/outbound.rs (the deployment setting).
 }
 
 /// A metadata URL whose document the test can change (an IdP rotating its certificate).
@@ -650,7 +633,7 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
         app.post(
             "/api/sso/connections",
             &admin,
-            json!({"kind": "saml", "name": "rotating", "idp_metadata_url": url, "allow_insecure_http": true}),
+            json!({"kind": "saml", "name": "rotating", "idp_metadata_url": url}),
         )
         .send()
         .await

@@ -173,7 +173,7 @@ pub async fn setup(app: &TestApp, admin: &Session, extra: Value) -> (Idp, Value)
     }))
     .await;
     let mut body = json!({"kind": "oidc", "name": "Acme IdP", "issuer": idp.issuer, "client_id": "pending",
-        "allow_insecure_http": true, "scopes": ["openid", "email", "profile"], "email_domains": ["acme.test"]});
+        "scopes": ["openid", "email", "profile"], "email_domains": ["acme.test"]});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -461,27 +461,40 @@ async fn connections_are_validated_and_tenant_scoped() {
     let idp = idp(json!({"alice": {"email": "alice@acme.test"}})).await;
     let bad = |body: Value| app.post("/api/sso/connections", &admin, body);
     expect_error(
-        bad(json!({"kind": "oidc", "name": "x", "issuer": idp.issuer, "client_id": "c"}))
+        bad(json!({"kind": "oidc", "name": "x", "issuer": "ftp://idp.example", "client_id": "c"}))
             .send()
             .await
             .unwrap(),
         StatusCode::BAD_REQUEST,
-        "insecure_issuer",
+        "url_refused",
+    )
+    .await;
+    // Plain http is the deployment's decision (outbound.allow_private), never a connection's.
+    expect_error(
+        bad(json!({"kind": "oidc", "name": "x", "issuer": idp.issuer, "client_id": "c", "allow_insecure_http": true}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "deployment_setting",
     )
     .await;
     expect_error(
-        bad(json!({"kind": "oidc", "name": "x", "issuer": "http://127.0.0.1:9", "client_id": "c", "allow_insecure_http": true})).send().await.unwrap(),
+        bad(json!({"kind": "oidc", "name": "x", "issuer": "http://127.0.0.1:9", "client_id": "c"}))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "discovery_failed",
     )
     .await;
     expect_error(
-        bad(json!({"kind": "oidc", "name": "x", "issuer": idp.issuer, "client_id": "c", "allow_insecure_http": true, "id_token_algs": ["none"]})).send().await.unwrap(),
+        bad(json!({"kind": "oidc", "name": "x", "issuer": idp.issuer, "client_id": "c", "id_token_algs": ["none"]})).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
         "invalid_algorithms",
     )
     .await;
-    let ok = json!({"kind": "oidc", "name": "Acme", "issuer": idp.issuer, "client_id": "c", "client_secret": "s", "allow_insecure_http": true, "email_domains": ["Acme.test"]});
+    let ok = json!({"kind": "oidc", "name": "Acme", "issuer": idp.issuer, "client_id": "c", "client_secret": "s", "email_domains": ["Acme.test"]});
     let c = expect(bad(ok.clone()).send().await.unwrap(), StatusCode::CREATED).await;
     assert_eq!(c["email_domains"], json!(["acme.test"]));
     expect_error(
@@ -490,7 +503,7 @@ async fn connections_are_validated_and_tenant_scoped() {
         "name_taken",
     )
     .await;
-    let dup_domain = json!({"kind": "oidc", "name": "Other", "issuer": idp.issuer, "client_id": "c", "allow_insecure_http": true, "email_domains": ["acme.test"]});
+    let dup_domain = json!({"kind": "oidc", "name": "Other", "issuer": idp.issuer, "client_id": "c", "email_domains": ["acme.test"]});
     expect_error(
         bad(dup_domain).send().await.unwrap(),
         StatusCode::CONFLICT,

@@ -246,7 +246,7 @@ async fn connect(app: &TestApp, admin: &Session, idp: &RogueIdp) -> Value {
             "/api/sso/connections",
             admin,
             json!({"kind": "oidc", "name": "Rogue", "issuer": idp.issuer, "client_id": "idb-client",
-                   "client_secret": "s", "allow_insecure_http": true, "id_token_algs": ["ES256"]}),
+                   "client_secret": "s", "id_token_algs": ["ES256"]}),
         )
         .send()
         .await
