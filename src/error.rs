@@ -127,6 +127,20 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str, &str)] = &[
         "another connection already owns this email domain",
     ),
     (
+        "domains_tenant_domain_key",
+        "domains.tenant_id, domains.domain",
+        "domain_claimed",
+        "domain",
+        "this organisation has already claimed this domain",
+    ),
+    (
+        "domains_verified_key",
+        "domains.domain",
+        "domain_verified_elsewhere",
+        "domain",
+        "this domain is verified by another organisation",
+    ),
+    (
         "users_email_key",
         "users.email_norm",
         "email_taken",

@@ -740,6 +740,7 @@ pub async fn invite(
     let mut tx = state.store.begin().await?;
     let tenant = rbac::tenant_for(&mut tx, p, req.tenant.as_deref()).await?;
     rbac::require_any(state, &mut tx, p, &tenant, &["users:write", "rbac:manage"]).await?;
+    crate::tenants::domains::require_may_create(&mut tx, &email, &tenant).await?;
     let role = match roles::resolve(
         &mut tx,
         &tenant,
@@ -879,6 +880,11 @@ pub async fn signup_exchange(
         ));
     }
     let email = Email::parse(&invite.email)?;
+    let invited_to = store::tenants::get(tx.conn(), &invite.tenant_id)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    // The domain may have been verified by another organisation since the invite was sent.
+    crate::tenants::domains::require_may_create(&mut tx, &email, &invited_to).await?;
     let user = new_user_row(&email, first, last, Some(hash), now);
     store::users::insert(tx.conn(), &user).await?;
     store::tenants::add_member(tx.conn(), &invite.tenant_id, &user.id, now).await?;

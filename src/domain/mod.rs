@@ -1,11 +1,13 @@
 //! Domain newtypes and entities. Each newtype has a private field and a `parse`; holding one
 //! means it is valid.
 
+mod domain_name;
 mod email;
 mod names;
 mod permission;
 mod slug;
 
+pub use domain_name::DomainName;
 pub use email::Email;
 pub use names::{PersonName, validate_password};
 pub use permission::{Permission, PermissionPattern};

@@ -21,10 +21,11 @@ use super::schema::{self, Kind};
 use super::wire;
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
-use crate::sso::{jit, mapping::Mapped};
+use crate::sso::{jit, linking, mapping::Mapped};
 use crate::state::AppState;
 use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};
+use crate::tenants::settings::TenantSettings;
 
 pub type Result<T> = std::result::Result<T, ScimError>;
 
@@ -216,19 +217,30 @@ async fn link(
         return Ok(None);
     };
     match store::users::get_by_email(tx.conn(), email.normalized()).await? {
-        None => Ok(new_user(r, active, now).map(|u| (u, true))),
+        None => {
+            // Only the organisation that verified the domain creates its accounts.
+            if let Err(e) = crate::tenants::domains::require_may_create(tx, &email, tenant).await {
+                tracing::info!(tenant = %tenant.slug, reason = "domain_owned", "SCIM user not linked: {e}");
+                return Ok(None);
+            }
+            Ok(new_user(r, active, now).map(|u| (u, true)))
+        }
         Some(mut u) => {
-            let tenants = store::tenants::of_user(tx.conn(), &u.id).await?;
-            // An account in no tenant is adopted only without a password: a local account
-            // left behind elsewhere is not handed to an IdP by email.
-            let outside = tenants.iter().any(|t| t.root_id != tenant.root_id)
-                || (tenants.is_empty() && u.password_hash.is_some());
             let taken = store::scim::user_of(tx.conn(), &tenant.id, &u.id)
                 .await?
                 .is_some();
-            if outside || taken || u.platform_admin {
-                tracing::info!(tenant = %tenant.slug, user = %u.id, outside, taken,
-                    "SCIM user not linked: the email belongs to a user this tenant does not own");
+            let via = linking::Via::Scim {
+                allow_email_linking: TenantSettings::of(tenant)?.scim_email_linking,
+            };
+            let verdict = linking::check(tx, tenant, &u, via).await?;
+            if let linking::Verdict::Refuse { reason, detail } = verdict {
+                tracing::info!(tenant = %tenant.slug, user = %u.id, reason,
+                    "SCIM user not linked to the existing account with its email: {detail}");
+                return Ok(None);
+            }
+            if taken {
+                tracing::info!(tenant = %tenant.slug, user = %u.id,
+                    "SCIM user not linked: another SCIM record of this tenant has the account");
                 return Ok(None);
             }
             // Adopted by the IdP: its status follows `active` (a deleted user comes back).
@@ -255,10 +267,15 @@ fn person_inputs(r: &Map<String, Value>) -> [Option<&Value>; 4] {
 /// Carries a SCIM change to the linked idbridge user: names, and `active` (false ends every
 /// session at once, as the admin deactivate does).
 ///
+/// Only an account whose memberships are all inside the token's scope is the directory's to
+/// change; for any other, `active: false` ends its membership, roles and sessions in the scope
+/// (and `active: true` brings the membership back), never the account.
+///
 /// The user's row is read now; its update joins `batch`.
 async fn sync_user(
     tx: &mut Tx,
     batch: &mut Batch,
+    tenant: &TenantRow,
     user_id: &str,
     r: &Map<String, Value>,
     now: i64,
@@ -266,6 +283,16 @@ async fn sync_user(
     let Some(mut u) = store::users::get(tx.conn(), user_id).await? else {
         return Ok(());
     };
+    let active = r.get("active").and_then(Value::as_bool).unwrap_or(true);
+    if !linking::owns_account(tx, tenant, user_id).await? {
+        if active {
+            store::tenants::ensure_member(tx.conn(), &tenant.id, user_id, now).await?;
+        } else {
+            crate::tenants::service::offboard_in_scope(tx, tenant, user_id, now).await?;
+        }
+        batch.bump_counter("rbac");
+        return Ok(());
+    }
     let before = (u.first_name.clone(), u.last_name.clone(), u.status.clone());
     if let Ok(email) = Email::parse(&u.email) {
         let (first, last) = person_names(r, &email);
@@ -273,7 +300,6 @@ async fn sync_user(
         u.last_name = last.map(PersonName::into_inner);
         crate::users::refresh_keys(&mut u);
     }
-    let active = r.get("active").and_then(Value::as_bool).unwrap_or(true);
     match (active, u.status.as_str()) {
         (false, "active") => {
             u.status = "inactive".into();
@@ -560,7 +586,7 @@ pub async fn update(
         if let Some(uid) = &row.user_id
             && person_inputs(&r) != person_inputs(&old)
         {
-            sync_user(&mut tx, &mut batch, uid, &r, now).await?;
+            sync_user(&mut tx, &mut batch, &tenant, uid, &r, now).await?;
         }
         let was_active = old.get("active").and_then(Value::as_bool).unwrap_or(true);
         let action = match (was_active, row.active) {
@@ -632,9 +658,13 @@ pub async fn delete(
     Ok(())
 }
 
-/// The user leaves the tenant: roles and membership go, sessions end, the account is
-/// deactivated.
+/// The user leaves the tenant: roles and membership go, sessions end, and the account is
+/// deactivated when the token's scope owns it (otherwise only the scope is left).
 async fn deprovision(tx: &mut Tx, tenant: &TenantRow, user_id: &str, now: i64) -> Result<()> {
+    if !linking::owns_account(tx, tenant, user_id).await? {
+        crate::tenants::service::offboard_in_scope(tx, tenant, user_id, now).await?;
+        return Ok(());
+    }
     store::roles::unassign_all_in(tx.conn(), user_id, &tenant.id).await?;
     store::tenants::remove_member(tx.conn(), &tenant.id, user_id).await?;
     if let Some(mut u) = store::users::get(tx.conn(), user_id).await? {

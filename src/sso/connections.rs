@@ -316,23 +316,9 @@ fn check(state: &AppState, c: &mut OidcConfig) -> Result<()> {
 pub(crate) fn domains(list: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for d in list {
-        let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
-        let ok = d.len() <= 253
-            && d.contains('.')
-            && d.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        if !ok {
-            return Err(invalid(
-                "email_domains",
-                "invalid_domain",
-                format!("`{d}` is not a domain"),
-            ));
-        }
-        if !out.contains(&d) {
-            out.push(d);
+        let d = crate::domain::DomainName::parse(d, "email_domains")?;
+        if !out.iter().any(|x| x == d.as_str()) {
+            out.push(d.as_str().to_string());
         }
     }
     Ok(out)
@@ -423,6 +409,7 @@ async fn create_oidc(
         config: serde_json::to_string(&cfg).map_err(Error::internal)?,
         created_at: now,
         updated_at: now,
+        platform_managed: false,
     };
     let after =
         json!({"name": row.name, "kind": row.kind, "issuer": cfg.issuer, "email_domains": domains});
@@ -444,8 +431,10 @@ pub(crate) async fn save_new(
     let t = tenant_guard(state, &mut tx, p, tenant, "sso:manage").await?;
     let row = ConnectionRow {
         tenant_id: t.id.clone(),
+        platform_managed: p.is_platform_admin(),
         ..row
     };
+    require_verified_domains(&mut tx, &t, &domains).await?;
     store::sso::insert(tx.conn(), &row).await?;
     store::sso::set_domains(tx.conn(), &row.id, &domains).await?;
     audit::record(
@@ -464,6 +453,27 @@ pub(crate) async fn save_new(
     .await?;
     tx.commit().await?;
     view(state, row, &t.slug, domains)
+}
+
+/// A connection's email domains must be verified domains of its organisation
+/// (`/api/domains`): home-realm discovery and email linking stand on them.
+async fn require_verified_domains(
+    tx: &mut store::Tx,
+    t: &TenantRow,
+    domains: &[String],
+) -> Result<()> {
+    for d in domains {
+        if store::domains::owner(tx.conn(), d).await?.as_deref() != Some(t.root_id.as_str()) {
+            return Err(invalid(
+                "email_domains",
+                "domain_not_verified",
+                format!(
+                    "`{d}` is not a verified domain of this organisation: claim it with POST /api/domains and verify it first"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn load(
@@ -612,8 +622,12 @@ async fn save(
     }
     row.config = u.config;
     row.updated_at = now;
+    // Whoever changes a connection now controls it: it stays platform-managed only while
+    // platform admins alone change it.
+    row.platform_managed = row.platform_managed && p.is_platform_admin();
     store::sso::update(tx.conn(), &row).await?;
     if let Some(d) = &domains {
+        require_verified_domains(&mut tx, &t, d).await?;
         store::sso::set_domains(tx.conn(), &row.id, d).await?;
     }
     audit::record(

@@ -221,27 +221,12 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
             cfg.allow_email_linking,
         )
     };
-    let user = match store::sso::identity(tx.conn(), &row.id, &issuer, &subject).await? {
-        Some(i) => json!({"match": "identity", "user_id": i.user_id}),
-        None => {
-            let existing = match email
-                .as_deref()
-                .and_then(|e| crate::domain::Email::parse(e).ok())
-            {
-                Some(e) => store::users::get_by_email(tx.conn(), e.normalized()).await?,
-                None => None,
-            };
-            match existing {
-                Some(u) if allow_linking && verified => {
-                    json!({"match": "email_link", "user_id": u.id})
-                }
-                Some(u) => json!({"match": "refused", "user_id": u.id,
-                    "reason": "a user with this email exists; linking needs allow_email_linking and email_verified: true"}),
-                None if email.is_none() => json!({"match": "refused", "reason": "no email claim"}),
-                None => json!({"match": "create", "email": email}),
-            }
-        }
+    let via = super::linking::Via::Sso {
+        allow_email_linking: allow_linking,
+        email_verified: verified,
+        platform_managed: row.platform_managed,
     };
+    let user = explain_user(&mut tx, p, &row, &tenant, &issuer, &subject, email, via).await?;
     let source = jit::role_source(&tenant)?;
     let roles = match source {
         RoleSource::Idp => {
@@ -259,6 +244,56 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
         "connection": row.id, "tenant": tenant.slug, "issuer": issuer, "subject": subject,
         "groups": groups, "role_source": source.as_str(), "user": user, "roles": roles,
     }))
+}
+
+/// What a sign-in would do with the account, decided by the same functions as the sign-in
+/// (`sso::linking`, domain ownership). An account outside the caller's organisation is never
+/// revealed: "no account of yours" and "an account elsewhere" read the same to a tenant admin.
+#[allow(clippy::too_many_arguments)]
+async fn explain_user(
+    tx: &mut store::Tx,
+    p: &Principal,
+    row: &store::sso::ConnectionRow,
+    tenant: &store::tenants::TenantRow,
+    issuer: &str,
+    subject: &str,
+    email: Option<String>,
+    via: super::linking::Via,
+) -> Result<Value> {
+    let hidden = || {
+        json!({"match": "create_or_refused", "email": email,
+            "reason": "no account of this organisation has this email: a sign-in creates one, unless the email belongs to an account outside the organisation (then it is refused)"})
+    };
+    if let Some(i) = store::sso::identity(tx.conn(), &row.id, issuer, subject).await? {
+        return Ok(json!({"match": "identity", "user_id": i.user_id}));
+    }
+    let Some(e) = email
+        .as_deref()
+        .and_then(|e| crate::domain::Email::parse(e).ok())
+    else {
+        return Ok(
+            json!({"match": "refused", "reason": "sso.email_missing: the IdP sent no usable email"}),
+        );
+    };
+    // Domain ownership is public (DNS says it): a refusal for it reveals no account.
+    if let Err(err) = crate::tenants::domains::require_may_create(tx, &e, tenant).await {
+        return Ok(json!({"match": "refused", "reason": format!("sso.domain_owned: {err}")}));
+    }
+    let Some(u) = store::users::get_by_email(tx.conn(), e.normalized()).await? else {
+        return Ok(if p.is_platform_admin() {
+            json!({"match": "create", "email": email})
+        } else {
+            hidden()
+        });
+    };
+    let verdict = super::linking::check(tx, tenant, &u, via).await?;
+    Ok(match verdict {
+        super::linking::Verdict::Link => json!({"match": "email_link", "user_id": u.id}),
+        v if v.reveals_other_organisation() && !p.is_platform_admin() => hidden(),
+        super::linking::Verdict::Refuse { reason, detail } => {
+            json!({"match": "refused", "user_id": u.id, "reason": format!("{reason}: {detail}")})
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

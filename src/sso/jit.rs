@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::ExternalIdentity;
 use super::fail::{Fail, fail, refuse};
+use super::linking;
 use super::mapping::{Mapped, Maps, map_groups, parse_global};
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
@@ -124,6 +125,14 @@ pub async fn sign_in(
                 .await?
                 .ok_or_else(|| refuse("sso.user_deleted", "the linked user no longer exists"))?;
             usable(&u)?;
+            if u.platform_admin && !ext.platform_managed {
+                // Someone other than a platform admin changed the connection since it was
+                // linked: it no longer signs in a platform admin.
+                return Err(refuse(
+                    "link.platform_admin",
+                    "the account is a platform admin and this connection is no longer managed by platform admins",
+                ));
+            }
             let before = u.clone();
             // Profile attributes follow the IdP; the identity key does not move.
             if let Some(email) = ext.email.as_deref().and_then(|e| Email::parse(e).ok())
@@ -176,20 +185,18 @@ pub async fn sign_in(
             }
             match store::users::get_by_email(tx.conn(), email.normalized()).await? {
                 Some(u) => {
-                    // A user this tenant's SCIM provisioned is the tenant's own: its IdP's
-                    // sign-in links to it without the email-linking opt-in.
-                    let provisioned = store::scim::user_of(tx.conn(), &ext.tenant_id, &u.id)
-                        .await?
-                        .is_some();
-                    if !(provisioned || ext.allow_email_linking && ext.email_verified) {
+                    let via = linking::Via::Sso {
+                        allow_email_linking: ext.allow_email_linking,
+                        email_verified: ext.email_verified,
+                        platform_managed: ext.platform_managed,
+                    };
+                    if let linking::Verdict::Refuse { reason, detail } =
+                        linking::check(tx, &tenant, &u, via).await?
+                    {
                         return Err(Fail {
                             status: axum::http::StatusCode::CONFLICT,
-                            reason: "sso.link_refused",
-                            detail: format!(
-                                "a user with {} exists; linking needs allow_email_linking on the connection and email_verified from the IdP (was {})",
-                                email.as_str(),
-                                ext.email_verified
-                            ),
+                            reason,
+                            detail: format!("{}: {detail}", email.as_str()),
                         });
                     }
                     usable(&u)?;
@@ -197,6 +204,10 @@ pub async fn sign_in(
                     u
                 }
                 None => {
+                    // Only the organisation that verified the domain creates its accounts.
+                    crate::tenants::domains::require_may_create(tx, &email, &tenant)
+                        .await
+                        .map_err(|e| refuse("sso.domain_owned", e.to_string()))?;
                     let (first, last) = names(ext, &email);
                     let u = crate::users::new_user_row(&email, first, last, None, now);
                     store::users::insert(tx.conn(), &u).await?;

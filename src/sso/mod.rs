@@ -6,6 +6,7 @@ pub mod connections;
 pub mod fail;
 pub mod handlers;
 pub mod jit;
+pub mod linking;
 pub mod mapping;
 pub mod oidc;
 pub mod pages;
@@ -23,6 +24,9 @@ pub struct ExternalIdentity {
     pub email_verified: bool,
     /// The connection allows linking to an existing user by verified email.
     pub allow_email_linking: bool,
+    /// A platform admin configured the connection (and nobody else changed it since).
+    #[serde(default)]
+    pub platform_managed: bool,
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,

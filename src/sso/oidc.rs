@@ -551,6 +551,7 @@ pub async fn check_token_response(
             email: text(&cfg.email_claim),
             email_verified,
             allow_email_linking: cfg.allow_email_linking,
+            platform_managed: row.platform_managed,
             name: text(&cfg.name_claim),
             given_name: text(&cfg.given_name_claim),
             family_name: text(&cfg.family_name_claim),

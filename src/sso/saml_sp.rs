@@ -462,6 +462,7 @@ pub async fn create(
         config: serde_json::to_string(&cfg).map_err(Error::internal)?,
         created_at: now,
         updated_at: now,
+        platform_managed: false,
     };
     let after = json!({"name": row.name, "kind": "saml", "idp_entity_id": cfg.idp.entity_id, "email_domains": domains});
     let id = row.id.clone();
@@ -925,6 +926,7 @@ pub fn identity(
         email,
         email_verified: true,
         allow_email_linking: c.allow_email_linking,
+        platform_managed: row.platform_managed,
         name,
         given_name: given,
         family_name: family,

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod backchannel;
+pub mod domains;
 pub mod keys;
 pub mod oauth;
 pub mod roles;

@@ -125,6 +125,34 @@ pub async fn revoke_all_for_user(mut c: Conn<'_>, user_id: &str, now: i64) -> Re
     Ok(n)
 }
 
+/// Revokes the user's live sessions whose current tenant is one of `tenant_ids` (offboarding
+/// from one organisation); returns how many.
+pub async fn revoke_for_user_in(
+    mut c: Conn<'_>,
+    user_id: &str,
+    tenant_ids: &[String],
+    now: i64,
+) -> Result<u64> {
+    if tenant_ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND tenant_id IN ({})",
+        super::stmt::marks(2, tenant_ids.len())
+    );
+    let ids: Vec<String> = on_conn!(c.reborrow(), |c| {
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.as_str())).bind(user_id);
+        for t in tenant_ids {
+            q = q.bind(t);
+        }
+        q.fetch_all(c).await
+    })?;
+    for id in &ids {
+        revoke(c.reborrow(), id, now).await?;
+    }
+    Ok(ids.len() as u64)
+}
+
 pub async fn set_tenant(mut c: Conn<'_>, id: &str, tenant_id: &str) -> Result<()> {
     super::bump_counter(c.reborrow(), "auth").await?;
     on_conn!(c, |c| sqlx::query(

@@ -15,14 +15,16 @@ pub struct ConnectionRow {
     pub secret_sealed: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A platform admin configured it and nobody else changed it since.
+    pub platform_managed: bool,
 }
 
-const COLS: &str =
-    "id, tenant_id, kind, name, enabled, config, secret_sealed, created_at, updated_at";
+const COLS: &str = "id, tenant_id, kind, name, enabled, config, secret_sealed, created_at, updated_at, platform_managed";
 
 pub async fn insert(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
-    let sql =
-        format!("INSERT INTO sso_connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    let sql = format!(
+        "INSERT INTO sso_connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
     on_conn!(c, |c| sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(&r.id)
         .bind(&r.tenant_id)
@@ -33,6 +35,7 @@ pub async fn insert(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
         .bind(&r.secret_sealed)
         .bind(r.created_at)
         .bind(r.updated_at)
+        .bind(r.platform_managed)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -42,7 +45,7 @@ pub async fn insert(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
 pub async fn update(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
     on_conn!(c, |c| sqlx::query(
         "UPDATE sso_connections SET name = $2, enabled = $3, config = $4, secret_sealed = $5, \
-         updated_at = $6 WHERE id = $1"
+         updated_at = $6, platform_managed = $7 WHERE id = $1"
     )
     .bind(&r.id)
     .bind(&r.name)
@@ -50,6 +53,7 @@ pub async fn update(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
     .bind(&r.config)
     .bind(&r.secret_sealed)
     .bind(r.updated_at)
+    .bind(r.platform_managed)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
@@ -130,10 +134,13 @@ pub async fn domains(c: Conn<'_>, id: &str) -> Result<Vec<String>> {
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-/// The enabled connection owning an email domain (home-realm discovery).
+/// The enabled connection listing an email domain that its organisation verified
+/// (home-realm discovery).
 pub async fn by_domain(c: Conn<'_>, domain: &str) -> Result<Option<ConnectionRow>> {
     let sql = format!(
         "SELECT {} FROM sso_connections c JOIN sso_domains d ON d.connection_id = c.id \
+         JOIN tenants t ON t.id = c.tenant_id \
+         JOIN domains v ON v.domain = d.domain AND v.tenant_id = t.root_id AND v.verified_at IS NOT NULL \
          WHERE d.domain = $1 AND c.enabled",
         COLS.split(", ")
             .map(|c| format!("c.{c}"))

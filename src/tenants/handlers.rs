@@ -2,14 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
 use super::TenantView;
-use super::service;
+use super::{domains, service};
 use crate::auth::principal::Principal;
-use crate::http::{ApiResult, AppJson, RequestId};
+use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::state::AppState;
 use crate::users::UserView;
 
@@ -22,6 +22,70 @@ pub fn routes() -> Router<AppState> {
             "/api/tenants/{slug}/members/{user_id}",
             delete(remove_member),
         )
+        .route("/api/domains", get(domains_list).post(domains_claim))
+        .route("/api/domains/conflicts", get(domains_conflicts))
+        .route("/api/domains/{id}", delete(domains_delete))
+        .route("/api/domains/{id}/verify", post(domains_verify))
+}
+
+async fn domains_list(
+    State(s): State<AppState>,
+    p: Principal,
+    AppQuery(q): AppQuery<crate::users::service::TenantParam>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({"items": domains::list(&s, &p, q.tenant.as_deref()).await?, "next_cursor": null}),
+    ))
+}
+
+async fn domains_claim(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    AppJson(body): AppJson<domains::Claim>,
+) -> ApiResult<(StatusCode, Json<domains::DomainView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(domains::claim(&s, &p, rid.0.as_deref(), body).await?),
+    ))
+}
+
+/// The body is optional (`{"method": "admin"}` for a platform admin's verification).
+async fn domains_verify(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<domains::DomainView>> {
+    let req: domains::Verify = if body.iter().all(u8::is_ascii_whitespace) {
+        domains::Verify::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| crate::error::Error::invalid("invalid_json", e.to_string()))?
+    };
+    Ok(Json(
+        domains::verify(&s, &p, rid.0.as_deref(), &id, req).await?,
+    ))
+}
+
+async fn domains_delete(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    domains::delete(&s, &p, rid.0.as_deref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn domains_conflicts(
+    State(s): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({"items": domains::conflicts(&s, &p).await?, "next_cursor": null}),
+    ))
 }
 
 async fn list(State(s): State<AppState>, p: Principal) -> ApiResult<Json<serde_json::Value>> {

@@ -1,5 +1,6 @@
 //! Tenants, subtenants, boundaries and memberships.
 
+pub mod domains;
 pub mod handlers;
 pub mod service;
 pub mod settings;

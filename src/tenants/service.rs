@@ -554,3 +554,33 @@ pub async fn remove_member(
     state.rbac.invalidate();
     Ok(())
 }
+
+/// The tenants a scope covers: an organisation and its subtenants, or one subtenant.
+pub async fn scope_tenants(tx: &mut Tx, scope: &TenantRow) -> Result<Vec<String>> {
+    let mut ids = vec![scope.id.clone()];
+    if scope.parent_id.is_none() {
+        for c in store::tenants::children(tx.conn(), &scope.id).await? {
+            ids.push(c.id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Offboarding from a scope: the user's memberships and roles in it go, and the sessions that
+/// are in it end. Never blocked by what the user holds elsewhere (an organisation can always
+/// remove someone from itself); the account itself is untouched.
+pub async fn offboard_in_scope(
+    tx: &mut Tx,
+    scope: &TenantRow,
+    user_id: &str,
+    now: i64,
+) -> Result<()> {
+    let ids = scope_tenants(tx, scope).await?;
+    for t in &ids {
+        store::roles::unassign_all_in(tx.conn(), user_id, t).await?;
+        store::tenants::remove_member(tx.conn(), t, user_id).await?;
+    }
+    store::sessions::revoke_for_user_in(tx.conn(), user_id, &ids, now).await?;
+    store::bump_counter(tx.conn(), "rbac").await?;
+    Ok(())
+}

@@ -237,6 +237,7 @@ pub async fn create(
     let mut tx = state.store.begin().await?;
     let tenant = rbac::tenant_for(&mut tx, p, req.tenant.as_deref()).await?;
     rbac::require(state, &mut tx, p, &tenant, "users:write").await?;
+    crate::tenants::domains::require_may_create(&mut tx, &email, &tenant).await?;
     let user = new_user_row(&email, first, last, Some(hash), now);
     store::users::insert(tx.conn(), &user).await?;
     store::tenants::add_member(tx.conn(), &tenant.id, &user.id, now).await?;

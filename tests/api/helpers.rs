@@ -465,3 +465,30 @@ impl Sink {
         self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+impl TestApp {
+    /// Claims `domain` for the organisation of `tenant` and has the platform admin verify it
+    /// (`method: admin`): what a connection's `email_domains` and email linking stand on.
+    pub async fn verify_domain(&self, platform: &Session, tenant: &str, domain: &str) -> Value {
+        let r = self
+            .post(
+                "/api/domains",
+                platform,
+                json!({"domain": domain, "tenant": tenant}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let claim = expect(r, StatusCode::CREATED).await;
+        let r = self
+            .post(
+                &format!("/api/domains/{}/verify", claim["id"].as_str().unwrap()),
+                platform,
+                json!({"method": "admin"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        expect(r, StatusCode::OK).await
+    }
+}

@@ -9,6 +9,7 @@ mod backchannel;
 mod forward_auth;
 mod http;
 mod invites;
+mod isolation;
 mod jose;
 mod keys;
 mod nginx;

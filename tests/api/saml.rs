@@ -27,7 +27,7 @@ pub async fn saml_idp(accounts: Value) -> SamlIdp {
 }
 
 impl SamlIdp {
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -64,11 +64,19 @@ pub async fn saml_setup(app: &TestApp, admin: &Session, extra: Value) -> (SamlId
         "bob": {"email": "bob@acme.test", "first_name": "Bob", "last_name": "Builder", "groups": ["Employees", "Unmapped"]},
     }))
     .await;
+    let tenant = extra["tenant"].as_str().unwrap_or("default");
+    app.verify_domain(admin, tenant, "acme.test").await;
     let mut body = json!({"kind": "saml", "name": "Acme SAML", "idp_metadata_url": format!("{}/metadata", idp.base),
         "email_domains": ["acme.test"]});
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
+    let conn = saml_connection(app, admin, &idp, body).await;
+    (idp, conn)
+}
+
+/// Creates a SAML connection with `body` as `admin` and registers idbridge's SP at the IdP.
+pub async fn saml_connection(app: &TestApp, admin: &Session, idp: &SamlIdp, body: Value) -> Value {
     let conn = expect(
         app.post("/api/sso/connections", admin, body)
             .send()
@@ -90,7 +98,7 @@ pub async fn saml_setup(app: &TestApp, admin: &Session, extra: Value) -> (SamlId
         json!({"entity_id": conn["sp_entity_id"], "acs_url": conn["acs_url"], "metadata_xml": sp_metadata}),
     )
     .await;
-    (idp, conn)
+    conn
 }
 
 /// `PATCH /api/sso/connections/{id}` as the admin, expecting 200.

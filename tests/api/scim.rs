@@ -197,18 +197,18 @@ async fn only_tenant_admins_manage_scim_tokens_and_tenants_stay_apart() {
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_name").await;
 }
 
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// A SCIM client of one tenant.
-struct Scim<'a> {
+pub struct Scim<'a> {
     app: &'a TestApp,
-    token: String,
+    pub token: String,
 }
 
 impl<'a> Scim<'a> {
-    async fn new(app: &'a TestApp, admin: &Session, tenant: Option<&str>) -> Self {
+    pub async fn new(app: &'a TestApp, admin: &Session, tenant: Option<&str>) -> Self {
         let mut body = json!({"name": format!("idp {}", tenant.unwrap_or("main"))});
         if let Some(t) = tenant {
             body["tenant"] = json!(t);
@@ -227,14 +227,14 @@ impl<'a> Scim<'a> {
         }
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.app
             .client
             .request(method, self.app.url(&format!("/scim/v2{path}")))
             .bearer_auth(&self.token)
     }
 
-    async fn send(
+    pub async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -257,15 +257,15 @@ impl<'a> Scim<'a> {
         (status, v)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
+    pub async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
         self.send(
             reqwest::Method::PATCH,
             path,
@@ -274,15 +274,15 @@ impl<'a> Scim<'a> {
         .await
     }
 
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::PUT, path, Some(body)).await
     }
 
-    async fn delete(&self, path: &str) -> StatusCode {
+    pub async fn delete(&self, path: &str) -> StatusCode {
         self.send(reqwest::Method::DELETE, path, None).await.0
     }
 
-    async fn create_user(&self, user_name: &str, extra: Value) -> Value {
+    pub async fn create_user(&self, user_name: &str, extra: Value) -> Value {
         let mut body = json!({"schemas": [USER], "userName": user_name, "active": true});
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
@@ -292,7 +292,7 @@ impl<'a> Scim<'a> {
         v
     }
 
-    async fn filter(&self, kind: &str, filter: &str) -> (StatusCode, Value) {
+    pub async fn filter(&self, kind: &str, filter: &str) -> (StatusCode, Value) {
         let q = url_encode(filter);
         self.get(&format!("/{kind}?filter={q}")).await
     }
@@ -616,6 +616,35 @@ async fn users_are_created_linked_read_updated_and_deprovisioned() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "removed from the tenant");
+    // Re-created: a new resource. The released account is linked again only by the linking
+    // rule (scim_email_linking on a verified domain of the organisation); without it the
+    // record stays unlinked.
+    let unlinked = scim.create_user("alice@example.com", json!({})).await;
+    assert_ne!(unlinked["id"], id.as_str());
+    let r = app
+        .get(&format!("/api/users/{id}"), &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "not linked");
+    assert_eq!(
+        scim.delete(&format!("/Users/{}", unlinked["id"].as_str().unwrap()))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    app.verify_domain(&admin, "default", "example.com").await;
+    expect(
+        app.patch(
+            "/api/tenants/default",
+            &admin,
+            json!({"settings": {"scim_email_linking": true}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     let again = scim.create_user("alice@example.com", json!({})).await;
     assert_ne!(
         again["id"],
@@ -641,7 +670,7 @@ async fn users_are_created_linked_read_updated_and_deprovisioned() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
     // The request log shows requests and error details, no secrets.
     let log = expect(
         app.get("/api/scim/log", &admin).send().await.unwrap(),
@@ -706,7 +735,21 @@ async fn deactivation_ends_sessions_of_an_adopted_user() {
     let bob = app.login("bob@example.com", PASSWORD).await;
     let me = app.get("/api/me", &bob).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
-    // Adopted by email: the user of this tenant is linked (the SCIM record has its own id).
+    // Adopted by email (the tenant links by email on its verified domain): the user of this
+    // tenant is linked (the SCIM record has its own id).
+    app.verify_domain(&admin, "default", "example.com").await;
+    expect(
+        app.patch(
+            "/api/tenants/default",
+            &admin,
+            json!({"settings": {"scim_email_linking": true}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     let created = scim.create_user("bob@example.com", json!({})).await;
     let sid = created["id"].as_str().unwrap();
     assert_ne!(sid, uid.as_str());

@@ -172,6 +172,8 @@ pub async fn setup(app: &TestApp, admin: &Session, extra: Value) -> (Idp, Value)
         "bob": {"email": "bob@acme.test", "email_verified": false, "name": "Bob Builder", "groups": ["Employees", "Unmapped"]},
     }))
     .await;
+    let tenant = extra["tenant"].as_str().unwrap_or("default");
+    app.verify_domain(admin, tenant, "acme.test").await;
     let mut body = json!({"kind": "oidc", "name": "Acme IdP", "issuer": idp.issuer, "client_id": "pending",
         "scopes": ["openid", "email", "profile"], "email_domains": ["acme.test"]});
     for (k, v) in extra.as_object().unwrap() {
@@ -495,6 +497,14 @@ async fn connections_are_validated_and_tenant_scoped() {
     )
     .await;
     let ok = json!({"kind": "oidc", "name": "Acme", "issuer": idp.issuer, "client_id": "c", "client_secret": "s", "email_domains": ["Acme.test"]});
+    // A connection's domains must be verified domains of its organisation.
+    expect_error(
+        bad(ok.clone()).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "domain_not_verified",
+    )
+    .await;
+    app.verify_domain(&admin, "default", "acme.test").await;
     let c = expect(bad(ok.clone()).send().await.unwrap(), StatusCode::CREATED).await;
     assert_eq!(c["email_domains"], json!(["acme.test"]));
     expect_error(
