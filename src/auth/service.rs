@@ -752,17 +752,16 @@ pub async fn invite(
         Some(r) => r,
         None => roles::default_role(&mut tx, &tenant).await?,
     };
-    // The tenant's least-privileged default role is what every new member gets anyway: whoever
-    // may add users may invite with it. Any other role must be held by the inviter. (A failed
-    // lookup of the default fails closed: the inviter must then hold the role.)
-    let is_default = roles::default_role(&mut tx, &tenant)
-        .await
-        .is_ok_and(|d| d.id == role.id);
-    if !is_default {
-        let compiled = rbac::compiled(state, &mut tx, p, &tenant).await?;
-        let perms = roles::patterns(&mut tx, &role.id).await?;
-        rbac::require_holds_all(&compiled, &perms)?;
-    }
+    // An invite's role is a grant, the default role included: the inviter must hold all of it.
+    crate::rbac::grant::require_may_grant(
+        state,
+        &mut tx,
+        p,
+        &tenant,
+        &role,
+        &["users:write", "rbac:manage"],
+    )
+    .await?;
     if store::users::get_by_email(tx.conn(), email.normalized())
         .await?
         .is_some()
@@ -1013,10 +1012,12 @@ async fn deliver_reset(state: &AppState, to: &str, url: &str) {
     }
 }
 
+/// A new reset link for `user`; `created_by`: the admin who asked for it and the tenant they
+/// acted in (the audit event's tenant), `None` for the user's own request.
 async fn create_reset(
     state: &AppState,
     user: &UserRow,
-    created_by: Option<&Principal>,
+    created_by: Option<(&Principal, &str)>,
 ) -> Result<String> {
     let now = state.now_ms();
     let token = crypto::new_token("rst_");
@@ -1024,7 +1025,7 @@ async fn create_reset(
         id: new_id(),
         token_hash: crypto::token_hash(&token),
         user_id: user.id.clone(),
-        created_by: created_by.and_then(|p| p.user_id().map(str::to_string)),
+        created_by: created_by.and_then(|(p, _)| p.user_id().map(str::to_string)),
         created_at: now,
         expires_at: now + state.settings.auth.reset_ttl_minutes * 60_000,
         used_at: None,
@@ -1032,7 +1033,7 @@ async fn create_reset(
     let mut tx = state.store.begin().await?;
     store::tokens::insert_reset(tx.conn(), &row).await?;
     let actor = match created_by {
-        Some(p) => audit::Actor::of(p, None),
+        Some((p, _)) => audit::Actor::of(p, None),
         None => audit::Actor::system("api"),
     };
     audit::record(
@@ -1040,7 +1041,7 @@ async fn create_reset(
         now,
         &actor,
         Event {
-            tenant_id: None,
+            tenant_id: created_by.map(|(_, t)| t),
             action: "auth.password_reset_requested",
             target_type: "user",
             target_id: Some(&user.id),
@@ -1063,15 +1064,21 @@ pub struct ResetLink {
 }
 
 /// An admin's reset link for a member of their tenant.
-pub async fn admin_reset_link(state: &AppState, p: &Principal, user_id: &str) -> Result<ResetLink> {
-    let user = crate::users::service::load_visible_for_write(state, p, user_id).await?;
+pub async fn admin_reset_link(
+    state: &AppState,
+    p: &Principal,
+    user_id: &str,
+    tenant: Option<&str>,
+) -> Result<ResetLink> {
+    let (user, t) =
+        crate::users::service::load_visible_for_write(state, p, user_id, tenant).await?;
     if user.status != "active" {
         return Err(Error::rule(
             "user_not_active",
             "activate the user before creating a reset link",
         ));
     }
-    let url = create_reset(state, &user, Some(p)).await?;
+    let url = create_reset(state, &user, Some((p, &t.id))).await?;
     Ok(ResetLink {
         url,
         expires_in: state.settings.auth.reset_ttl_minutes * 60,

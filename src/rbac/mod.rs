@@ -4,6 +4,7 @@ pub mod cache;
 pub mod engine;
 pub mod grant;
 pub mod handlers;
+pub mod ordering;
 pub mod presets;
 pub mod roles;
 pub mod service;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ordering::{self, Reach};
 use super::service::{self as rbac, boundary_of};
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
@@ -107,7 +108,9 @@ impl AdminGuard {
     /// Tenants where `user_id` is an active admin now.
     pub async fn before(tx: &mut Tx, user_id: &str) -> Result<Self> {
         let mut tenants = Vec::new();
+        // `of_user` is ordered by slug: the locks are always taken in one order (no deadlock).
         for t in store::tenants::of_user(tx.conn(), user_id).await? {
+            store::tenants::lock_for_admin_change(tx.conn(), &t.id).await?;
             if store::roles::active_admins(tx.conn(), &t.id)
                 .await?
                 .iter()
@@ -121,6 +124,7 @@ impl AdminGuard {
 
     /// The one tenant, if it has an active admin now.
     pub async fn before_in(tx: &mut Tx, tenant_id: &str) -> Result<Self> {
+        store::tenants::lock_for_admin_change(tx.conn(), tenant_id).await?;
         let has = !store::roles::active_admins(tx.conn(), tenant_id)
             .await?
             .is_empty();
@@ -850,6 +854,7 @@ pub async fn add_user_role(
     if user.status == "deleted" {
         return Err(Error::NotFound("user"));
     }
+    ordering::require_may_act_on(state, &mut tx, p, &target, &user, Reach::Scope).await?;
     ensure_membership(&mut tx, &target, &uid, now).await?;
     let row = AssignmentRow {
         id: new_id(),
@@ -936,6 +941,10 @@ pub async fn remove_user_role(
     if !store::users::visible_in(tx.conn(), &uid, &t.id).await? {
         return Err(Error::NotFound("user"));
     }
+    let user = store::users::get(tx.conn(), &uid)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    ordering::require_may_act_on(state, &mut tx, p, &target, &user, Reach::Scope).await?;
     let guard = AdminGuard::before_in(&mut tx, &target.id).await?;
     if store::roles::unassign(tx.conn(), &uid, &target.id, &role.id, None).await? == 0 {
         return Err(Error::NotFound("role assignment"));
@@ -1043,6 +1052,10 @@ pub async fn bulk_assign(
         if !store::users::visible_in(tx.conn(), &uid, &t.id).await? {
             return Err(Error::NotFound("user"));
         }
+        let user = store::users::get(tx.conn(), &uid)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        ordering::require_may_act_on(state, &mut tx, p, &target, &user, Reach::Scope).await?;
         users.push(uid);
     }
     users.sort();

@@ -106,6 +106,39 @@ pub async fn children(c: Conn<'_>, parent_id: &str) -> Result<Vec<TenantRow>> {
 }
 
 /// Tenants the user is a direct member of.
+/// The tenants a user belongs to or holds a role in (a role in a subtenant reached through the
+/// organisation's membership), each once.
+pub async fn reach_of(c: Conn<'_>, user_id: &str) -> Result<Vec<TenantRow>> {
+    let sql = format!(
+        "SELECT {} FROM tenants t WHERE t.id IN \
+         (SELECT tenant_id FROM memberships WHERE user_id = $1 \
+          UNION SELECT tenant_id FROM role_assignments WHERE user_id = $1) ORDER BY t.slug",
+        COLS.split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, TenantRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(user_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Serialises changes that could remove a tenant's last admin: PostgreSQL locks the tenant's
+/// row until the transaction ends (two admins demoting each other wait for one another);
+/// SQLite's single writer already does.
+pub async fn lock_for_admin_change(c: Conn<'_>, tenant_id: &str) -> Result<()> {
+    if let Conn::Postgres(c) = c {
+        sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+            .bind(tenant_id)
+            .fetch_optional(c)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn of_user(c: Conn<'_>, user_id: &str) -> Result<Vec<TenantRow>> {
     let sql = format!(
         "SELECT {} FROM tenants t JOIN memberships m ON m.tenant_id = t.id WHERE m.user_id = $1 ORDER BY t.slug",

@@ -529,11 +529,26 @@ pub async fn remove_member(
         .ok_or(Error::NotFound("tenant"))?;
     rbac::require(state, &mut tx, p, &t, "users:write").await?;
     let uid = parse_id(user_id, "user")?;
-    let guard = AdminGuard::before_in(&mut tx, &t.id).await?;
-    if !store::tenants::remove_member(tx.conn(), &t.id, &uid).await? {
+    if !store::tenants::is_member(tx.conn(), &t.id, &uid).await? {
         return Err(Error::NotFound("member"));
     }
+    let user = store::users::get(tx.conn(), &uid)
+        .await?
+        .ok_or(Error::NotFound("member"))?;
+    crate::rbac::ordering::require_may_act_on(
+        state,
+        &mut tx,
+        p,
+        &t,
+        &user,
+        crate::rbac::ordering::Reach::Scope,
+    )
+    .await?;
+    let guard = AdminGuard::before_in(&mut tx, &t.id).await?;
+    store::tenants::remove_member(tx.conn(), &t.id, &uid).await?;
     store::roles::unassign_all_in(tx.conn(), &uid, &t.id).await?;
+    // Offboarding ends the sessions that are in this tenant at once.
+    store::sessions::revoke_for_user_in(tx.conn(), &uid, std::slice::from_ref(&t.id), now).await?;
     guard.check(&mut tx).await?;
     audit::record(
         tx.conn(),

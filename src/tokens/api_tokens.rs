@@ -263,8 +263,8 @@ pub async fn create(
             Some(r) => r,
             None => roles::default_role(&mut tx, &t).await?,
         };
-    let compiled = rbac::compiled(state, &mut tx, p, &t).await?;
-    rbac::require_holds_all(&compiled, &roles::patterns(&mut tx, &role.id).await?)?;
+    crate::rbac::grant::require_may_grant(state, &mut tx, p, &t, &role, &[INTEGRATION.permission])
+        .await?;
     let v = insert(
         &mut tx,
         p,

@@ -111,10 +111,11 @@ async fn reset_link(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
+    AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<(StatusCode, Json<crate::auth::service::ResetLink>)> {
     Ok((
         StatusCode::CREATED,
-        Json(crate::auth::service::admin_reset_link(&s, &p, &id).await?),
+        Json(crate::auth::service::admin_reset_link(&s, &p, &id, q.tenant.as_deref()).await?),
     ))
 }
 

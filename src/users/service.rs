@@ -13,11 +13,13 @@ use serde_json::json;
 use super::{UserView, new_user_row, refresh_keys};
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
-use crate::domain::{Email, PermissionPattern, PersonName, parse_id, validate_password};
+use crate::domain::{Email, PersonName, parse_id, validate_password};
 use crate::error::{Error, Result};
+use crate::rbac::ordering::{self, Reach};
 use crate::rbac::roles::AdminGuard;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
+use crate::store::tenants::TenantRow;
 use crate::store::users::{After, ListQuery, SortKey, UserRow};
 use crate::store::{self, Tx};
 
@@ -283,43 +285,33 @@ async fn load_visible(tx: &mut Tx, tenant_id: &str, user_id: &str) -> Result<Use
         .ok_or(Error::NotFound("user"))
 }
 
-/// A user the caller may change: visible in the caller's tenant, and `users:write` held in
-/// every tenant the user belongs to (an admin of one tenant cannot lock a user out of others).
+/// A user the caller may change, and the tenant the change is made in: visible there,
+/// `users:write` held there, and the privilege-ordering rule over the whole account
+/// (`rbac::ordering`).
 async fn load_for_write(
     state: &AppState,
     tx: &mut Tx,
     p: &Principal,
     tenant: Option<&str>,
     user_id: &str,
-) -> Result<UserRow> {
+) -> Result<(UserRow, TenantRow)> {
     let t = rbac::tenant_for(tx, p, tenant).await?;
     rbac::require(state, tx, p, &t, "users:write").await?;
     let user = load_visible(tx, &t.id, user_id).await?;
-    if !p.is_platform_admin() {
-        let want = PermissionPattern::parse("users:write")?;
-        for other in store::tenants::of_user(tx.conn(), &user.id).await? {
-            if other.id == t.id || other.parent_id.as_deref() == Some(&t.id) {
-                continue;
-            }
-            if !rbac::decide(state, tx, p, &other, &want).await?.allowed {
-                return Err(Error::forbidden(
-                    "user_in_other_tenants",
-                    "this user also belongs to tenants you do not administer: remove them from your tenant instead (DELETE /api/tenants/{slug}/members/{id})",
-                ));
-            }
-        }
-    }
-    Ok(user)
+    ordering::require_may_act_on(state, tx, p, &t, &user, Reach::Account).await?;
+    Ok((user, t))
 }
 
-/// For other features (admin reset link): the user, if the caller may change them.
+/// For other features (admin reset link): the user, if the caller may change them, and the
+/// tenant the caller acts in.
 pub async fn load_visible_for_write(
     state: &AppState,
     p: &Principal,
     user_id: &str,
-) -> Result<UserRow> {
+    tenant: Option<&str>,
+) -> Result<(UserRow, TenantRow)> {
     let mut tx = state.store.read().await?;
-    load_for_write(state, &mut tx, p, None, user_id).await
+    load_for_write(state, &mut tx, p, tenant, user_id).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -396,7 +388,7 @@ pub async fn patch(
     };
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut user = load_for_write(state, &mut tx, p, req.tenant.as_deref(), id).await?;
+    let (mut user, t) = load_for_write(state, &mut tx, p, req.tenant.as_deref(), id).await?;
     let before = snapshot(&user);
     if let Some(f) = first {
         user.first_name = f.into_inner();
@@ -444,7 +436,7 @@ pub async fn patch(
         now,
         &audit::Actor::of(p, rid),
         Event {
-            tenant_id: Some(&p.tenant_id),
+            tenant_id: Some(&t.id),
             action,
             target_type: "user",
             target_id: Some(&user.id),
@@ -475,7 +467,7 @@ pub async fn delete(
 ) -> Result<()> {
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut user = load_for_write(state, &mut tx, p, tenant, id).await?;
+    let (mut user, t) = load_for_write(state, &mut tx, p, tenant, id).await?;
     if p.user_id() == Some(user.id.as_str()) {
         return Err(Error::forbidden(
             "cannot_delete_self",
@@ -498,7 +490,7 @@ pub async fn delete(
         now,
         &audit::Actor::of(p, rid),
         Event {
-            tenant_id: Some(&p.tenant_id),
+            tenant_id: Some(&t.id),
             action: "user.delete",
             target_type: "user",
             target_id: Some(&user.id),
@@ -522,7 +514,7 @@ pub async fn restore(
 ) -> Result<UserView> {
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut user = load_for_write(state, &mut tx, p, tenant, id).await?;
+    let (mut user, t) = load_for_write(state, &mut tx, p, tenant, id).await?;
     if user.status != "deleted" {
         return Err(Error::conflict(
             "user_not_deleted",
@@ -539,7 +531,7 @@ pub async fn restore(
         now,
         &audit::Actor::of(p, rid),
         Event {
-            tenant_id: Some(&p.tenant_id),
+            tenant_id: Some(&t.id),
             action: "user.restore",
             target_type: "user",
             target_id: Some(&user.id),
@@ -564,10 +556,11 @@ pub async fn revoke_sessions(
 ) -> Result<u64> {
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
-    let mut user = if p.user_id() == Some(id) {
-        store::users::get(tx.conn(), id)
+    let (mut user, t) = if p.user_id() == Some(id) {
+        let user = store::users::get(tx.conn(), id)
             .await?
-            .ok_or(Error::NotFound("user"))?
+            .ok_or(Error::NotFound("user"))?;
+        (user, rbac::tenant_for(&mut tx, p, tenant).await?)
     } else {
         load_for_write(state, &mut tx, p, tenant, id).await?
     };
@@ -579,7 +572,7 @@ pub async fn revoke_sessions(
         now,
         &audit::Actor::of(p, rid),
         Event {
-            tenant_id: Some(&p.tenant_id),
+            tenant_id: Some(&t.id),
             action: "user.sessions_revoked",
             target_type: "user",
             target_id: Some(&user.id),

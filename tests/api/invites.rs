@@ -196,13 +196,34 @@ async fn inviting_an_admin_fails_with_privilege_escalation_for_a_user_who_only_m
         .post(
             "/api/roles",
             &ada,
-            json!({"name": "hr", "permissions": ["users:read", "users:write"]}),
+            json!({"name": "hr", "permissions": ["users:read", "users:write", "itsm:read", "itsm:write", "knowledge:read"]}),
         )
         .send()
         .await
         .unwrap();
     expect(r, StatusCode::CREATED).await;
     let hr = app.user_with_role(&ada, "hr@example.com", "hr").await;
+    // An invite's role is a grant, the default role too: who holds only users:* grants nothing.
+    let r = app
+        .post(
+            "/api/roles",
+            &ada,
+            json!({"name": "hr-lite", "permissions": ["users:read", "users:write"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::CREATED).await;
+    let lite = app
+        .user_with_role(&ada, "lite@example.com", "hr-lite")
+        .await;
+    for body in [
+        json!({"email": "x@example.com"}),
+        json!({"email": "x@example.com", "role": "requester"}),
+    ] {
+        let r = invite(&app, &lite, body).await;
+        expect_error(r, StatusCode::FORBIDDEN, "privilege_escalation").await;
+    }
 
     for role in ["admin", "operator"] {
         let r = invite(
@@ -213,7 +234,7 @@ async fn inviting_an_admin_fails_with_privilege_escalation_for_a_user_who_only_m
         .await;
         expect_error(r, StatusCode::FORBIDDEN, "privilege_escalation").await;
     }
-    // The least privileged role is fine, named or by default.
+    // A role the inviter holds all of is fine, named or by default.
     let body = expect(
         invite(
             &app,

@@ -15,6 +15,7 @@ mod keys;
 mod nginx;
 mod oauth;
 mod oidc;
+mod ordering;
 mod outbound;
 mod rbac;
 mod saml;
