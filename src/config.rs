@@ -312,18 +312,34 @@ pub struct ForwardAuthSettings {
     /// Origins (`https://app.example.com`) that `rd` may send the browser back to, besides
     /// idbridge's own.
     pub allowed_redirect_origins: Vec<String>,
-    /// Per-host permission rules: `{ host = "admin.example.com", permission = "users:read" }`.
+    /// Per-upstream rules, each naming the tenant its decision is made in:
+    /// `{ host = "admin.example.com", path_prefix = "/admin", tenant = "acme",
+    ///    permission = "users:read", audience = "https://admin.example.com" }`.
     pub rules: Vec<ForwardAuthRule>,
     /// How often (milliseconds) each replica re-reads the revocation counters; PostgreSQL
     /// also pushes changes with LISTEN/NOTIFY.
     pub revocation_poll_ms: u64,
 }
 
+/// One upstream behind forward auth: requests for `host` (and `path_prefix`) are decided in
+/// `tenant` (the caller's membership and roles there; a suspended tenant answers 403).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardAuthRule {
     pub host: String,
-    pub permission: String,
+    /// Only paths starting with this (default: every path); the longest match wins.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Slug of the tenant the decision is made in.
+    pub tenant: String,
+    /// A permission the caller must hold there.
+    #[serde(default)]
+    pub permission: Option<String>,
+    /// The upstream's audience: bearer tokens with this `aud` are accepted (no other bearer
+    /// token is), and the token passed upstream (`pass_access_token`) carries it. Default for
+    /// minted tokens: `https://<host>`.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 impl Default for ForwardAuthSettings {
@@ -343,14 +359,15 @@ impl Default for ForwardAuthSettings {
 }
 
 impl ForwardAuthSettings {
-    /// The permission a per-host rule requires, if any (host compared without port, ASCII
-    /// case-insensitively).
-    pub fn permission_for_host(&self, host: &str) -> Option<&str> {
+    /// The rule for a request to `host` (compared without port, ASCII case-insensitively) and
+    /// `path`: the one with the longest matching `path_prefix`.
+    pub fn rule_for(&self, host: &str, path: &str) -> Option<&ForwardAuthRule> {
         let host = host.split(':').next().unwrap_or(host);
         self.rules
             .iter()
-            .find(|r| r.host.eq_ignore_ascii_case(host))
-            .map(|r| r.permission.as_str())
+            .filter(|r| r.host.eq_ignore_ascii_case(host))
+            .filter(|r| r.path_prefix.as_deref().is_none_or(|p| path.starts_with(p)))
+            .max_by_key(|r| r.path_prefix.as_deref().map_or(0, str::len))
     }
 
     /// Whether `rd` may be redirected to: an absolute http(s) URL on an allowed origin (or
@@ -519,10 +536,37 @@ impl Settings {
             );
         }
         for rule in &self.forward_auth.rules {
-            if crate::domain::PermissionPattern::parse(&rule.permission).is_err() {
+            if let Some(p) = &rule.permission
+                && crate::domain::PermissionPattern::parse(p).is_err()
+            {
                 return bad(format!(
-                    "forward_auth.rules: `{}` is not a permission (resource:action)",
-                    rule.permission
+                    "forward_auth.rules: `{p}` is not a permission (resource:action)"
+                ));
+            }
+            if crate::domain::Slug::parse(&rule.tenant).is_err() {
+                return bad(format!(
+                    "forward_auth.rules: host `{}` needs `tenant`, the slug of the tenant its requests are decided in (got {:?})",
+                    rule.host, rule.tenant
+                ));
+            }
+            if rule
+                .path_prefix
+                .as_deref()
+                .is_some_and(|p| !p.starts_with('/'))
+            {
+                return bad(format!(
+                    "forward_auth.rules: host `{}`: path_prefix must start with /",
+                    rule.host
+                ));
+            }
+            if rule
+                .audience
+                .as_deref()
+                .is_some_and(|a| a.is_empty() || a.len() > 256)
+            {
+                return bad(format!(
+                    "forward_auth.rules: host `{}`: audience must be 1-256 characters",
+                    rule.host
                 ));
             }
         }

@@ -42,14 +42,28 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     authenticate_cookie(state, token).await
 }
 
-/// An integration token (`idb_...`) or an access token bound to a live session.
+/// An integration token (`idb_...`) or a first-party access token bound to a live session:
+/// what `/api` accepts. Tokens issued to OAuth clients, and tokens forward auth mints for
+/// upstreams, carry another audience and are refused here.
 pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal> {
     if token.starts_with(API_TOKEN_PREFIX) {
         return authenticate_api_token(state, token).await;
     }
-    authenticate_access_token(state, token)
+    authenticate_access_token(state, token, Audience::FirstParty)
         .await
         .map(|(p, _)| p)
+}
+
+/// Which access tokens a caller accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// idbridge's own: `aud` = `session.audience`, issued to no client (`/api`).
+    FirstParty,
+    /// Any access token idbridge issued: first-party, or to an OAuth client (`aud` = the
+    /// client; userinfo, introspection).
+    AnyOfOurs,
+    /// Exactly this audience (a forward-auth rule's upstream).
+    Exactly(&'a str),
 }
 
 /// A user access token bound to a live session: the principal and the verified claims
@@ -57,6 +71,7 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Princi
 pub async fn authenticate_access_token(
     state: &AppState,
     token: &str,
+    audience: Audience<'_>,
 ) -> Result<(Principal, AccessClaims)> {
     let (kid, _) = jwt::peek(token)?;
     let key = match state.keys.verifying_key(&kid) {
@@ -77,13 +92,29 @@ pub async fn authenticate_access_token(
                 .ok_or(Error::Unauthenticated)?
         }
     };
+    let own = state.settings.session.audience.as_str();
     let claims = jwt::verify_with(
         &key,
         token,
         &state.public_url,
-        &state.settings.session.audience,
+        match audience {
+            Audience::FirstParty => Some(own),
+            Audience::AnyOfOurs => None,
+            Audience::Exactly(a) => Some(a),
+        },
         state.clock.now_secs(),
     )?;
+    let accepted = match audience {
+        Audience::FirstParty => claims.client_id.is_none(),
+        Audience::AnyOfOurs => match &claims.client_id {
+            None => claims.aud == own,
+            Some(client) => *client == claims.aud,
+        },
+        Audience::Exactly(_) => true,
+    };
+    if !accepted {
+        return Err(Error::Unauthenticated);
+    }
     let mut c = state.store.acquire().await?;
     if store::oauth::is_revoked(c.conn(), &claims.jti).await? {
         return Err(Error::Unauthenticated);

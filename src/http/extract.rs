@@ -80,41 +80,34 @@ fn is_safe(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Cookie-authenticated writes must come from our own origin (OWASP CSRF: Fetch Metadata,
-/// then Origin).
+/// Cookie-authenticated writes must come from our own origin.
 fn check_same_origin(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
-    let csrf = || {
-        ApiError(Error::forbidden(
+    if cross_origin(state, &parts.headers) {
+        return Err(ApiError(Error::forbidden(
             "csrf",
             "cross-site request refused: call the API from the same origin or with a Bearer token",
-        ))
-    };
-    if let Some(site) = parts
-        .headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        && site == "cross-site"
-    {
-        return Err(csrf());
-    }
-    if let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        && origin != "null"
-        && origin != origin_of(&state.public_url)
-    {
-        return Err(csrf());
-    }
-    if parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        == Some("null")
-    {
-        return Err(csrf());
+        )));
     }
     Ok(())
+}
+
+/// The one same-origin rule for every browser write that a cookie authorises (the API, the
+/// sign-in, sign-out, tenant switch and consent forms), after OWASP's CSRF cheat sheet: Fetch
+/// Metadata first (`Sec-Fetch-Site: cross-site` is refused), then `Origin`, which must be
+/// idbridge's own (`null`, a sibling subdomain or any other origin is refused). A request with
+/// neither header comes from a non-browser client or an old browser, and passes.
+pub fn cross_origin(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return true;
+    }
+    match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(origin)) => !origin.eq_ignore_ascii_case(origin_of(&state.public_url)),
+        Some(Err(_)) => true,
+    }
 }
 
 /// `scheme://host[:port]` of a URL.

@@ -734,10 +734,7 @@ async fn logout_submit(
     RequestId(rid): RequestId,
     headers: HeaderMap,
 ) -> Response {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v == "cross-site")
-    {
+    if crate::http::extract::cross_origin(&s, &headers) {
         return crate::tokens::oidc::page(
             StatusCode::FORBIDDEN,
             "Sign out",
@@ -804,14 +801,7 @@ async fn switch_tenant_submit(
     headers: HeaderMap,
     Form(f): Form<SwitchForm>,
 ) -> Response {
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v == "cross-site")
-        || headers
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_some_and(|o| o != s.public_url);
-    if cross_site {
+    if crate::http::extract::cross_origin(&s, &headers) {
         return crate::tokens::oidc::page(
             StatusCode::FORBIDDEN,
             "Switch organisation",

@@ -19,13 +19,15 @@ pub struct ClientRow {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Marked by a platform admin: signs users in without a consent screen.
+    pub first_party: bool,
 }
 
-const COLS: &str = "id, tenant_id, name, secret_hash, confidential, redirect_uris, post_logout_redirect_uris, grant_types, scopes, backchannel_logout_uri, created_by, created_at, updated_at";
+const COLS: &str = "id, tenant_id, name, secret_hash, confidential, redirect_uris, post_logout_redirect_uris, grant_types, scopes, backchannel_logout_uri, created_by, created_at, updated_at, first_party";
 
 pub async fn insert(c: Conn<'_>, r: &ClientRow) -> Result<()> {
     let sql = format!(
-        "INSERT INTO oauth_clients ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO oauth_clients ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     );
     on_conn!(c, |c| sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(&r.id)
@@ -41,6 +43,7 @@ pub async fn insert(c: Conn<'_>, r: &ClientRow) -> Result<()> {
         .bind(&r.created_by)
         .bind(r.created_at)
         .bind(r.updated_at)
+        .bind(r.first_party)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -68,6 +71,70 @@ pub async fn list(c: Conn<'_>, tenant_id: Option<&str>) -> Result<Vec<ClientRow>
     .bind(tenant_id)
     .fetch_all(c)
     .await)?)
+}
+
+pub async fn set_first_party(c: Conn<'_>, id: &str, first_party: bool, now: i64) -> Result<()> {
+    on_conn!(c, |c| sqlx::query(
+        "UPDATE oauth_clients SET first_party = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(first_party)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The scopes a user granted a client in a tenant, space-separated.
+pub async fn consent(
+    c: Conn<'_>,
+    user_id: &str,
+    client_id: &str,
+    tenant_id: &str,
+) -> Result<Option<String>> {
+    Ok(on_conn!(c, |c| sqlx::query_scalar::<_, String>(
+        "SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2 AND tenant_id = $3"
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(tenant_id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Records (or widens) a consent.
+pub async fn grant_consent(
+    mut c: Conn<'_>,
+    user_id: &str,
+    client_id: &str,
+    tenant_id: &str,
+    scope: &str,
+    now: i64,
+) -> Result<()> {
+    on_conn!(c.reborrow(), |c| sqlx::query(
+        "DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2 AND tenant_id = $3"
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(tenant_id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on_conn!(c, |c| {
+        sqlx::query(
+        "INSERT INTO oauth_consents (user_id, client_id, tenant_id, scope, granted_at) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(tenant_id)
+    .bind(scope)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
 }
 
 pub async fn delete(c: Conn<'_>, id: &str) -> Result<bool> {

@@ -38,9 +38,12 @@ pub struct VerifiedCache {
 /// The kind of credential (cookie or bearer) and the SHA-256 of its value: no allocation.
 pub type CacheKey = [u8; 33];
 
-/// What a verified credential resolved to: only what a 200 needs (about 1 KB with a shared
-/// compiled RBAC set; see `benches/cache_memory.rs`).
+/// What a verified credential resolved to in one tenant: only what an answer needs (about 1 KB
+/// with a shared compiled RBAC set; see `benches/cache_memory.rs`).
 pub struct Verified {
+    /// Set: the caller may not pass in this tenant (not a member, tenant suspended, password
+    /// session where SSO is required): the 403's code and message.
+    pub deny: Option<(&'static str, String)>,
     pub expires_at_ms: i64,
     pub auth_generation: i64,
     pub rbac_generation: i64,
@@ -119,8 +122,11 @@ impl VerifiedCache {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct VerifyParams {
-    /// A permission the caller must hold in their tenant (`users:read`).
+    /// A permission the caller must hold (`users:read`): in the rule's tenant, else in
+    /// `tenant`, which is then required.
     pub permission: Option<String>,
+    /// Without a rule for the host: the tenant (slug) the request is decided in.
+    pub tenant: Option<String>,
     /// `status`: never redirect, answer 401 (nginx `auth_request`).
     pub mode: Option<String>,
     /// Where to send the browser after sign-in (checked against the allow-list).
@@ -149,15 +155,16 @@ pub fn answer_from_cache(
     req: &axum::extract::Request,
 ) -> Option<Response> {
     let headers = req.headers();
-    let (key, _) = credential(s, headers)?;
     let q = match req.uri().query() {
         None => VerifyParams::default(),
         Some(_) => Query::<VerifyParams>::try_from_uri(req.uri()).ok()?.0,
     };
     let host = forwarded_host(s, peer, headers);
+    let t = target(s, &q, host, forwarded(s, peer, headers, "x-forwarded-uri")).ok()?;
+    let (key, _) = credential(s, headers, &t)?;
     let now = s.now_ms();
     let answer = s.verified.with(&key, |v| {
-        current(s, v, now).then(|| respond(s, &q, host, v))
+        current(s, v, now).then(|| respond(s, &t, host, v))
     })?;
     Some(finish(match answer {
         Ok(r) => r,
@@ -209,6 +216,49 @@ fn forwarded_host<'h>(s: &AppState, peer: SocketAddr, headers: &'h HeaderMap) ->
         .unwrap_or("")
 }
 
+/// What a request is decided on: the rule's (or `?tenant=`'s) tenant, the permissions to hold
+/// there, and the upstream's audience.
+pub struct Target<'a> {
+    /// Tenant slug; `None`: the caller's current tenant.
+    tenant: Option<&'a str>,
+    permissions: [Option<&'a str>; 2],
+    /// The rule's audience: bearer tokens are accepted only with it.
+    audience: Option<&'a str>,
+}
+
+fn target<'a>(
+    s: &'a AppState,
+    q: &'a VerifyParams,
+    host: &str,
+    uri: Option<&str>,
+) -> Result<Target<'a>, Error> {
+    let path = uri
+        .map(|u| u.split(['?', '#']).next().unwrap_or(u))
+        .unwrap_or("/");
+    match s.settings.forward_auth.rule_for(host, path) {
+        Some(r) => Ok(Target {
+            tenant: Some(&r.tenant),
+            permissions: [r.permission.as_deref(), q.permission.as_deref()],
+            audience: r.audience.as_deref(),
+        }),
+        None => {
+            let tenant = q.tenant.as_deref().filter(|t| !t.is_empty());
+            if q.permission.is_some() && tenant.is_none() {
+                return Err(Error::invalid_field(
+                    "tenant_required",
+                    "tenant",
+                    "`permission` needs the tenant it is held in: add `&tenant=<slug>`, or a forward_auth rule for this host",
+                ));
+            }
+            Ok(Target {
+                tenant,
+                permissions: [q.permission.as_deref(), None],
+                audience: None,
+            })
+        }
+    }
+}
+
 async fn decide(
     s: &AppState,
     peer: SocketAddr,
@@ -216,6 +266,7 @@ async fn decide(
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
     let host = forwarded_host(s, peer, headers);
+    let t = target(s, q, host, forwarded(s, peer, headers, "x-forwarded-uri"))?;
     let denied = || {
         unauthenticated(
             s,
@@ -226,12 +277,12 @@ async fn decide(
             forwarded(s, peer, headers, "x-forwarded-uri"),
         )
     };
-    let Some((key, credential)) = credential(s, headers) else {
+    let Some((key, credential)) = credential(s, headers, &t) else {
         return Ok(denied());
     };
     let v = match cached(s, &key) {
         Some(v) => v,
-        None => match load(s, credential).await {
+        None => match load(s, credential, &t).await {
             Ok(v) => {
                 let v = Arc::new(v);
                 s.verified.put(key, v.clone());
@@ -241,17 +292,16 @@ async fn decide(
             Err(e) => return Err(e),
         },
     };
-    respond(s, q, host, &v)
+    respond(s, &t, host, &v)
 }
 
-/// The answer for a verified caller: 403 without the wanted permission, else 200 with the
-/// identity headers (and a fresh access token when configured).
-fn respond(s: &AppState, q: &VerifyParams, host: &str, v: &Verified) -> Result<Response, Error> {
-    let wanted = q
-        .permission
-        .as_deref()
-        .or_else(|| s.settings.forward_auth.permission_for_host(host));
-    if let Some(p) = wanted {
+/// The answer for a verified caller: 403 when they may not pass in the tenant or lack a wanted
+/// permission, else 200 with the identity headers (and a fresh access token when configured).
+fn respond(s: &AppState, t: &Target<'_>, host: &str, v: &Verified) -> Result<Response, Error> {
+    if let Some((code, message)) = &v.deny {
+        return Err(Error::forbidden(*code, message.clone()));
+    }
+    for p in t.permissions.iter().flatten() {
         let p = PermissionPattern::parse(p)?;
         if !v.compiled.decide(&p).allowed {
             return Err(Error::missing_permission(&p.to_string()));
@@ -266,7 +316,7 @@ fn respond(s: &AppState, q: &VerifyParams, host: &str, v: &Verified) -> Result<R
         }
     }
     if let Some(prefix) = &v.claims_prefix
-        && let Ok(value) = mint_from_prefix(s, prefix)
+        && let Ok(value) = mint_from_prefix(s, prefix, t.audience, host)
     {
         h.insert(header::AUTHORIZATION, value);
     }
@@ -276,9 +326,18 @@ fn respond(s: &AppState, q: &VerifyParams, host: &str, v: &Verified) -> Result<R
 /// `Authorization: Bearer` with a fresh access token from the cached claims: only the times and
 /// `jti` are new, so minting costs one signature, about 120 bytes of base64 and no database
 /// query. The token is built in the header value's own buffer.
-fn mint_from_prefix(s: &AppState, prefix_b64: &str) -> Result<HeaderValue, Error> {
+fn mint_from_prefix(
+    s: &AppState,
+    prefix_b64: &str,
+    audience: Option<&str>,
+    host: &str,
+) -> Result<HeaderValue, Error> {
     use base64::Engine;
-    let tail = claims_tail(s.clock.now_secs(), s.settings.session.access_token_ttl_secs);
+    let tail = claims_tail(
+        &upstream_audience(audience, host),
+        s.clock.now_secs(),
+        s.settings.session.access_token_ttl_secs,
+    );
     let key = s.keys.signing_key()?;
     let header = key.header_b64("at+jwt");
     const BEARER: &str = "Bearer ";
@@ -294,10 +353,22 @@ fn mint_from_prefix(s: &AppState, prefix_b64: &str) -> Result<HeaderValue, Error
     HeaderValue::try_from(out).map_err(Error::internal)
 }
 
-/// The rest of a token's claims after `claims_prefix`: the times, a new `jti` and the brace.
-fn claims_tail(now: i64, ttl_secs: i64) -> String {
+/// The audience of a token passed upstream: the rule's, else `https://<host>` (never idbridge's
+/// own API audience, so it cannot be replayed against `/api`).
+fn upstream_audience(rule: Option<&str>, host: &str) -> String {
+    match rule {
+        Some(a) => a.to_string(),
+        None => format!("https://{}", host.split(':').next().unwrap_or(host)),
+    }
+}
+
+/// The rest of a token's claims after `claims_prefix`: the audience, the times, a new `jti` and
+/// the brace.
+fn claims_tail(aud: &str, now: i64, ttl_secs: i64) -> String {
     use std::fmt::Write;
-    let mut tail = String::with_capacity(112);
+    let mut tail = String::with_capacity(160);
+    tail.push_str(",\"aud\":");
+    tail.push_str(&serde_json::Value::String(aud.to_string()).to_string());
     let _ = write!(
         tail,
         ",\"exp\":{},\"iat\":{now},\"nbf\":{now},\"jti\":\"",
@@ -309,13 +380,13 @@ fn claims_tail(now: i64, ttl_secs: i64) -> String {
 }
 
 /// The base64url of a user's access-token claims JSON, without its closing brace and without
-/// `exp`, `iat`, `nbf` and `jti`. The JSON is padded with spaces (insignificant whitespace) to a
+/// `aud`, `exp`, `iat`, `nbf` and `jti`. The JSON is padded with spaces (insignificant whitespace) to a
 /// multiple of 3 bytes, so its encoding is the exact start of every token payload's encoding
 /// and only the tail is encoded per token.
 fn claims_prefix(claims: &crate::tokens::jwt::AccessClaims) -> Result<Box<str>, Error> {
     let mut v = serde_json::to_value(claims).map_err(Error::internal)?;
     if let Some(m) = v.as_object_mut() {
-        for k in ["exp", "iat", "nbf", "jti"] {
+        for k in ["aud", "exp", "iat", "nbf", "jti"] {
             m.remove(k);
         }
     }
@@ -327,14 +398,23 @@ fn claims_prefix(claims: &crate::tokens::jwt::AccessClaims) -> Result<Box<str>, 
     Ok(crate::crypto::b64url(json.as_bytes()).into_boxed_str())
 }
 
-/// The credential and its cache key: the bearer token, else the session cookie.
-fn credential<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<(CacheKey, Credential<'a>)> {
+/// The credential and its cache key: the bearer token, else the session cookie. The key also
+/// covers the decision's tenant and audience: an entry answers for one tenant only.
+fn credential<'a>(
+    s: &AppState,
+    headers: &'a HeaderMap,
+    t: &Target<'_>,
+) -> Option<(CacheKey, Credential<'a>)> {
     let key = |kind: u8, value: &str| {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(value.as_bytes());
+        ctx.update(&[0xff]);
+        ctx.update(t.tenant.unwrap_or("").as_bytes());
+        ctx.update(&[0xff]);
+        ctx.update(t.audience.unwrap_or("").as_bytes());
         let mut k = [0u8; 33];
         k[0] = kind;
-        k[1..].copy_from_slice(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes()).as_ref(),
-        );
+        k[1..].copy_from_slice(ctx.finish().as_ref());
         k
     };
     if let Some(v) = headers
@@ -356,18 +436,57 @@ enum Credential<'a> {
     Cookie(&'a str),
 }
 
-/// The slow path: the same checks as the API's authentication, plus roles and groups.
-async fn load(s: &AppState, credential: Credential<'_>) -> Result<Verified, Error> {
+/// The slow path: the same checks as the API's authentication, then the decision in the
+/// target tenant (membership, tenant status, sign-in rule), roles and groups there.
+async fn load(s: &AppState, credential: Credential<'_>, t: &Target<'_>) -> Result<Verified, Error> {
     let auth_generation = s.generations.auth();
-    let principal = match credential {
-        Credential::Bearer(t) => crate::auth::service::authenticate_bearer(s, t).await?,
+    let mut principal = match credential {
+        // A bearer token only with the upstream's own audience: never idbridge's API tokens,
+        // integration tokens, or another upstream's tokens.
+        Credential::Bearer(token) => match t.audience {
+            Some(aud) if !token.starts_with("idb_") => {
+                crate::auth::service::authenticate_access_token(
+                    s,
+                    token,
+                    crate::auth::service::Audience::Exactly(aud),
+                )
+                .await?
+                .0
+            }
+            _ => return Err(Error::Unauthenticated),
+        },
         Credential::Cookie(c) => crate::auth::service::authenticate_cookie(s, c).await?,
     };
     let mut tx = s.store.read().await?;
-    let tenant = store::tenants::get(tx.conn(), &principal.tenant_id)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
+    let tenant = match t.tenant {
+        Some(slug) => store::tenants::get_by_slug(tx.conn(), slug).await?,
+        None => store::tenants::get(tx.conn(), &principal.tenant_id).await?,
+    }
+    .ok_or_else(|| {
+        Error::forbidden(
+            "tenant_unknown",
+            "the tenant of this upstream does not exist",
+        )
+    })?;
+    principal.tenant_id = tenant.id.clone();
     let compiled = rbac::compiled(s, &mut tx, &principal, &tenant).await?;
+    let deny = if let Some(r) = &compiled.refusal {
+        Some(("password_login_disabled", r.message(&tenant.slug, "")))
+    } else if compiled.platform_admin {
+        None
+    } else if !compiled.tenant_active {
+        Some((
+            "tenant_suspended",
+            format!("tenant `{}` is suspended", tenant.slug),
+        ))
+    } else if !compiled.member {
+        Some((
+            "not_a_member",
+            format!("you are not a member of tenant `{}`", tenant.slug),
+        ))
+    } else {
+        None
+    };
     let mut prefix = None;
     let (email, expires_at_ms, groups) = match principal.user_id() {
         Some(uid) => {
@@ -381,7 +500,7 @@ async fn load(s: &AppState, credential: Credential<'_>) -> Result<Verified, Erro
             )
             .await?
             .ok_or(Error::Unauthenticated)?;
-            if s.settings.forward_auth.pass_access_token {
+            if s.settings.forward_auth.pass_access_token && deny.is_none() {
                 let claims =
                     crate::auth::service::access_claims_for(s, &mut tx, &principal, &user, &tenant)
                         .await?;
@@ -401,6 +520,7 @@ async fn load(s: &AppState, credential: Credential<'_>) -> Result<Verified, Erro
         compiled,
     );
     v.claims_prefix = prefix;
+    v.deny = deny;
     Ok(v)
 }
 
@@ -433,6 +553,7 @@ impl Verified {
             ends[i] = values.len() as u32;
         }
         Verified {
+            deny: None,
             values: values.into_boxed_str(),
             ends,
             valid,
@@ -500,7 +621,7 @@ mod tests {
     use crate::tokens::jwt::AccessClaims;
 
     /// Names of every length modulo 3: the encoded prefix followed by the encoded tail must
-    /// decode to the whole claims set, with only the times and `jti` new.
+    /// decode to the whole claims set, with only the audience, the times and `jti` new.
     #[test]
     fn encoded_prefix_and_tail_make_the_whole_payload() {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -524,7 +645,7 @@ mod tests {
                 scope: None,
             };
             let prefix = claims_prefix(&claims).unwrap();
-            let tail = claims_tail(1_000, 600);
+            let tail = claims_tail("https://app.example.com", 1_000, 600);
             let payload = format!("{prefix}{}", b64.encode(tail.as_bytes()));
             let decoded: AccessClaims =
                 serde_json::from_slice(&b64.decode(&payload).unwrap()).unwrap();
@@ -534,8 +655,13 @@ mod tests {
             );
             assert_eq!(decoded.jti.len(), 40);
             assert_eq!(
+                decoded.aud, "https://app.example.com",
+                "the upstream's audience"
+            );
+            assert_eq!(
                 decoded,
                 AccessClaims {
+                    aud: "https://app.example.com".into(),
                     exp: 1_600,
                     iat: 1_000,
                     nbf: 1_000,
@@ -548,6 +674,6 @@ mod tests {
 
     #[test]
     fn each_tail_has_a_new_jti() {
-        assert_ne!(claims_tail(1, 1), claims_tail(1, 1));
+        assert_ne!(claims_tail("a", 1, 1), claims_tail("a", 1, 1));
     }
 }

@@ -30,7 +30,10 @@ use crate::users::service::TenantParam;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/oauth-clients", get(list_h).post(create_h))
-        .route("/api/oauth-clients/{id}", get(get_h).delete(delete_h))
+        .route(
+            "/api/oauth-clients/{id}",
+            get(get_h).patch(patch_h).delete(delete_h),
+        )
         .route("/oauth2/token", post(token_h))
         .route("/oauth2/introspect", post(introspect_h))
         .route("/oauth2/revoke", post(revoke_h))
@@ -62,6 +65,10 @@ pub struct CreateClient {
     /// A client of every tenant (platform admins only).
     #[serde(default)]
     pub global: bool,
+    /// Signs users in without a consent screen (platform admins only: a first-party app of
+    /// the deployment).
+    #[serde(default)]
+    pub first_party: bool,
 }
 
 fn yes() -> bool {
@@ -79,6 +86,7 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
+    pub first_party: bool,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: i64,
     /// Only in the response that created the client.
@@ -103,6 +111,7 @@ impl From<ClientRow> for ClientView {
             tenant_id: r.tenant_id,
             confidential: r.confidential,
             backchannel_logout_uri: r.backchannel_logout_uri,
+            first_party: r.first_party,
             created_at: r.created_at,
             client_secret: None,
         }
@@ -226,6 +235,12 @@ pub async fn create(
     for s in &scopes {
         check_scope_token(s)?;
     }
+    if req.first_party && !p.is_platform_admin() {
+        return Err(Error::forbidden(
+            "platform_admin_required",
+            "only platform administrators mark a client first-party (no consent screen)",
+        ));
+    }
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     let tenant_id = if req.global {
@@ -256,6 +271,7 @@ pub async fn create(
         created_by: p.user_id().map(str::to_string),
         created_at: now,
         updated_at: now,
+        first_party: req.first_party,
     };
     store::oauth::insert(tx.conn(), &row).await?;
     audit::record(
@@ -604,7 +620,8 @@ async fn token(
             let claims = ClientClaims {
                 iss: s.public_url.clone(),
                 sub: client.id.clone(),
-                aud: s.settings.session.audience.clone(),
+                // Issued to the client: never idbridge's own API audience.
+                aud: client.id.clone(),
                 exp: now + ttl,
                 iat: now,
                 nbf: now,
@@ -654,18 +671,21 @@ async fn inspect(s: &AppState, token: &str) -> Result<Option<Inspected>> {
     };
     let now = s.clock.now_secs();
     // A user token is active while its session is (verified once, session checked).
-    if let Ok((_, c)) = crate::auth::service::authenticate_access_token(s, token).await {
+    if let Ok((_, c)) = crate::auth::service::authenticate_access_token(
+        s,
+        token,
+        crate::auth::service::Audience::AnyOfOurs,
+    )
+    .await
+    {
         return Ok(Some(Inspected::User(c)));
     }
-    let Ok(c) = jwt::verify_generic::<ClientClaims>(
-        &key,
-        token,
-        &s.public_url,
-        &s.settings.session.audience,
-        now,
-    ) else {
+    let Ok(c) = jwt::verify_generic::<ClientClaims>(&key, token, &s.public_url, None, now) else {
         return Ok(None);
     };
+    if c.aud != c.client_id {
+        return Ok(None);
+    }
     let mut conn = s.store.acquire().await?;
     if store::oauth::is_revoked(conn.conn(), &c.jti).await?
         || store::oauth::get(conn.conn(), &c.client_id)
@@ -781,6 +801,50 @@ async fn get_h(
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<ClientView>> {
     let (row, _) = load_managed(&s, &p, &id, q.tenant.as_deref()).await?;
+    Ok(Json(row.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchClient {
+    pub first_party: bool,
+}
+
+/// Marks a client first-party or not: platform admins only.
+async fn patch_h(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<TenantParam>,
+    AppJson(body): AppJson<PatchClient>,
+) -> ApiResult<Json<ClientView>> {
+    if !p.is_platform_admin() {
+        return Err(Error::forbidden(
+            "platform_admin_required",
+            "only platform administrators mark a client first-party (no consent screen)",
+        )
+        .into());
+    }
+    let (mut row, mut tx) = load_managed(&s, &p, &id, q.tenant.as_deref()).await?;
+    let now = s.now_ms();
+    store::oauth::set_first_party(tx.conn(), &row.id, body.first_party, now).await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(&p, rid.0.as_deref()),
+        Event {
+            tenant_id: row.tenant_id.as_deref(),
+            action: "oauth_client.update",
+            target_type: "oauth_client",
+            target_id: Some(&row.id),
+            before: Some(json!({"first_party": row.first_party})),
+            after: Some(json!({"first_party": body.first_party})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    row.first_party = body.first_party;
     Ok(Json(row.into()))
 }
 

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth2/authorize", get(authorize))
+        .route("/oauth2/consent", axum::routing::post(consent_submit))
         .route("/oauth2/userinfo", get(userinfo).post(userinfo))
         .route("/oauth2/logout", get(logout).post(logout))
         .route("/login", get(login_page).post(login_submit))
@@ -334,6 +335,40 @@ async fn authorize_inner(
             "you are not a member of this application's tenant",
         ));
     }
+    // 4b. Consent: a client that a platform admin did not mark first-party asks the user once
+    // for its scopes in this tenant (again when it asks for more, or with prompt=consent).
+    if !client.first_party {
+        let uid = principal.user_id().unwrap_or_default();
+        let granted = {
+            let mut c = s.store.acquire().await?;
+            store::oauth::consent(c.conn(), uid, &client.id, &tenant.id).await?
+        };
+        let covered = granted.is_some_and(|g| {
+            scope
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .all(|x| has_scope(&g, x))
+        });
+        if !covered || prompt.split(' ').any(|p| p == "consent") {
+            if prompt.split(' ').any(|p| p == "none") {
+                return Ok(fail(
+                    "consent_required",
+                    "the user has not allowed this application yet",
+                ));
+            }
+            let ticket = ConsentTicket {
+                sid: session.session_id.clone(),
+                client_id: client.id.clone(),
+                tenant_id: tenant.id.clone(),
+                scope: scope.clone(),
+                redirect_uri: redirect_uri.clone(),
+                state: state.clone(),
+                retry: q.retry_url(),
+                exp: now + CONSENT_TTL_MS,
+            };
+            return consent_page(s, &client, &tenant, &ticket);
+        }
+    }
     // 5. The code.
     let code = crypto::new_token("ac_");
     let row = store::oauth::CodeRow {
@@ -360,6 +395,173 @@ async fn authorize_inner(
     }
     p.push(("iss", &s.public_url));
     Ok(redirect(&append_query(&redirect_uri, &p)))
+}
+
+const CONSENT_TTL_MS: i64 = 10 * 60_000;
+
+/// What a consent form carries, sealed with the master key: the form can only answer the one
+/// request it was shown for, in the session that saw it, for ten minutes.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConsentTicket {
+    sid: String,
+    client_id: String,
+    tenant_id: String,
+    scope: String,
+    redirect_uri: String,
+    state: String,
+    /// The authorization request again (a path on idbridge).
+    retry: String,
+    exp: i64,
+}
+
+fn scope_text(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Sign you in (your idbridge user id)",
+        "email" => "Your email address",
+        "profile" => "Your name",
+        "roles" => "Your roles in this organisation",
+        "groups" => "Your groups in this organisation",
+        "offline_access" => "Stay signed in when you are away (refresh tokens)",
+        _ => "An application-defined permission",
+    }
+}
+
+fn consent_page(
+    s: &AppState,
+    client: &ClientRow,
+    tenant: &store::tenants::TenantRow,
+    t: &ConsentTicket,
+) -> Result<Response, Error> {
+    let sealed = s.master_key.seal(
+        "oauth_consent",
+        &serde_json::to_vec(t).map_err(Error::internal)?,
+    )?;
+    let items: String = t
+        .scope
+        .split(' ')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            format!(
+                "<li><code>{}</code>: {}</li>",
+                escape(x),
+                escape(scope_text(x))
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p><strong>{client}</strong> wants to use your account in <strong>{tenant}</strong>. It will get:</p>\
+         <ul>{items}</ul><form method=\"post\" action=\"/oauth2/consent\">\
+         <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        client = escape(&client.name),
+        tenant = escape(&tenant.name),
+        ticket = escape(&sealed),
+    );
+    let mut r = page(StatusCode::OK, "Allow access?", &body);
+    // Never framed: a consent click must be the user's own (clickjacking).
+    r.headers_mut().insert(
+        header::HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    pub ticket: String,
+    pub decision: String,
+}
+
+/// The consent form's answer: same-origin only, from the session that was shown the form.
+async fn consent_submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<ConsentForm>,
+) -> Response {
+    let refused = |m: &str| {
+        page(
+            StatusCode::FORBIDDEN,
+            "Allow access?",
+            &format!("<p class=\"err\">{}</p>", escape(m)),
+        )
+    };
+    if crate::http::extract::cross_origin(&s, &headers) {
+        return refused("Cross-site request refused.");
+    }
+    let Some(t) = s
+        .master_key
+        .open("oauth_consent", &f.ticket)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ConsentTicket>(&b).ok())
+        .filter(|t| t.exp > s.now_ms() && t.retry.starts_with("/oauth2/authorize?"))
+    else {
+        return refused(
+            "This consent form has expired: go back to the application and sign in again.",
+        );
+    };
+    let principal = match crate::auth::service::session_cookie_value(&headers, &s.cookie_name) {
+        Some(c) => crate::auth::service::authenticate_cookie(&s, c).await.ok(),
+        None => None,
+    };
+    let Some(p) = principal.filter(|p| p.session_id.as_deref() == Some(t.sid.as_str())) else {
+        return refused("Sign in again: this form belongs to another sign-in.");
+    };
+    if f.decision != "allow" {
+        let mut q: Vec<(&str, &str)> = vec![
+            ("error", "access_denied"),
+            ("error_description", "the user denied access"),
+        ];
+        if !t.state.is_empty() {
+            q.push(("state", &t.state));
+        }
+        q.push(("iss", &s.public_url));
+        return redirect(&append_query(&t.redirect_uri, &q));
+    }
+    let result = async {
+        let now = s.now_ms();
+        let mut tx = s.store.begin().await?;
+        store::oauth::grant_consent(
+            tx.conn(),
+            p.user_id().unwrap_or_default(),
+            &t.client_id,
+            &t.tenant_id,
+            &t.scope,
+            now,
+        )
+        .await?;
+        audit::record(
+            tx.conn(),
+            now,
+            &audit::Actor::of(&p, None),
+            Event {
+                tenant_id: Some(&t.tenant_id),
+                action: "oauth.consent",
+                target_type: "oauth_client",
+                target_id: Some(&t.client_id),
+                before: None,
+                after: Some(json!({"scope": t.scope})),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => redirect(&t.retry),
+        Err(e) => {
+            tracing::error!(error = %e, "recording a consent failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "<p>Please try again.</p>",
+            )
+        }
+    }
 }
 
 /// When the session signed in (`auth_time`), in epoch ms.
@@ -444,6 +646,8 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
         crate::auth::service::access_claims_for(s, &mut tx, &p, &user, &tenant).await?;
     let groups = store::users::group_names(tx.conn(), &user.id, &tenant.id).await?;
     drop(tx);
+    // Issued to the client, for the one tenant it was authorized in: never accepted by `/api`.
+    claims.aud = g.client.id.clone();
     claims.client_id = Some(g.client.id.clone());
     claims.scope = Some(g.scope.clone());
     let access_token = jwt::mint(&s.keys, &claims)?;
@@ -749,7 +953,13 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     else {
         return invalid();
     };
-    let Ok((p, claims)) = crate::auth::service::authenticate_access_token(&s, token).await else {
+    let Ok((p, claims)) = crate::auth::service::authenticate_access_token(
+        &s,
+        token,
+        crate::auth::service::Audience::AnyOfOurs,
+    )
+    .await
+    else {
         return invalid();
     };
     let result = async {
@@ -951,10 +1161,7 @@ async fn login_submit(
     Form(f): Form<LoginSubmit>,
 ) -> Response {
     // Login CSRF: a cross-site form must not sign the browser into someone else's account.
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v == "cross-site")
-    {
+    if crate::http::extract::cross_origin(&s, &headers) {
         return page(
             StatusCode::FORBIDDEN,
             "Sign in",

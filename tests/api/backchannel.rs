@@ -71,7 +71,7 @@ async fn signed_in_client(
             admin,
             json!({"name": "rp", "confidential": true, "redirect_uris": [CB],
                    "grant_types": ["authorization_code"], "scopes": ["openid", "email"],
-                   "backchannel_logout_uri": bc}),
+                   "backchannel_logout_uri": bc, "first_party": true}),
         )
         .send()
         .await
@@ -295,7 +295,7 @@ async fn clients_without_a_backchannel_uri_or_without_an_id_token_are_not_called
             &admin,
             json!({"name": "api-only", "confidential": true, "redirect_uris": [CB],
                    "grant_types": ["authorization_code"], "scopes": ["email"],
-                   "backchannel_logout_uri": rx.uri}),
+                   "backchannel_logout_uri": rx.uri, "first_party": true}),
         )
         .send()
         .await

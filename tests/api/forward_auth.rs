@@ -63,12 +63,18 @@ async fn cached_answers_match_the_first_and_keep_request_ids_permissions_and_met
     b.retain(|(n, _)| n != "x-request-id");
     assert_eq!(a, b);
     // A permission check and an unreadable query, on a cached session.
-    let held = ask("?permission=itsm:read", "req-3").await.unwrap();
+    let held = ask("?permission=itsm:read&tenant=default", "req-3")
+        .await
+        .unwrap();
     assert_eq!(held.status(), StatusCode::OK);
-    let unknown = ask("?permission=users:write", "req-4").await.unwrap();
+    let unknown = ask("?permission=users:write&tenant=default", "req-4")
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), StatusCode::FORBIDDEN);
     assert_eq!(unknown.headers()["cache-control"], "no-store");
-    let bad = ask("?permission=%zz", "req-5").await.unwrap();
+    let bad = ask("?permission=%zz&tenant=default", "req-5")
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     // Other methods are not forward auth.
     let post = app
@@ -97,29 +103,63 @@ async fn cached_answers_match_the_first_and_keep_request_ids_permissions_and_met
 }
 
 #[tokio::test]
-async fn verify_accepts_a_bearer_access_token_and_can_pass_a_fresh_token_upstream() {
-    let app = spawn_app_with(|s| s.forward_auth.pass_access_token = true).await;
+async fn verify_passes_a_fresh_token_with_the_upstreams_audience_and_accepts_only_that_audience() {
+    let app = spawn_app_with(|s| {
+        s.forward_auth.pass_access_token = true;
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
+            host: "api.example.com".into(),
+            path_prefix: None,
+            tenant: "default".into(),
+            permission: None,
+            audience: Some("https://api.example.com".into()),
+        }];
+    })
+    .await;
     let admin = app.register_admin().await;
-    let r = app
-        .client
-        .get(app.url("/auth/verify"))
+    let verify = |host: &str| {
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("x-forwarded-host", host)
+    };
+    // idbridge's own API token is no credential for an upstream (catalog 142).
+    let r = verify("api.example.com")
         .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = verify("api.example.com")
+        .header("cookie", &admin.cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let passed = r.headers()["authorization"].to_str().unwrap().to_string();
     let token = passed.strip_prefix("Bearer ").unwrap();
+    // The upstream's token is not an idbridge API token...
     let s = Session {
         token: token.to_string(),
         ..admin.clone()
     };
-    expect(app.get("/api/me", &s).send().await.unwrap(), StatusCode::OK).await;
+    let r = app.get("/api/me", &s).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // ...but forward auth accepts it for the upstream whose audience it carries, and no other.
+    let r = verify("api.example.com")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = verify("other.example.com")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Each verification mints a fresh token (new jti) with the same claims, from the cache.
-    let again = app
-        .client
-        .get(app.url("/auth/verify"))
-        .bearer_auth(&admin.token)
+    let again = verify("api.example.com")
+        .header("cookie", &admin.cookie)
         .send()
         .await
         .unwrap();
@@ -143,8 +183,20 @@ async fn verify_accepts_a_bearer_access_token_and_can_pass_a_fresh_token_upstrea
     ] {
         assert_eq!(a[k], b[k], "{k}");
     }
+    assert_eq!(a["aud"], "https://api.example.com");
     assert_eq!(a["roles"], serde_json::json!(["admin"]));
     assert!(a["exp"].as_i64().unwrap() > a["iat"].as_i64().unwrap());
+    // Without a rule, the minted token's audience is the upstream's origin.
+    let r = verify("portal.example.com:8443")
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    let t = r.headers()["authorization"].to_str().unwrap().to_string();
+    assert_eq!(
+        claims(t.strip_prefix("Bearer ").unwrap())["aud"],
+        "https://portal.example.com"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +282,7 @@ async fn verify_is_403_when_the_permission_asked_for_is_not_held() {
         .await;
     let ok = app
         .client
-        .get(app.url("/auth/verify?permission=itsm:read"))
+        .get(app.url("/auth/verify?permission=itsm:read&tenant=default"))
         .header("cookie", &req.cookie)
         .send()
         .await
@@ -238,7 +290,7 @@ async fn verify_is_403_when_the_permission_asked_for_is_not_held() {
     assert_eq!(ok.status(), StatusCode::OK);
     let r = app
         .client
-        .get(app.url("/auth/verify?permission=users:read"))
+        .get(app.url("/auth/verify?permission=users:read&tenant=default"))
         .header("cookie", &req.cookie)
         .send()
         .await
@@ -251,7 +303,10 @@ async fn per_host_rules_apply_only_to_trusted_forwarded_hosts() {
     let app = spawn_app_with(|s| {
         s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
             host: "admin.example.com".into(),
-            permission: "users:write".into(),
+            path_prefix: None,
+            tenant: "default".into(),
+            permission: Some("users:write".into()),
+            audience: None,
         }];
         s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
@@ -288,7 +343,10 @@ async fn forwarded_headers_from_untrusted_peers_are_ignored() {
     let app = spawn_app_with(|s| {
         s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
             host: "127.0.0.1".into(),
-            permission: "users:write".into(),
+            path_prefix: None,
+            tenant: "default".into(),
+            permission: Some("users:write".into()),
+            audience: None,
         }];
     })
     .await;

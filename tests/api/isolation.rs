@@ -361,3 +361,84 @@ async fn a_subtenants_scim_and_sso_cannot_adopt_or_deactivate_the_parents_or_a_s
     assert_eq!(hop.status, StatusCode::CONFLICT, "{}", hop.body);
     assert!(!has_session(&app, &b));
 }
+
+/// Hole 8 / catalog 146: forward auth decides in the rule's tenant, and a suspended tenant's
+/// users do not pass.
+#[tokio::test]
+async fn forward_auth_decides_in_the_rules_tenant_and_refuses_a_suspended_tenant() {
+    let app = spawn_app_with(|s| {
+        s.forward_auth.revocation_poll_ms = 50;
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
+            host: "acme.example.com".into(),
+            path_prefix: None,
+            tenant: "acme".into(),
+            permission: Some("itsm:read".into()),
+            audience: None,
+        }];
+    })
+    .await;
+    let platform = app.register_admin().await;
+    let acme_admin = app.org_admin(&platform, "acme").await;
+    let beta_admin = app.org_admin(&platform, "beta").await;
+    // Same permission, other tenant: Bea holds itsm:read in beta only.
+    let bea = app
+        .member_with_role(&beta_admin, "beta", "bea@beta.test", "requester")
+        .await;
+    let amy = app
+        .member_with_role(&acme_admin, "acme", "amy@acme.test", "requester")
+        .await;
+    let verify = |s: &Session, host: &str| {
+        app.client
+            .get(app.url("/auth/verify"))
+            .header("cookie", &s.cookie)
+            .header("x-forwarded-host", host)
+            .send()
+    };
+    let r = verify(&bea, "acme.example.com").await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "not_a_member").await;
+    let r = verify(&amy, "acme.example.com").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-auth-request-tenant"], "acme");
+    // Without a rule, ?permission= must name its tenant.
+    let r = app
+        .client
+        .get(app.url("/auth/verify?permission=itsm:read"))
+        .header("cookie", &bea.cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "tenant_required").await;
+    let r = app
+        .client
+        .get(app.url("/auth/verify?permission=itsm:read&tenant=acme"))
+        .header("cookie", &bea.cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "not_a_member").await;
+    // Suspend acme: its users stop passing, by the rule and without one.
+    expect(
+        app.patch(
+            "/api/tenants/acme",
+            &platform,
+            json!({"status": "suspended"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let mut status = StatusCode::OK;
+    for _ in 0..40 {
+        status = verify(&amy, "acme.example.com").await.unwrap().status();
+        if status == StatusCode::FORBIDDEN {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let r = verify(&amy, "portal.example.com").await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "tenant_suspended").await;
+}

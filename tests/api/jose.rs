@@ -6,8 +6,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// Runs node without blocking the test's runtime, which must keep serving the JWKS meanwhile.
+/// Runs node without blocking the test's runtime, which must keep serving the JWKS meanwhile;
+/// the token must carry idbridge's own API audience.
 async fn jose_verify(app: &TestApp, token: &str) -> Value {
+    jose_verify_for(app, token, &app.state.settings.session.audience).await
+}
+
+/// The same, for a token meant for `audience`.
+async fn jose_verify_for(app: &TestApp, token: &str, audience: &str) -> Value {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
     assert!(
         std::path::Path::new(dir).join("node_modules/jose").exists(),
@@ -18,7 +24,7 @@ async fn jose_verify(app: &TestApp, token: &str) -> Value {
         .arg(app.url("/.well-known/jwks.json"))
         .arg(token)
         .arg(&app.state.public_url)
-        .arg(&app.state.settings.session.audience)
+        .arg(audience)
         .output()
         .await
         .expect("node runs (install Node.js 20+)");
@@ -51,13 +57,21 @@ async fn jose_verifies_eddsa_tokens_too() {
 }
 
 /// The token forward auth passes upstream is built from a cached, space-padded claims prefix:
-/// jose must accept it like any other access token, with either key type.
+/// jose must accept it like any other access token, with either key type, for the upstream's
+/// audience, and refuse it as an idbridge API token.
 #[tokio::test]
 async fn jose_verifies_the_token_forward_auth_passes_upstream() {
     for alg in ["ES256", "EdDSA"] {
         let app = spawn_app_with(|s| {
             s.keys.algorithm = alg.into();
             s.forward_auth.pass_access_token = true;
+            s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
+                host: "127.0.0.1".into(),
+                path_prefix: None,
+                tenant: "default".into(),
+                permission: None,
+                audience: Some("https://app.example.com".into()),
+            }];
         })
         .await;
         let admin = app.register_admin().await;
@@ -72,8 +86,11 @@ async fn jose_verifies_the_token_forward_auth_passes_upstream() {
                 .unwrap();
             assert_eq!(r.status(), StatusCode::OK);
             let passed = r.headers()["authorization"].to_str().unwrap().to_string();
-            let v = jose_verify(&app, passed.strip_prefix("Bearer ").unwrap()).await;
+            let token = passed.strip_prefix("Bearer ").unwrap();
+            let v = jose_verify_for(&app, token, "https://app.example.com").await;
             assert_eq!(v["ok"], true, "{alg}: {v}");
+            let wrong = jose_verify(&app, token).await;
+            assert_eq!(wrong["code"], "ERR_JWT_CLAIM_VALIDATION_FAILED", "{wrong}");
             assert_eq!(v["alg"], alg);
             assert_eq!(v["sub"], admin.user_id.as_str());
         }

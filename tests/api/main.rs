@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod backchannel;
+mod consent;
 mod forward_auth;
 mod http;
 mod invites;

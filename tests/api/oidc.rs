@@ -18,6 +18,8 @@ async fn web_client(
     let body = json!({
         "name": "web", "confidential": confidential, "redirect_uris": [CB], "post_logout_redirect_uris": [BYE],
         "grant_types": ["authorization_code", "refresh_token"], "scopes": ["openid", "email", "profile", "roles"],
+        // The deployment's own app: no consent screen (consent is tested in tests/api/consent.rs).
+        "first_party": true,
     });
     let c = expect(
         app.post("/api/oauth-clients", admin, body)
