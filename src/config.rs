@@ -57,7 +57,53 @@ pub struct Settings {
     pub forward_auth: ForwardAuthSettings,
     pub outbound: OutboundSettings,
     pub dns: DnsSettings,
+    pub throttle: ThrottleSettings,
     pub log: LogSettings,
+}
+
+/// Throttling per route class (429 `rate_limited` with `Retry-After`); 0 turns a limit off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    /// Sign-in attempts per client address and minute (password sign-in, invite and reset
+    /// exchanges, forgot-password), on each replica.
+    pub sign_in_per_minute: u32,
+    pub sign_in_burst: u32,
+    /// Failed password sign-ins of one account from one address before the back-off starts
+    /// (1 s, doubling up to `account_max_delay_secs`); kept in the database.
+    pub account_free_failures: u32,
+    /// Failed sign-ins of one account from all addresses together before the back-off applies
+    /// to every address the account has not signed in from before.
+    pub account_wide_free_failures: u32,
+    pub account_max_delay_secs: u64,
+    /// Password-reset requests per email and hour.
+    pub forgot_password_per_hour: u32,
+    /// Failed client authentications (SCIM bearer tokens, `/oauth2/*` client credentials) per
+    /// address and minute.
+    pub auth_failures_per_minute: u32,
+    /// SCIM requests per token and second (an IdP's client), and the burst above it.
+    pub scim_requests_per_second: u32,
+    pub scim_burst: u32,
+    /// Password hashes that may wait for a free slot (`auth.max_concurrent_hashes`); beyond
+    /// this a sign-in is answered 503 `overloaded` at once, so a flood never queues everyone.
+    pub hash_queue: usize,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            sign_in_per_minute: 30,
+            sign_in_burst: 10,
+            account_free_failures: 5,
+            account_wide_free_failures: 20,
+            account_max_delay_secs: 900,
+            forgot_password_per_hour: 3,
+            auth_failures_per_minute: 60,
+            scim_requests_per_second: 200,
+            scim_burst: 1000,
+            hash_queue: 32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -693,6 +739,7 @@ mod tests {
             "forward_auth",
             "outbound",
             "dns",
+            "throttle",
             "log",
         ] {
             assert!(

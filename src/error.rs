@@ -37,6 +37,15 @@ pub enum Error {
     /// Well-formed but breaks a business rule (422).
     #[error("{message}")]
     Rule { code: Code, message: String },
+    /// Too many attempts (429): retry after this many seconds (`Retry-After`).
+    #[error("{message}")]
+    RateLimited {
+        retry_after_secs: u64,
+        message: String,
+    },
+    /// The password-hash queue is full (503): retry in a moment.
+    #[error("the server is busy: try again in a moment")]
+    Overloaded,
     /// Anything else: logged once, never shown (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -96,6 +105,25 @@ impl Error {
 
     pub fn internal(err: impl std::fmt::Display) -> Self {
         Self::Internal(err.to_string())
+    }
+
+    /// A 429 with the wait, in whole seconds (at least 1).
+    pub fn rate_limited(wait: std::time::Duration, message: impl Into<String>) -> Self {
+        Self::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            message: message.into(),
+        }
+    }
+
+    /// The seconds a client should wait before trying again, for 429 and 503.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::Overloaded => Some(1),
+            _ => None,
+        }
     }
 
     /// The 403 for a missing permission, naming it.

@@ -73,6 +73,7 @@ impl App {
         let rotation = tokio::spawn(key_schedule(self.state.clone()));
         let backchannel = tokio::spawn(crate::tokens::backchannel::run(self.state.clone()));
         let saml = tokio::spawn(saml_checks(self.state.clone()));
+        let throttle = tokio::spawn(throttle_housekeeping(self.state.clone()));
         let served = axum::serve(
             self.listener,
             crate::http::router::MakeDispatch::new(self.state.clone()),
@@ -85,8 +86,18 @@ impl App {
         rotation.abort();
         backchannel.abort();
         saml.abort();
+        throttle.abort();
         self.state.store.close().await;
         served
+    }
+}
+
+/// Every minute: the in-memory rate limiters forget addresses that are back to full.
+async fn throttle_housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.throttle.housekeep();
     }
 }
 
@@ -127,7 +138,8 @@ pub async fn build_state(
     let public_url = settings.public_url(bound);
     let inner = Inner {
         cookie_name: settings.cookie_name(),
-        hasher: PasswordHasher::new(&settings.auth)?,
+        hasher: PasswordHasher::new(&settings.auth, settings.throttle.hash_queue)?,
+        throttle: crate::auth::throttle::Throttle::new(&settings.throttle),
         mailer: Mailer::new(&settings.mail)?,
         public_url,
         store,
@@ -300,6 +312,13 @@ async fn housekeeping(state: AppState) {
             store::sso::purge_sessions(tx.conn()).await?;
             store::sso::purge_pending(tx.conn(), state.now_ms()).await?;
             store::sso::purge_assertions(tx.conn(), state.now_ms()).await?;
+            // Failures older than a day are forgotten; known addresses after 90 days.
+            store::throttle::purge(
+                tx.conn(),
+                state.now_ms() - 24 * 3_600_000,
+                state.now_ms() - 90 * 24 * 3_600_000,
+            )
+            .await?;
             tx.commit().await?;
             Ok::<_, Error>(n)
         }

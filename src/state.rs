@@ -42,6 +42,8 @@ pub struct Inner {
     pub dns: crate::net::dns::Resolver,
     /// Upstream identity providers' metadata and keys, per connection.
     pub sso: crate::sso::oidc::SsoCache,
+    /// Rate limits per route class (`auth::throttle`).
+    pub throttle: crate::auth::throttle::Throttle,
     /// The last SCIM requests per tenant (`GET /api/scim/log`).
     pub scim_log: crate::scim::log::Log,
 }

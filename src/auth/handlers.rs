@@ -103,9 +103,10 @@ async fn signup_exchange(
 
 async fn forgot_password(
     State(s): State<AppState>,
+    client: ClientInfo,
     AppJson(body): AppJson<service::ForgotPasswordRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    service::forgot_password(&s, body).await?;
+    service::forgot_password(&s, &client, body).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"message": "if an active account has this email, a reset link is on its way"})),
@@ -114,9 +115,10 @@ async fn forgot_password(
 
 async fn reset_password(
     State(s): State<AppState>,
+    client: ClientInfo,
     AppJson(body): AppJson<service::ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    service::reset_password(&s, body).await?;
+    service::reset_password(&s, &client, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,3 +5,4 @@ pub mod mail;
 pub mod password;
 pub mod principal;
 pub mod service;
+pub mod throttle;

@@ -531,20 +531,32 @@ pub async fn login(
         message: "wrong email or password".into(),
         field: None,
     };
+    state.throttle.sign_in(client.addr, &state.metrics)?;
     let email = Email::parse(&req.email).map_err(|_| bad())?;
+    // The account's back-off (kept in the database), before any hashing.
+    super::throttle::account_allowed(state, email.normalized(), client.addr).await?;
     let user = {
         let mut c = state.store.acquire().await?;
         store::users::get_by_email(c.conn(), email.normalized()).await?
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = state.hasher.verify(req.password, hash).await?;
+    let ok = match state.hasher.verify(req.password, hash).await {
+        Err(Error::Overloaded) => {
+            state.metrics.count("overloaded_sign_in");
+            return Err(Error::Overloaded);
+        }
+        other => other?,
+    };
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(
             event = "auth.login_failed",
             "sign-in refused: wrong email or password"
         );
+        state.metrics.count("sign_in_failed");
+        super::throttle::account_failed(state, email.normalized(), client.addr).await?;
         return Err(bad());
     };
+    super::throttle::account_succeeded(state, email.normalized(), client.addr).await?;
     if user.status != "active" {
         return Err(Error::forbidden(
             "account_disabled",
@@ -805,6 +817,8 @@ pub async fn invite(
             ),
         ));
     }
+    // A new invite replaces the open ones for the same person and tenant.
+    store::tokens::void_invites(tx.conn(), &tenant.id, email.normalized(), now).await?;
     let token = crypto::new_token("inv_");
     let row = InviteRow {
         id: new_id(),
@@ -886,6 +900,7 @@ pub async fn signup_exchange(
     client: &ClientInfo,
     req: SignupExchangeRequest,
 ) -> Result<SignedIn> {
+    state.throttle.sign_in(client.addr, &state.metrics)?;
     let first = PersonName::parse(&req.first_name, "first_name")?;
     let last = req
         .last_name
@@ -999,12 +1014,32 @@ pub struct ForgotPasswordRequest {
     pub email: String,
 }
 
-/// Always the same answer; a link is mailed (or, without mail, written to the server log) only
-/// when an active account exists.
-pub async fn forgot_password(state: &AppState, req: ForgotPasswordRequest) -> Result<()> {
+/// Always the same answer, at once: the lookup, the link and the mail happen after it, so
+/// neither the answer nor its timing tells whether the account exists. A link is mailed only
+/// to an active account, at most `throttle.forgot_password_per_hour` times an hour (also
+/// across replicas).
+pub async fn forgot_password(
+    state: &AppState,
+    client: &ClientInfo,
+    req: ForgotPasswordRequest,
+) -> Result<()> {
+    state.throttle.sign_in(client.addr, &state.metrics)?;
     let Ok(email) = Email::parse(&req.email) else {
         return Ok(());
     };
+    state
+        .throttle
+        .forgot_password(email.normalized(), &state.metrics)?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_reset(&state, &email).await {
+            tracing::warn!(error = %e, "password reset request failed");
+        }
+    });
+    Ok(())
+}
+
+async fn send_reset(state: &AppState, email: &Email) -> Result<()> {
     let user = {
         let mut c = state.store.acquire().await?;
         store::users::get_by_email(c.conn(), email.normalized()).await?
@@ -1012,33 +1047,41 @@ pub async fn forgot_password(state: &AppState, req: ForgotPasswordRequest) -> Re
     let Some(user) = user.filter(|u| u.status == "active") else {
         return Ok(());
     };
+    let cap = i64::from(state.settings.throttle.forgot_password_per_hour);
+    if cap > 0 {
+        let recent = {
+            let mut c = state.store.acquire().await?;
+            store::tokens::resets_since(c.conn(), &user.id, state.now_ms() - 3_600_000).await?
+        };
+        if recent >= cap {
+            state.metrics.count("throttled_forgot_password");
+            tracing::info!(user = %user.id, "password reset not sent: the hourly cap for this account is reached");
+            return Ok(());
+        }
+    }
     let url = create_reset(state, &user, None).await?;
-    let state = state.clone();
-    // Send in the background so the response time does not reveal whether the account exists.
-    tokio::spawn(async move {
-        deliver_reset(&state, &user.email, &url).await;
-    });
+    deliver_reset(state, &user, &url).await;
     Ok(())
 }
 
-async fn deliver_reset(state: &AppState, to: &str, url: &str) {
+async fn deliver_reset(state: &AppState, user: &UserRow, url: &str) {
     if state.mailer.is_configured() {
         let body = format!(
             "A password reset was asked for your idbridge account.\n\nSet a new password here (once, soon):\n{url}\n\nIf it was not you, ignore this mail.\n"
         );
         if let Err(e) = state
             .mailer
-            .send(to, "Reset your idbridge password", body)
+            .send(&user.email, "Reset your idbridge password", body)
             .await
         {
             tracing::warn!(error = %e, "password reset mail failed");
         }
     } else {
+        // The link is a credential: never in a log line.
         tracing::warn!(
-            event = "auth.password_reset_link",
-            email = %to,
-            link = %url,
-            "mail is not configured ([mail] smtp_url): the password reset link is only in this log line"
+            event = "auth.password_reset_not_sent",
+            user = %user.id,
+            "mail is not configured ([mail] smtp_url): no reset link was sent; an administrator can create one with POST /api/users/{{id}}/password-reset-link"
         );
     }
 }
@@ -1124,7 +1167,12 @@ pub struct ResetPasswordRequest {
 }
 
 /// Sets a new password from a one-time link and ends every session of the account.
-pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Result<()> {
+pub async fn reset_password(
+    state: &AppState,
+    client: &ClientInfo,
+    req: ResetPasswordRequest,
+) -> Result<()> {
+    state.throttle.sign_in(client.addr, &state.metrics)?;
     validate_password(&req.password)?;
     let now = state.now_ms();
     let found = {
@@ -1154,6 +1202,8 @@ pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Resu
     user.updated_at = now;
     store::users::update(tx.conn(), &user).await?;
     store::sessions::revoke_all_for_user(tx.conn(), &user.id, now).await?;
+    // Any other link still out there is void now.
+    store::tokens::void_resets(tx.conn(), &user.id, now).await?;
     let actor = audit::Actor {
         id: Some(&user.id),
         label: user.email.clone(),

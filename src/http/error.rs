@@ -28,6 +28,8 @@ impl ApiError {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Gone { .. } => StatusCode::GONE,
             Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -41,6 +43,7 @@ pub fn body(status: StatusCode, code: &str, message: &str) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = self.0.retry_after();
         let (code, message, field) = match self.0 {
             Error::Invalid {
                 code,
@@ -62,6 +65,12 @@ impl IntoResponse for ApiError {
             } => (code.into_owned(), message, field),
             Error::Gone { code, message } => (code.into_owned(), message, None),
             Error::Rule { code, message } => (code.into_owned(), message, None),
+            Error::RateLimited { message, .. } => ("rate_limited".to_string(), message, None),
+            Error::Overloaded => (
+                "overloaded".to_string(),
+                "the server is busy with sign-ins: try again in a moment".to_string(),
+                None,
+            ),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (
@@ -81,6 +90,10 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"idbridge\""),
             );
+        }
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

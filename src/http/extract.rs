@@ -124,6 +124,27 @@ pub fn origin_of(url: &str) -> &str {
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The same address, parsed (the throttles key on it).
+    pub addr: Option<IpAddr>,
+}
+
+/// The client's address: the peer, or the last `X-Forwarded-For` hop when the peer is one of
+/// `server.trusted_proxies`.
+pub fn client_addr(state: &AppState, parts: &Parts) -> Option<IpAddr> {
+    let peer: Option<IpAddr> = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next_back())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
+    match (peer, forwarded) {
+        (Some(p), Some(f)) if state.settings.server.trusted_proxies.contains(&p) => Some(f),
+        (p, _) => p,
+    }
 }
 
 impl FromRequestParts<AppState> for ClientInfo {
@@ -133,20 +154,7 @@ impl FromRequestParts<AppState> for ClientInfo {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer: Option<IpAddr> = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next_back())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        let ip = match (peer, forwarded) {
-            (Some(p), Some(f)) if state.settings.server.trusted_proxies.contains(&p) => Some(f),
-            (p, _) => p,
-        };
+        let ip = client_addr(state, parts);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -155,6 +163,7 @@ impl FromRequestParts<AppState> for ClientInfo {
         Ok(ClientInfo {
             ip: ip.map(|i| i.to_string()),
             user_agent,
+            addr: ip,
         })
     }
 }

@@ -21,6 +21,8 @@ impl FromRequestParts<AppState> for ScimClient {
     type Rejection = ScimError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let addr = crate::http::extract::client_addr(s, parts);
+        s.throttle.client_auth_allowed(addr, &s.metrics)?;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -30,12 +32,18 @@ impl FromRequestParts<AppState> for ScimClient {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or_else(ScimError::unauthorized)?;
-        let row = crate::tokens::api_tokens::authenticate(s, token, &super::tokens::SCIM)
-            .await
-            .map_err(ScimError::from)?
-            .ok_or_else(ScimError::unauthorized)?;
+            .filter(|t| !t.is_empty() && t.len() <= 256);
+        let row = match token {
+            Some(t) => crate::tokens::api_tokens::authenticate(s, t, &super::tokens::SCIM)
+                .await
+                .map_err(ScimError::from)?,
+            None => None,
+        };
+        let Some(row) = row else {
+            s.throttle.client_auth_failed(addr);
+            return Err(ScimError::unauthorized());
+        };
+        s.throttle.scim_request(&row.id, &s.metrics)?;
         if let Some(slot) = parts.extensions.get::<super::LogSlot>()
             && let Ok(mut g) = slot.0.lock()
         {

@@ -12,6 +12,8 @@ pub const CONTENT_TYPE: &str = "application/scim+json";
 #[derive(Debug)]
 pub struct ScimError {
     pub status: StatusCode,
+    /// `Retry-After` seconds of a 429 or 503.
+    pub retry_after: Option<u64>,
     /// RFC 7644 Table 9 (`invalidFilter`, `uniqueness`, `mutability`, ...).
     pub scim_type: Option<&'static str>,
     pub detail: String,
@@ -25,6 +27,7 @@ impl ScimError {
     ) -> Self {
         Self {
             status,
+            retry_after: None,
             scim_type,
             detail: detail.into(),
         }
@@ -93,6 +96,15 @@ impl ScimError {
 
 impl From<Error> for ScimError {
     fn from(e: Error) -> Self {
+        if let Some(secs) = e.retry_after() {
+            let status = match e {
+                Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
+            let mut out = Self::new(status, None, e.to_string());
+            out.retry_after = Some(secs);
+            return out;
+        }
         let status = match &e {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -134,6 +146,9 @@ impl IntoResponse for ScimError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"scim\""),
             );
+        }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }

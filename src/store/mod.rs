@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod sso;
 pub mod stmt;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

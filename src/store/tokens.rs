@@ -53,6 +53,58 @@ pub async fn invite_by_token(c: Conn<'_>, token_hash: &str) -> Result<Option<Inv
     })?)
 }
 
+pub async fn get_invite(c: Conn<'_>, id: &str) -> Result<Option<InviteRow>> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_as::<_, InviteRow>(
+        "SELECT id, token_hash, tenant_id, email, email_norm, role_id, created_by, created_at, expires_at, used_at \
+         FROM invites WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await
+    })?)
+}
+
+/// Ends every open invite of `email_norm` to the tenant (a new invite replaces them).
+pub async fn void_invites(c: Conn<'_>, tenant_id: &str, email_norm: &str, now: i64) -> Result<u64> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query(
+        "UPDATE invites SET used_at = $3 WHERE tenant_id = $1 AND email_norm = $2 AND used_at IS NULL"
+    )
+    .bind(tenant_id)
+    .bind(email_norm)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?)
+}
+
+/// Ends every open reset link of the user (after a reset, the older links are void).
+pub async fn void_resets(c: Conn<'_>, user_id: &str, now: i64) -> Result<u64> {
+    Ok(on_conn!(c, |c| sqlx::query(
+        "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL"
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// How many reset links the user asked for since `since` (the cross-replica cap).
+pub async fn resets_since(c: Conn<'_>, user_id: &str, since: i64) -> Result<i64> {
+    Ok(on_conn!(c, |c| {
+        sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at >= $2 AND created_by IS NULL"
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_one(c)
+    .await
+    })?)
+}
+
 /// Marks an invite used; false when someone else used it first.
 pub async fn use_invite(c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
     let n = on_conn!(c, |c| sqlx::query(

@@ -21,7 +21,7 @@ use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::domain::new_id;
 use crate::error::{Error, Result};
-use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
+use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
@@ -370,6 +370,7 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     basic_challenge: bool,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -384,6 +385,7 @@ impl OAuthError {
             error,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
 
@@ -393,6 +395,7 @@ impl OAuthError {
             error: "invalid_client",
             description: "client authentication failed".into(),
             basic_challenge: basic,
+            retry_after: None,
         }
     }
 }
@@ -407,8 +410,21 @@ impl From<Error> for OAuthError {
                     error: "server_error",
                     description: "internal error".into(),
                     basic_challenge: false,
+                    retry_after: None,
                 }
             }
+            e @ (Error::RateLimited { .. } | Error::Overloaded) => Self {
+                status: if matches!(e, Error::Overloaded) {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::TOO_MANY_REQUESTS
+                },
+                // RFC 6749 has no code for it; `temporarily_unavailable` is the closest (§4.1.2.1).
+                error: "temporarily_unavailable",
+                retry_after: e.retry_after(),
+                description: e.to_string(),
+                basic_challenge: false,
+            },
             other => Self::new("invalid_request", other.to_string()),
         }
     }
@@ -428,6 +444,9 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"idbridge\""),
             );
+        }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -476,6 +495,20 @@ fn percent_decode(s: &str) -> Option<String> {
 /// Authenticates the client: `client_secret_basic`, `client_secret_post`, or `none` (public
 /// clients, client id only). Secrets compare in constant time (as SHA-256 digests).
 async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    addr: Option<std::net::IpAddr>,
+    form: &OAuthForm,
+) -> Result<ClientRow, OAuthError> {
+    state.throttle.client_auth_allowed(addr, &state.metrics)?;
+    let out = authenticate_client_once(state, headers, form).await;
+    if matches!(&out, Err(e) if e.error == "invalid_client") {
+        state.throttle.client_auth_failed(addr);
+    }
+    out
+}
+
+async fn authenticate_client_once(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
@@ -561,9 +594,10 @@ impl jwt::HasTimes for ClientClaims {
 async fn token_h(
     State(s): State<AppState>,
     headers: HeaderMap,
+    client: ClientInfo,
     Form(form): Form<OAuthForm>,
 ) -> Response {
-    match token(&s, &headers, form).await {
+    match token(&s, &headers, client.addr, form).await {
         Ok(body) => {
             let mut resp = Json(body).into_response();
             resp.headers_mut()
@@ -579,13 +613,14 @@ async fn token_h(
 async fn token(
     s: &AppState,
     headers: &HeaderMap,
+    addr: Option<std::net::IpAddr>,
     form: OAuthForm,
 ) -> Result<serde_json::Value, OAuthError> {
     let grant = form
         .grant_type
         .clone()
         .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
-    let client = authenticate_client(s, headers, &form).await?;
+    let client = authenticate_client(s, headers, addr, &form).await?;
     let allowed: Vec<String> = list_of(&client.grant_types);
     match grant.as_str() {
         "client_credentials" => {
@@ -700,10 +735,11 @@ async fn inspect(s: &AppState, token: &str) -> Result<Option<Inspected>> {
 async fn introspect_h(
     State(s): State<AppState>,
     headers: HeaderMap,
+    info: ClientInfo,
     Form(form): Form<OAuthForm>,
 ) -> Response {
     let result: Result<serde_json::Value, OAuthError> = async {
-        let client = authenticate_client(&s, &headers, &form).await?;
+        let client = authenticate_client(&s, &headers, info.addr, &form).await?;
         if !client.confidential {
             return Err(OAuthError::new("unauthorized_client", "only confidential clients may introspect"));
         }
@@ -739,10 +775,11 @@ async fn introspect_h(
 async fn revoke_h(
     State(s): State<AppState>,
     headers: HeaderMap,
+    info: ClientInfo,
     Form(form): Form<OAuthForm>,
 ) -> Response {
     let result: Result<(), OAuthError> = async {
-        let client = authenticate_client(&s, &headers, &form).await?;
+        let client = authenticate_client(&s, &headers, info.addr, &form).await?;
         let token = form
             .token
             .clone()

@@ -1195,19 +1195,31 @@ async fn login_submit(
             no_store(r)
         }
         Err(e) => {
-            let msg = match &e {
-                Error::Invalid { .. } => "Wrong email or password.".to_string(),
-                Error::Forbidden { message, .. } => message.clone(),
+            let retry = e.retry_after();
+            let (status, msg) = match &e {
+                Error::Invalid { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    "Wrong email or password.".to_string(),
+                ),
+                Error::Forbidden { message, .. } => (StatusCode::FORBIDDEN, message.clone()),
+                Error::RateLimited { message, .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, message.clone())
+                }
+                Error::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
                 other => {
                     tracing::error!(error = %other, "sign-in failed");
-                    "Sign-in failed; try again.".to_string()
+                    (
+                        StatusCode::BAD_REQUEST,
+                        "Sign-in failed; try again.".to_string(),
+                    )
                 }
             };
-            page(
-                StatusCode::BAD_REQUEST,
-                "Sign in",
-                &login_form(&f.rd, Some(&msg)),
-            )
+            let mut r = page(status, "Sign in", &login_form(&f.rd, Some(&msg)));
+            if let Some(secs) = retry {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            r
         }
     }
 }

@@ -61,6 +61,12 @@ async fn spawn(configure: impl FnOnce(&mut Settings), clock: Option<FixedClock>)
     // The IdPs, metadata servers and back-channel clients of the tests listen on loopback over
     // plain http: a lab deployment. The SSRF tests turn this off (`tests/api/outbound.rs`).
     settings.outbound.allow_private = true;
+    // The suite signs in many times from 127.0.0.1 within seconds: the address limits are the
+    // throttling tests' to set (tests/api/throttle.rs); the per-account back-off stays on.
+    settings.throttle.sign_in_per_minute = 0;
+    settings.throttle.auth_failures_per_minute = 0;
+    settings.throttle.forgot_password_per_hour = 0;
+    settings.throttle.scim_requests_per_second = 0;
     let (url, schema) = test_database().await;
     settings.database.url = Secret::new(url);
     configure(&mut settings);
@@ -490,5 +496,47 @@ impl TestApp {
             .await
             .unwrap();
         expect(r, StatusCode::OK).await
+    }
+}
+
+/// A second replica of a test app: another `App` on the same database and master key.
+pub struct Replica {
+    pub base: String,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl TestApp {
+    /// Starts another replica on this app's database (for rules that must hold across them).
+    pub async fn replica(&self) -> Replica {
+        let mut settings = self.state.settings.clone();
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.public_url = String::new();
+        let app = App::build(settings).await.expect("the replica builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Replica {
+            base,
+            state,
+            shutdown: Some(tx),
+        }
     }
 }

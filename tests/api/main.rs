@@ -24,5 +24,6 @@ mod scim;
 mod sso;
 mod sso_rogue;
 mod tenants;
+mod throttle;
 mod tokens;
 mod users;
