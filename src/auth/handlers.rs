@@ -20,6 +20,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/auth/switch-tenant", post(switch_tenant))
         .route("/api/auth/invite", post(invite))
         .route("/api/auth/signup-exchange", post(signup_exchange))
+        .route("/api/auth/invites/accept", post(accept_invite))
+        .route(
+            "/api/auth/invites/{id}",
+            axum::routing::delete(revoke_invite),
+        )
         .route("/api/auth/forgot-password", post(forgot_password))
         .route("/api/auth/reset-password", post(reset_password))
         .route("/api/me", get(me))
@@ -99,6 +104,28 @@ async fn signup_exchange(
 ) -> ApiResult<Response> {
     let out = service::signup_exchange(&s, &client, body).await?;
     Ok(signed_in(&s, StatusCode::CREATED, out))
+}
+
+async fn accept_invite(
+    State(s): State<AppState>,
+    p: Principal,
+    client: ClientInfo,
+    rid: RequestId,
+    AppJson(body): AppJson<service::AcceptInvite>,
+) -> ApiResult<Json<crate::tenants::TenantView>> {
+    Ok(Json(
+        service::accept_invite(&s, &p, &client, rid.0.as_deref(), body).await?,
+    ))
+}
+
+async fn revoke_invite(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
+    service::revoke_invite(&s, &p, rid.0.as_deref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn forgot_password(

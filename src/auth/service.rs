@@ -805,16 +805,14 @@ pub async fn invite(
         &["users:write", "rbac:manage"],
     )
     .await?;
-    if store::users::get_by_email(tx.conn(), email.normalized())
-        .await?
-        .is_some()
+    // An existing account is invited like a new person (the same answer: no enumeration); it
+    // joins only when its owner, signed in, accepts (POST /api/auth/invites/accept).
+    if let Some(u) = store::users::get_by_email(tx.conn(), email.normalized()).await?
+        && store::tenants::is_member(tx.conn(), &tenant.id, &u.id).await?
     {
         return Err(Error::conflict(
-            "user_exists",
-            format!(
-                "this person already has an account: add them with POST /api/tenants/{}/members",
-                tenant.slug
-            ),
+            "already_member",
+            "this person is already a member of the tenant",
         ));
     }
     // A new invite replaces the open ones for the same person and tenant.
@@ -925,6 +923,18 @@ pub async fn signup_exchange(
         ));
     }
     let email = Email::parse(&invite.email)?;
+    if store::users::get_by_email(tx.conn(), email.normalized())
+        .await?
+        .is_some()
+    {
+        return Err(Error::conflict(
+            "account_exists",
+            format!(
+                "this invite is for an existing account: sign in as {} and accept it with POST /api/auth/invites/accept",
+                email.as_str()
+            ),
+        ));
+    }
     let invited_to = store::tenants::get(tx.conn(), &invite.tenant_id)
         .await?
         .ok_or(Error::NotFound("tenant"))?;
@@ -984,6 +994,124 @@ pub async fn signup_exchange(
     tx.commit().await?;
     state.rbac.invalidate();
     Ok(signed)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvite {
+    pub token: String,
+}
+
+/// Joining a tenant is consented: the owner of an existing account, signed in as the invited
+/// email, accepts an invite and becomes a member with the invited role.
+pub async fn accept_invite(
+    state: &AppState,
+    p: &Principal,
+    client: &ClientInfo,
+    request_id: Option<&str>,
+    req: AcceptInvite,
+) -> Result<TenantView> {
+    state.throttle.sign_in(client.addr, &state.metrics)?;
+    let Actor::User { id: uid, email, .. } = &p.actor else {
+        return Err(Error::forbidden(
+            "not_a_person",
+            "invites are accepted by their person, signed in",
+        ));
+    };
+    let now = state.now_ms();
+    let found = {
+        let mut c = state.store.acquire().await?;
+        store::tokens::invite_by_token(c.conn(), &crypto::token_hash(req.token.trim())).await?
+    };
+    let invite = check_one_time(found.map(|i| (i.used_at, i.expires_at, i)), now, "invite")?;
+    if Email::parse(email)?.normalized() != invite.email_norm {
+        return Err(Error::forbidden(
+            "invite_for_another_account",
+            "this invite is for another email address: sign in as the invited person",
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    if !store::tokens::use_invite(tx.conn(), &invite.id, now).await? {
+        return Err(Error::gone(
+            "invite_used",
+            "this invite link has already been used",
+        ));
+    }
+    let tenant = store::tenants::get(tx.conn(), &invite.tenant_id)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
+    store::tenants::ensure_member(tx.conn(), &tenant.id, uid, now).await?;
+    store::roles::assign(
+        tx.conn(),
+        &AssignmentRow {
+            id: new_id(),
+            user_id: uid.clone(),
+            tenant_id: tenant.id.clone(),
+            role_id: invite.role_id.clone(),
+            source: RoleSource::Invite.as_str().into(),
+            assigned_by: invite.created_by.clone(),
+            assigned_at: now,
+        },
+    )
+    .await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, request_id),
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "auth.invite_accepted",
+            target_type: "user",
+            target_id: Some(uid),
+            before: None,
+            after: Some(serde_json::json!({"invite": invite.id})),
+        },
+    )
+    .await?;
+    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.commit().await?;
+    state.rbac.invalidate();
+    Ok(tenant.into())
+}
+
+/// Cancels an open invite (410 for whoever uses its link afterwards).
+pub async fn revoke_invite(
+    state: &AppState,
+    p: &Principal,
+    request_id: Option<&str>,
+    id: &str,
+) -> Result<()> {
+    let id = crate::domain::parse_id(id, "invite")?;
+    let mut tx = state.store.begin().await?;
+    let invite = store::tokens::get_invite(tx.conn(), &id)
+        .await?
+        .ok_or(Error::NotFound("invite"))?;
+    let tenant = store::tenants::get(tx.conn(), &invite.tenant_id)
+        .await?
+        .ok_or(Error::NotFound("invite"))?;
+    rbac::require_any(state, &mut tx, p, &tenant, &["users:write", "rbac:manage"])
+        .await
+        .map_err(|e| match e {
+            Error::Forbidden { .. } => Error::NotFound("invite"),
+            e => e,
+        })?;
+    let now = state.now_ms();
+    store::tokens::void_invites(tx.conn(), &tenant.id, &invite.email_norm, now).await?;
+    audit::record(
+        tx.conn(),
+        now,
+        &audit::Actor::of(p, request_id),
+        Event {
+            tenant_id: Some(&tenant.id),
+            action: "auth.invite_revoked",
+            target_type: "invite",
+            target_id: Some(&invite.id),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// Shared checks of one-time links: unknown, used and expired are all 410.

@@ -11,7 +11,6 @@ use super::{domains, service};
 use crate::auth::principal::Principal;
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::state::AppState;
-use crate::users::UserView;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -142,11 +141,14 @@ async fn add_member(
     rid: RequestId,
     Path(slug): Path<String>,
     AppJson(body): AppJson<service::AddMember>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(service::add_member(&s, &p, rid.0.as_deref(), &slug, body).await?),
-    ))
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    Ok(
+        match service::add_member(&s, &p, rid.0.as_deref(), &slug, body).await? {
+            service::Added::Member(v) => (StatusCode::CREATED, Json(v)).into_response(),
+            service::Added::Invited(i) => (StatusCode::ACCEPTED, Json(i)).into_response(),
+        },
+    )
 }
 
 async fn remove_member(

@@ -436,20 +436,36 @@ pub struct AddMember {
     pub roles: Vec<String>,
 }
 
+/// What adding a member did: the person of this organisation joined, or an invite was sent.
+pub enum Added {
+    Member(UserView),
+    Invited(crate::auth::service::InviteCreated),
+}
+
+/// Adds a person to a tenant. Someone who already belongs to this organisation (and only
+/// to it) joins directly; anyone else, and any email without an account, gets an invite to
+/// accept, with the same answer either way (joining is consented, and the answer says nothing
+/// about accounts elsewhere). Platform admins add anyone directly.
 pub async fn add_member(
     state: &AppState,
     p: &Principal,
     rid: Option<&str>,
     slug: &str,
     req: AddMember,
-) -> Result<UserView> {
+) -> Result<Added> {
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     let t = store::tenants::get_by_slug(tx.conn(), slug)
         .await?
         .ok_or(Error::NotFound("tenant"))?;
     rbac::require(state, &mut tx, p, &t, "users:write").await?;
-    let user = match (&req.user_id, &req.email) {
+    let org = match &t.parent_id {
+        None => t.clone(),
+        Some(_) => store::tenants::get(tx.conn(), &t.root_id)
+            .await?
+            .ok_or(Error::NotFound("tenant"))?,
+    };
+    let found = match (&req.user_id, &req.email) {
         (Some(id), _) => store::users::get(tx.conn(), &parse_id(id, "user")?).await?,
         (None, Some(e)) => {
             store::users::get_by_email(tx.conn(), Email::parse(e)?.normalized()).await?
@@ -462,8 +478,43 @@ pub async fn add_member(
             ));
         }
     }
-    .filter(|u| u.status != "deleted")
-    .ok_or(Error::NotFound("user"))?;
+    .filter(|u| u.status != "deleted");
+    let ours = match &found {
+        Some(u) => {
+            p.is_platform_admin()
+                || (!store::tenants::of_user(tx.conn(), &u.id).await?.is_empty()
+                    && crate::sso::linking::owns_account(&mut tx, &org, &u.id).await?)
+        }
+        None => false,
+    };
+    if !ours {
+        // An id is known only inside the organisation; an email may be anyone's.
+        let Some(email) = req.email.clone() else {
+            return Err(Error::NotFound("user"));
+        };
+        if req.roles.len() > 1 {
+            return Err(Error::invalid_field(
+                "one_role_per_invite",
+                "roles",
+                "an invite carries one role: give at most one, add others after it is accepted",
+            ));
+        }
+        drop(tx);
+        let invite = crate::auth::service::invite(
+            state,
+            p,
+            rid,
+            crate::auth::service::InviteRequest {
+                email,
+                role: req.roles.first().cloned(),
+                role_id: None,
+                tenant: Some(t.slug.clone()),
+            },
+        )
+        .await?;
+        return Ok(Added::Invited(invite));
+    }
+    let user = found.ok_or(Error::NotFound("user"))?;
     store::tenants::add_member(tx.conn(), &t.id, &user.id, now).await?;
     let compiled = rbac::compiled(state, &mut tx, p, &t).await?;
     let mut given = Vec::new();
@@ -510,7 +561,7 @@ pub async fn add_member(
     state.rbac.invalidate();
     let mut v = UserView::from(user);
     v.roles = Some(given);
-    Ok(v)
+    Ok(Added::Member(v))
 }
 
 /// Removes the membership and every role the user held in the tenant; effective on the next

@@ -258,13 +258,13 @@ async fn inviting_an_admin_fails_with_privilege_escalation_for_a_user_who_only_m
 }
 
 #[tokio::test]
-async fn inviting_an_email_that_already_has_an_account_fails_with_user_exists() {
+async fn inviting_a_member_of_the_tenant_fails_with_already_member() {
     let app = spawn_app().await;
     let ada = app.register_admin().await;
     app.create_user(&ada, "grace@example.com", "Grace").await;
     for email in ["grace@example.com", "GRACE@example.com", "ada@EXAMPLE.com"] {
         let r = invite(&app, &ada, json!({"email": email})).await;
-        expect_error(r, StatusCode::CONFLICT, "user_exists").await;
+        expect_error(r, StatusCode::CONFLICT, "already_member").await;
     }
     let r = invite(&app, &ada, json!({"email": "not an email"})).await;
     expect_error(r, StatusCode::BAD_REQUEST, "invalid_email").await;

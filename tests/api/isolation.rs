@@ -442,3 +442,148 @@ async fn forward_auth_decides_in_the_rules_tenant_and_refuses_a_suspended_tenant
     let r = verify(&amy, "portal.example.com").await.unwrap();
     expect_error(r, StatusCode::FORBIDDEN, "tenant_suspended").await;
 }
+
+/// Hole 9 / catalog 147, 148, 133-135: a tenant admin cannot pull another organisation's user
+/// into their tenant; they can only invite, with the same answer as for an unknown email, and
+/// the person joins when they accept, signed in as themselves.
+#[tokio::test]
+async fn adding_another_organisations_user_sends_an_invite_that_only_they_can_accept() {
+    let app = spawn_app().await;
+    let platform = app.register_admin().await;
+    let home = app.org_admin(&platform, "acme").await;
+    let bob = app
+        .member_with_role(&home, "acme", "bob@acme.test", "requester")
+        .await;
+    let attacker = app.org_admin(&platform, "evilcorp").await;
+    let add = |email: &str| {
+        app.post(
+            "/api/tenants/evilcorp/members",
+            &attacker,
+            json!({"email": email, "roles": ["requester"]}),
+        )
+        .send()
+    };
+    // Same answer, same shape, whether the email has an account elsewhere or none at all.
+    let a = expect(add("bob@acme.test").await.unwrap(), StatusCode::ACCEPTED).await;
+    let b = expect(add("nobody@acme.test").await.unwrap(), StatusCode::ACCEPTED).await;
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&a), keys(&b), "{a} / {b}");
+    assert!(a.get("user_id").is_none() && a.get("id").is_some());
+    // By id, a user outside the organisation does not exist.
+    expect_error(
+        app.post(
+            "/api/tenants/evilcorp/members",
+            &attacker,
+            json!({"user_id": bob.user_id}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    // Bob is not a member, and his home admins still act on him (no user_in_other_tenants).
+    assert_eq!(
+        tenants_of(&app, &platform, "bob@acme.test", PASSWORD).await,
+        ["acme"]
+    );
+    expect(
+        app.patch(
+            &format!("/api/users/{}?tenant=acme", bob.user_id),
+            &home,
+            json!({"first_name": "Robert"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let token = a["token"].as_str().unwrap();
+    // A link scanner's GET does not spend it (135): there is nothing to GET.
+    let r = app
+        .client
+        .get(a["invite_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::OK);
+    // The token alone makes no account, and someone else cannot accept it (133).
+    let r = app
+        .client
+        .post(app.url("/api/auth/signup-exchange"))
+        .json(&json!({"token": token, "password": PASSWORD, "first_name": "Mallory"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::CONFLICT, "account_exists").await;
+    let accept = |s: &Session| {
+        app.post("/api/auth/invites/accept", s, json!({"token": token}))
+            .send()
+    };
+    expect_error(
+        accept(&attacker).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "invite_for_another_account",
+    )
+    .await;
+    // Bob accepts, signed in as himself: now he belongs to both, with the invited role.
+    let t = expect(accept(&bob).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(t["slug"], "evilcorp");
+    assert_eq!(
+        tenants_of(&app, &platform, "bob@acme.test", PASSWORD).await,
+        ["acme", "evilcorp"]
+    );
+    expect_error(accept(&bob).await.unwrap(), StatusCode::GONE, "invite_used").await;
+}
+
+/// Catalog 134: a revoked invite, and an older invite replaced by a new one, are 410.
+#[tokio::test]
+async fn revoked_and_replaced_invites_are_gone() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let invite = || {
+        app.post(
+            "/api/auth/invite",
+            &admin,
+            json!({"email": "new@example.com"}),
+        )
+        .send()
+    };
+    let first = expect(invite().await.unwrap(), StatusCode::CREATED).await;
+    let second = expect(invite().await.unwrap(), StatusCode::CREATED).await;
+    let exchange = |token: &str| {
+        app.client
+            .post(app.url("/api/auth/signup-exchange"))
+            .json(&json!({"token": token, "password": PASSWORD, "first_name": "Newbie"}))
+            .send()
+    };
+    expect_error(
+        exchange(first["token"].as_str().unwrap()).await.unwrap(),
+        StatusCode::GONE,
+        "invite_used",
+    )
+    .await;
+    expect(
+        app.delete(
+            &format!("/api/auth/invites/{}", second["id"].as_str().unwrap()),
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    expect_error(
+        exchange(second["token"].as_str().unwrap()).await.unwrap(),
+        StatusCode::GONE,
+        "invite_used",
+    )
+    .await;
+}
