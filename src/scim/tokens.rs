@@ -40,6 +40,7 @@ pub(crate) const SCIM: Kind = Kind {
     permission: "scim:manage",
     secret_prefix: "scim_",
     audit_prefix: "scim.token_",
+    ends_with_creator: false,
 };
 
 pub async fn create(

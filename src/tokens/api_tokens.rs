@@ -64,6 +64,9 @@ pub(crate) struct Kind {
     pub secret_prefix: &'static str,
     /// Prefix of the audit actions, the verb follows (`token.create`, `scim.token_create`).
     pub audit_prefix: &'static str,
+    /// The token acts with its creator's grant: it stops working when the creator is
+    /// deactivated or deleted (integration tokens; a SCIM token is the IdP's, not a person's).
+    pub ends_with_creator: bool,
 }
 
 pub(crate) const INTEGRATION: Kind = Kind {
@@ -71,6 +74,7 @@ pub(crate) const INTEGRATION: Kind = Kind {
     permission: "tokens:manage",
     secret_prefix: "idb_",
     audit_prefix: "token.",
+    ends_with_creator: true,
 };
 
 /// The token row for a presented secret, when it is of `kind`; records the use (at most once a
@@ -87,6 +91,14 @@ pub(crate) async fn authenticate(
     else {
         return Ok(None);
     };
+    if kind.ends_with_creator
+        && let Some(creator) = &row.created_by
+        && !store::users::get(c.conn(), creator)
+            .await?
+            .is_some_and(|u| u.status == "active")
+    {
+        return Ok(None);
+    }
     let now = state.now_ms();
     if row.last_used_at.is_none_or(|t| now - t > 60_000) {
         store::tokens::touch_api_token(c.conn(), &row.id, now).await?;

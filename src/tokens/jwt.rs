@@ -156,6 +156,37 @@ pub fn verify_generic<T: serde::de::DeserializeOwned + HasTimes>(
     Ok(c)
 }
 
+/// The audience (client) and session of an ID token idbridge issued, checked by signature and
+/// issuer only: an `id_token_hint` may have expired (OIDC RP-Initiated Logout §2).
+pub fn id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Option<(String, String)> {
+    if token.len() > 8192 {
+        return None;
+    }
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.typ.as_deref() != Some("JWT") {
+        return None;
+    }
+    let key = ring.verifying_key(header.kid.as_deref()?)?;
+    if header.alg != key.alg {
+        return None;
+    }
+    let mut v = Validation::new(key.alg);
+    v.set_issuer(&[issuer]);
+    v.validate_aud = false;
+    v.validate_exp = false;
+    v.set_required_spec_claims(&["iss", "aud", "sub"]);
+    #[derive(Deserialize)]
+    struct Hint {
+        aud: String,
+        #[serde(default)]
+        sid: String,
+    }
+    let c = jsonwebtoken::decode::<Hint>(token, &key.key, &v)
+        .ok()?
+        .claims;
+    Some((c.aud, c.sid))
+}
+
 /// `exp` and `nbf` of a claims type, for the clock check.
 pub trait HasTimes {
     fn times(&self) -> (i64, i64);

@@ -1008,27 +1008,66 @@ pub struct LogoutParams {
     pub client_id: Option<String>,
 }
 
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With an `id_token_hint` that
+/// idbridge signed (for the session in the browser, or after it ended), the session ends and
+/// the browser returns to a `post_logout_redirect_uri` registered for the hint's client. Without
+/// a valid hint nothing happens on a GET (a cross-site link must neither sign anyone out nor
+/// redirect anywhere): the user gets a confirmation form, and its same-origin POST signs out
+/// and never redirects off idbridge.
 async fn logout(
     State(s): State<AppState>,
     headers: HeaderMap,
+    method: axum::http::Method,
     Query(q): Query<LogoutParams>,
+    body: axum::body::Bytes,
 ) -> Response {
-    let cookie = crate::auth::service::session_cookie(&s, "", 0);
-    if let Some(value) = crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
-        && let Ok(p) = crate::auth::service::authenticate_cookie(&s, value).await
-        && let Err(e) = crate::auth::service::logout(&s, &p, None).await
+    // A POST carries its fields in the form body (OIDC allows both).
+    let q = if method == axum::http::Method::POST && !body.is_empty() {
+        serde_urlencoded::from_bytes::<LogoutParams>(&body).unwrap_or_default()
+    } else {
+        q
+    };
+    let current = match crate::auth::service::session_cookie_value(&headers, &s.cookie_name) {
+        Some(value) => crate::auth::service::authenticate_cookie(&s, value)
+            .await
+            .ok(),
+        None => None,
+    };
+    let hint = q
+        .id_token_hint
+        .as_deref()
+        .and_then(|t| jwt::id_token_hint(&s.keys, t, &s.public_url))
+        // The hint names the browser's session (or the browser has none any more).
+        .filter(|(_, sid)| {
+            current
+                .as_ref()
+                .is_none_or(|p| p.session_id.as_deref() == Some(sid))
+        })
+        .filter(|(aud, _)| q.client_id.as_deref().is_none_or(|c| c == aud));
+    let confirmed =
+        method == axum::http::Method::POST && !crate::http::extract::cross_origin(&s, &headers);
+    if hint.is_none() && !confirmed {
+        if method == axum::http::Method::POST {
+            return page(
+                StatusCode::FORBIDDEN,
+                "Sign out",
+                "<p class=\"err\">Cross-site sign-out refused.</p>",
+            );
+        }
+        return page(
+            StatusCode::OK,
+            "Sign out",
+            "<p>Sign out of idbridge?</p><form method=\"post\" action=\"/oauth2/logout\"><button type=\"submit\">Sign out</button></form>",
+        );
+    }
+    if let Some(p) = &current
+        && let Err(e) = crate::auth::service::logout(&s, p, None).await
     {
         tracing::warn!(error = %e, "logout failed");
     }
-    // The client: client_id, else the audience of the ID token hint (only used to look up its
-    // registered post-logout URIs, so an unverified hint cannot open a redirect).
-    let client_id = q
-        .client_id
-        .clone()
-        .or_else(|| q.id_token_hint.as_deref().and_then(hint_audience));
-    let client = match client_id {
-        Some(id) => match s.store.acquire().await {
-            Ok(mut c) => store::oauth::get(c.conn(), &id).await.ok().flatten(),
+    let client = match &hint {
+        Some((aud, _)) => match s.store.acquire().await {
+            Ok(mut c) => store::oauth::get(c.conn(), aud).await.ok().flatten(),
             Err(_) => None,
         },
         None => None,
@@ -1047,23 +1086,10 @@ async fn logout(
             "<p>You are signed out of idbridge.</p>",
         ),
     };
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Ok(v) = HeaderValue::from_str(&crate::auth::service::session_cookie(&s, "", 0)) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
-}
-
-fn hint_audience(token: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v["aud"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| v["aud"][0].as_str().map(str::to_string))
 }
 
 // ---------------------------------------------------------------------------------------------

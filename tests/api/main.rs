@@ -13,6 +13,7 @@ mod invites;
 mod isolation;
 mod jose;
 mod keys;
+mod loose_ends;
 mod nginx;
 mod oauth;
 mod oidc;
