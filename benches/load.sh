@@ -43,7 +43,7 @@ wrk.body = "grant_type=client_credentials&client_id=$CID&client_secret=$CSECRET"
 LUA
 # Refresh-token families for the rotation run: code flow once per connection.
 RCLIENT=$(curl -fsS -X POST $U/api/oauth-clients -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-  -d '{"name":"bench-rp","confidential":true,"redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["authorization_code","refresh_token"],"scopes":["openid","email"]}')
+  -d '{"name":"bench-rp","confidential":true,"first_party":true,"redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["authorization_code","refresh_token"],"scopes":["openid","email"]}')
 RID=$(printf '%s' "$RCLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 RSECRET=$(printf '%s' "$RCLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 CONNS=8

@@ -137,6 +137,18 @@ impl AdminGuard {
         })
     }
 
+    /// The tenants that had an active admin before and have none now (for changes that may
+    /// not be refused, such as a SCIM deactivation: they are reported, not stopped).
+    pub async fn orphaned(self, tx: &mut Tx) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for t in self.tenants {
+            if store::roles::active_admins(tx.conn(), &t).await?.is_empty() {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn check(self, tx: &mut Tx) -> Result<()> {
         for t in &self.tenants {
             if store::roles::active_admins(tx.conn(), t).await?.is_empty() {

@@ -581,6 +581,15 @@ pub async fn update(
                 &tenant.id, &row.id, &d.emails,
             ));
         }
+        let was_active = old.get("active").and_then(Value::as_bool).unwrap_or(true);
+        // A deactivation is never refused (the directory decides), but a tenant it leaves
+        // without an active admin is reported below.
+        let guard = match &row.user_id {
+            Some(uid) if was_active && !d.active => {
+                Some(crate::rbac::roles::AdminGuard::before(&mut tx, uid).await?)
+            }
+            _ => None,
+        };
         // Only what the IdP changed is carried over: an unrelated change does not undo an
         // admin's deactivation.
         if let Some(uid) = &row.user_id
@@ -588,7 +597,6 @@ pub async fn update(
         {
             sync_user(&mut tx, &mut batch, &tenant, uid, &r, now).await?;
         }
-        let was_active = old.get("active").and_then(Value::as_bool).unwrap_or(true);
         let action = match (was_active, row.active) {
             (true, false) => "scim.user_deactivated",
             (false, true) => "scim.user_activated",
@@ -607,6 +615,9 @@ pub async fn update(
             },
         ));
         batch.run(tx.conn()).await?;
+        if let Some(g) = guard {
+            report_orphaned(&mut tx, g, client, rid, row.user_id.as_deref(), now).await?;
+        }
     }
     tx.commit().await?;
     state.rbac.invalidate();
@@ -637,7 +648,9 @@ pub async fn delete(
     wire::check_if_match(headers, row.version)?;
     store::scim::delete_user(tx.conn(), &tenant.id, &row.id).await?;
     if let Some(uid) = &row.user_id {
+        let guard = crate::rbac::roles::AdminGuard::before(&mut tx, uid).await?;
         deprovision(&mut tx, &tenant, uid, now).await?;
+        report_orphaned(&mut tx, guard, client, rid, Some(uid), now).await?;
     }
     audit::record(
         tx.conn(),
@@ -655,6 +668,36 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     state.rbac.invalidate();
+    Ok(())
+}
+
+/// Audits every tenant a SCIM change left without an active admin (`tenant.admin_orphaned`):
+/// SCIM wins for who works there; a platform admin assigns a new admin (break-glass).
+async fn report_orphaned(
+    tx: &mut Tx,
+    guard: crate::rbac::roles::AdminGuard,
+    client: &ScimClient,
+    rid: Option<&str>,
+    user_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    for t in guard.orphaned(tx).await? {
+        tracing::warn!(tenant = %t, "a SCIM change left the tenant without an active admin: a platform admin must assign one");
+        audit::record(
+            tx.conn(),
+            now,
+            &actor(client, rid),
+            Event {
+                tenant_id: Some(&t),
+                action: "tenant.admin_orphaned",
+                target_type: "tenant",
+                target_id: Some(&t),
+                before: Some(json!({"last_admin": user_id})),
+                after: None,
+            },
+        )
+        .await?;
+    }
     Ok(())
 }
 

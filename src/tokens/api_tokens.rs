@@ -93,9 +93,9 @@ pub(crate) async fn authenticate(
     };
     if kind.ends_with_creator
         && let Some(creator) = &row.created_by
-        && !store::users::get(c.conn(), creator)
+        && store::users::get(c.conn(), creator)
             .await?
-            .is_some_and(|u| u.status == "active")
+            .is_none_or(|u| u.status != "active")
     {
         return Ok(None);
     }

@@ -1571,3 +1571,67 @@ async fn large_member_lists_are_set_operations() {
         .await;
     assert!(v["Resources"][0].get("members").is_none());
 }
+
+/// Catalog 129, last admin via provisioning. The choice: SCIM wins for who works there (an IdP
+/// deactivation is never refused, or the IdP would retry it forever), the tenant is left without
+/// an active admin and that is audited as `tenant.admin_orphaned`; a platform admin recovers by
+/// assigning a new admin (break-glass, audited like any assignment).
+#[tokio::test]
+async fn deactivating_the_last_admin_through_scim_orphans_the_tenant_and_a_platform_admin_recovers()
+{
+    let app = spawn_app().await;
+    let platform = app.register_admin().await;
+    let admin = app.org_admin(&platform, "acme").await;
+    app.verify_domain(&platform, "acme", "acme.test").await;
+    expect(
+        app.patch(
+            "/api/tenants/acme",
+            &admin,
+            json!({"settings": {"scim_email_linking": true}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let scim = Scim::new(&app, &admin, Some("acme")).await;
+    let rec = scim.create_user("admin@acme.test", json!({})).await;
+    let (s, _) = scim
+        .patch(
+            &format!("/Users/{}", rec["id"].as_str().unwrap()),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "a SCIM deactivation is not refused");
+    assert_eq!(
+        app.try_login("admin@acme.test", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let audit = expect(
+        app.get(
+            "/api/audit?action=tenant.admin_orphaned&tenant=acme",
+            &platform,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    // Break-glass: the platform admin makes someone else admin, who can then act.
+    let rescue = app
+        .member_with_role(&platform, "acme", "rescue@acme.test", "admin")
+        .await;
+    expect(
+        app.get("/api/users?tenant=acme", &rescue)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+}
