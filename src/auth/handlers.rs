@@ -109,12 +109,11 @@ async fn signup_exchange(
 async fn accept_invite(
     State(s): State<AppState>,
     p: Principal,
-    client: ClientInfo,
     rid: RequestId,
     AppJson(body): AppJson<service::AcceptInvite>,
 ) -> ApiResult<Json<crate::tenants::TenantView>> {
     Ok(Json(
-        service::accept_invite(&s, &p, &client, rid.0.as_deref(), body).await?,
+        service::accept_invite(&s, &p, rid.0.as_deref(), body).await?,
     ))
 }
 
@@ -130,10 +129,9 @@ async fn revoke_invite(
 
 async fn forgot_password(
     State(s): State<AppState>,
-    client: ClientInfo,
     AppJson(body): AppJson<service::ForgotPasswordRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    service::forgot_password(&s, &client, body).await?;
+    service::forgot_password(&s, body).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"message": "if an active account has this email, a reset link is on its way"})),
@@ -142,10 +140,9 @@ async fn forgot_password(
 
 async fn reset_password(
     State(s): State<AppState>,
-    client: ClientInfo,
     AppJson(body): AppJson<service::ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    service::reset_password(&s, &client, body).await?;
+    service::reset_password(&s, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -531,7 +531,6 @@ pub async fn login(
         message: "wrong email or password".into(),
         field: None,
     };
-    state.throttle.sign_in(client.addr, &state.metrics)?;
     let email = Email::parse(&req.email).map_err(|_| bad())?;
     // The account's back-off (kept in the database), before any hashing.
     super::throttle::account_allowed(state, email.normalized(), client.addr).await?;
@@ -898,7 +897,6 @@ pub async fn signup_exchange(
     client: &ClientInfo,
     req: SignupExchangeRequest,
 ) -> Result<SignedIn> {
-    state.throttle.sign_in(client.addr, &state.metrics)?;
     let first = PersonName::parse(&req.first_name, "first_name")?;
     let last = req
         .last_name
@@ -1007,11 +1005,9 @@ pub struct AcceptInvite {
 pub async fn accept_invite(
     state: &AppState,
     p: &Principal,
-    client: &ClientInfo,
     request_id: Option<&str>,
     req: AcceptInvite,
 ) -> Result<TenantView> {
-    state.throttle.sign_in(client.addr, &state.metrics)?;
     let Actor::User { id: uid, email, .. } = &p.actor else {
         return Err(Error::forbidden(
             "not_a_person",
@@ -1146,12 +1142,7 @@ pub struct ForgotPasswordRequest {
 /// neither the answer nor its timing tells whether the account exists. A link is mailed only
 /// to an active account, at most `throttle.forgot_password_per_hour` times an hour (also
 /// across replicas).
-pub async fn forgot_password(
-    state: &AppState,
-    client: &ClientInfo,
-    req: ForgotPasswordRequest,
-) -> Result<()> {
-    state.throttle.sign_in(client.addr, &state.metrics)?;
+pub async fn forgot_password(state: &AppState, req: ForgotPasswordRequest) -> Result<()> {
     let Ok(email) = Email::parse(&req.email) else {
         return Ok(());
     };
@@ -1295,12 +1286,7 @@ pub struct ResetPasswordRequest {
 }
 
 /// Sets a new password from a one-time link and ends every session of the account.
-pub async fn reset_password(
-    state: &AppState,
-    client: &ClientInfo,
-    req: ResetPasswordRequest,
-) -> Result<()> {
-    state.throttle.sign_in(client.addr, &state.metrics)?;
+pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Result<()> {
     validate_password(&req.password)?;
     let now = state.now_ms();
     let found = {

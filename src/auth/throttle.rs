@@ -199,6 +199,51 @@ impl Throttle {
     }
 }
 
+/// The routes whose per-address limit is checked before routing (every sign-in attempt, however
+/// it is made).
+const SIGN_IN_PATHS: [&str; 6] = [
+    "/api/auth/login",
+    "/login",
+    "/api/auth/signup-exchange",
+    "/api/auth/reset-password",
+    "/api/auth/forgot-password",
+    "/api/auth/invites/accept",
+];
+
+/// Before routing (the server's dispatch): a sign-in attempt from an address over its limit is
+/// answered 429 at once, without reading its body or running the middleware, so a flood of
+/// them costs about what a cached forward-auth answer costs and cannot crowd out other
+/// requests. `None`: not a sign-in, or within the limit (the attempt goes on).
+pub fn refuse_early(
+    s: &AppState,
+    peer: std::net::SocketAddr,
+    req: &axum::extract::Request,
+) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if req.method() != axum::http::Method::POST || !SIGN_IN_PATHS.contains(&req.uri().path()) {
+        return None;
+    }
+    let addr = crate::http::extract::client_addr_of(s, Some(peer.ip()), req.headers());
+    let Err(e) = s.throttle.sign_in(addr, &s.metrics) else {
+        return None;
+    };
+    if req.uri().path() == "/login" {
+        let mut r = crate::tokens::oidc::page(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "Sign in",
+            &format!("<p class=\"err\">{}</p>", crate::tokens::oidc::escape(&e.to_string())),
+        );
+        if let Some(secs) = e.retry_after() {
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        return Some(r);
+    }
+    Some(crate::http::ApiError(e).into_response())
+}
+
 fn sources(ip: Option<IpAddr>) -> (String, String) {
     let ip = key_of(ip.unwrap_or(UNKNOWN));
     (format!("ip:{ip}"), format!("ok:{ip}"))

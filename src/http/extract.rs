@@ -135,8 +135,16 @@ pub fn client_addr(state: &AppState, parts: &Parts) -> Option<IpAddr> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let forwarded = parts
-        .headers
+    client_addr_of(state, peer, &parts.headers)
+}
+
+/// [`client_addr`] from the peer address and the headers.
+pub fn client_addr_of(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+) -> Option<IpAddr> {
+    let forwarded = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next_back())

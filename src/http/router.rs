@@ -138,6 +138,15 @@ impl tower::Service<Request> for Dispatch {
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         use futures_util::future::Either;
+        if let Some(mut resp) = crate::auth::throttle::refuse_early(&self.state, self.peer, &req) {
+            if let Some(id) = req.headers().get(REQUEST_ID) {
+                resp.headers_mut().insert(REQUEST_ID, id.clone());
+            }
+            self.state
+                .metrics
+                .observe(req.method().as_str(), req.uri().path(), 429, 0);
+            return Either::Left(std::future::ready(Ok(resp)));
+        }
         if req.uri().path() == "/auth/verify"
             && (req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD)
         {
