@@ -231,7 +231,10 @@ pub fn refuse_early(
         let mut r = crate::tokens::oidc::page(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             "Sign in",
-            &format!("<p class=\"err\">{}</p>", crate::tokens::oidc::escape(&e.to_string())),
+            &format!(
+                "<p class=\"err\">{}</p>",
+                crate::tokens::oidc::escape(&e.to_string())
+            ),
         );
         if let Some(secs) = e.retry_after() {
             r.headers_mut().insert(

@@ -89,6 +89,8 @@ pub struct Shape {
     pub assertions: usize,
     pub encrypted_assertions: usize,
     pub signatures: usize,
+    /// A signature is a direct child of the assertion (the assertion itself is signed).
+    pub assertion_signed: bool,
 }
 
 const NS_PROTOCOL: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
@@ -397,7 +399,12 @@ fn element(
         "Response" if depth > 1 => {
             return Err(err("saml.wrapping", "a Response inside another element"));
         }
-        "Signature" => shape.signatures += 1,
+        "Signature" => {
+            shape.signatures += 1;
+            if path.last().is_some_and(|p| p == "Assertion") {
+                shape.assertion_signed = true;
+            }
+        }
         "SignatureMethod" => allowed(
             &SIGNATURE_ALGORITHMS,
             "signature algorithm",
@@ -634,13 +641,14 @@ pub fn sp_metadata(
     sp: &SpUrls,
     cert_b64: &str,
     sign_requests: bool,
+    want_assertions_signed: bool,
     name_id_format: &str,
 ) -> String {
     let e = crate::tokens::oidc::escape;
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="{want}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
     <md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
     <md:SingleLogoutService Binding="{redirect}" Location="{slo}"/>
@@ -651,6 +659,7 @@ pub fn sp_metadata(
 "#,
         entity = e(&sp.entity_id),
         signed = sign_requests,
+        want = want_assertions_signed,
         cert = cert_b64,
         redirect = HTTP_REDIRECT,
         post = HTTP_POST,
@@ -728,6 +737,9 @@ pub struct Expect<'a> {
     pub skew_secs: i64,
     /// The SP key (PEM), to decrypt an `EncryptedAssertion`.
     pub sp_key_pem: Option<&'a [u8]>,
+    /// The assertion must carry its own signature (a response signature that covers it is not
+    /// enough): the connection's `want_assertions_signed`.
+    pub want_assertions_signed: bool,
 }
 
 /// A verified assertion, reduced to what sign-in needs.
@@ -776,6 +788,13 @@ pub fn validate(xml: &str, e: &Expect<'_>) -> Result<Asserted, SamlError> {
     }
     if shape.signatures == 0 {
         return Err(err("saml.unsigned", "the response carries no signature"));
+    }
+    // An encrypted assertion must be signed itself anyway (checked once it is decrypted).
+    if e.want_assertions_signed && shape.assertions == 1 && !shape.assertion_signed {
+        return Err(err(
+            "saml.assertion_unsigned",
+            "only the response is signed and this connection wants signed assertions (want_assertions_signed)",
+        ));
     }
     if let Some(d) = &shape.destination
         && d != &e.sp.acs_url

@@ -82,6 +82,10 @@ pub struct SamlConfig {
     pub clock_skew_secs: u32,
     /// Sign AuthnRequests (HTTP-Redirect query signature, RSA-SHA256) with the SP key.
     pub sign_authn_requests: bool,
+    /// Refuse a response whose assertion is not signed itself (a response signature covering
+    /// it is otherwise accepted: what it covers is all that is read). Published in the SP
+    /// metadata as `WantAssertionsSigned`.
+    pub want_assertions_signed: bool,
     /// The SP certificate (base64 DER), published in the SP metadata.
     pub sp_certificate: String,
 }
@@ -102,6 +106,7 @@ impl Default for SamlConfig {
             allow_email_linking: false,
             clock_skew_secs: 60,
             sign_authn_requests: false,
+            want_assertions_signed: false,
             sp_certificate: String::new(),
         }
     }
@@ -160,6 +165,7 @@ pub struct SamlView {
     pub allow_email_linking: bool,
     pub clock_skew_secs: u32,
     pub sign_authn_requests: bool,
+    pub want_assertions_signed: bool,
 }
 
 pub fn view(state: &AppState, row: &ConnectionRow) -> Result<SamlView> {
@@ -194,6 +200,7 @@ pub fn view(state: &AppState, row: &ConnectionRow) -> Result<SamlView> {
         allow_email_linking: c.allow_email_linking,
         clock_skew_secs: c.clock_skew_secs,
         sign_authn_requests: c.sign_authn_requests,
+        want_assertions_signed: c.want_assertions_signed,
     })
 }
 
@@ -242,6 +249,7 @@ pub struct SamlBody {
     pub allow_email_linking: Option<bool>,
     pub clock_skew_secs: Option<u32>,
     pub sign_authn_requests: Option<bool>,
+    pub want_assertions_signed: Option<bool>,
     pub allow_insecure_http: Option<bool>,
 }
 
@@ -322,6 +330,9 @@ impl SamlBody {
         }
         if let Some(v) = self.sign_authn_requests {
             c.sign_authn_requests = v;
+        }
+        if let Some(v) = self.want_assertions_signed {
+            c.want_assertions_signed = v;
         }
         super::connections::refuse_insecure_flag(self.allow_insecure_http)?;
         Ok(())
@@ -667,6 +678,7 @@ pub fn sp_metadata(state: &AppState, row: &ConnectionRow) -> Result<String> {
         &sp_urls(state, &row.id),
         &c.sp_certificate,
         c.sign_authn_requests,
+        c.want_assertions_signed,
         &c.name_id_format,
     ))
 }
@@ -832,6 +844,7 @@ pub async fn finish(
     let now = state.now_ms();
     let skew = i64::from(c.clock_skew_secs);
     let idp = c.trusted_idp();
+    let want_assertions_signed = c.want_assertions_signed;
     let asserted = tokio::task::spawn_blocking(move || {
         saml::validate(
             &xml,
@@ -842,6 +855,7 @@ pub async fn finish(
                 now_ms: now,
                 skew_secs: skew,
                 sp_key_pem: Some(&key),
+                want_assertions_signed,
             },
         )
     })

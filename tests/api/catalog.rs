@@ -213,11 +213,11 @@ async fn saml_acs_refuses_a_changed_assertion_when_its_digest_is_smuggled_into_s
 /// is "message or assertion signed": samael reduces the document to what the signature covers,
 /// so a Response signature must cover the assertion (encrypted assertions must be signed
 /// themselves: saml.rs `encrypted_assertions_and_signed_authn_requests_work_with_the_sp_key`).
-/// There is no per-connection `want_assertions_signed` switch, so the catalog's second branch
-/// (policy on → reject) has no setting to test, although the SP metadata always advertises
-/// `WantAssertionsSigned="true"` (a response-only signature is still accepted, below). What is
-/// asserted: with only the Response signed, changing the unsigned assertion (NameID and email to
-/// a victim's) is refused with 400 and no session, and the untouched response signs in.
+/// With only the Response signed, changing the unsigned assertion (NameID and email to a
+/// victim's) is refused with 400 and no session, and the untouched response signs in. With the
+/// connection's `want_assertions_signed: true` (published as `WantAssertionsSigned` in the SP
+/// metadata, which says `false` otherwise), even the untouched response-only signature is
+/// refused (`saml.assertion_unsigned`), and a response whose assertion is signed signs in.
 #[tokio::test]
 async fn saml_acs_refuses_a_changed_unsigned_assertion_when_only_the_response_is_signed() {
     let app = spawn_app().await;
@@ -255,6 +255,44 @@ async fn saml_acs_refuses_a_changed_unsigned_assertion_when_only_the_response_is
     let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
     assert_signed_in(&app, &b, &hop, "response-signed");
     assert_eq!(me(&app, &b).await["user"]["email"], "alice@acme.test");
+    let metadata = |app: &TestApp, conn: &Value| {
+        let url = conn["sp_metadata_url"].as_str().unwrap().to_string();
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(
+        metadata(&app, &conn)
+            .await
+            .contains("WantAssertionsSigned=\"false\"")
+    );
+    // The policy on: a response-only signature no longer suffices.
+    let conn = expect(
+        app.patch(
+            &format!("/api/sso/connections/{}", conn["id"].as_str().unwrap()),
+            &admin,
+            json!({"want_assertions_signed": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        metadata(&app, &conn)
+            .await
+            .contains("WantAssertionsSigned=\"true\"")
+    );
+    idp.next_login(json!({"account": "alice", "signing": "response"}))
+        .await;
+    let (mut b, action, response, relay) = to_idp_form(&app, &conn).await;
+    let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_refused(&app, &b, &hop, "response-only signature, policy on");
+    idp.next_login(json!({"account": "alice", "signing": "assertion"}))
+        .await;
+    let (mut b, action, response, relay) = to_idp_form(&app, &conn).await;
+    let hop = post_acs(&app, &mut b, &action, &response, relay.as_deref()).await;
+    assert_signed_in(&app, &b, &hop, "assertion-signed, policy on");
 }
 
 /// Catalog 26 (quick-xml attribute / namespace flood, RUSTSEC-2026-0194/0195): the IdP's

@@ -456,7 +456,9 @@ async fn connections_need_signing_certificates_and_safe_metadata_urls() {
     let sp = sp.text().await.unwrap();
     assert!(sp.contains(conn["acs_url"].as_str().unwrap()));
     assert!(sp.contains("X509Certificate"));
-    assert!(sp.contains("WantAssertionsSigned=\"true\""));
+    // The metadata says what the ACS does: a response signature covering the assertion is
+    // accepted unless the connection sets want_assertions_signed (tests/api/catalog.rs, 20).
+    assert!(sp.contains("WantAssertionsSigned=\"false\""));
     // Unknown fields and kinds are clear errors.
     let r = create(json!({"kind": "saml", "name": "typo", "idp_metadata_xml": metadata, "email_atribute": "x"}))
         .await
