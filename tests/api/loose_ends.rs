@@ -319,3 +319,33 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         .await;
     }
 }
+
+/// `POST /login` follows the one same-origin rule: a form posted from another origin (or with
+/// `Origin: null`) signs nobody in, even without Fetch Metadata (login CSRF).
+#[tokio::test]
+async fn a_sign_in_form_posted_from_another_origin_signs_nobody_in() {
+    let app = spawn_app().await;
+    app.register_admin().await;
+    for origin in ["https://evil.example", "null"] {
+        let r = app
+            .client
+            .post(app.url("/login"))
+            .header("origin", origin)
+            .form(&[("email", "ada@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin}");
+        assert!(r.headers().get("set-cookie").is_none(), "{origin}");
+    }
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("origin", app.base.as_str())
+        .form(&[("email", "ada@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers().get("set-cookie").is_some());
+}
