@@ -332,6 +332,7 @@ pub async fn create(
         updated_at: now,
     };
     store::scim::insert_group(tx.conn(), &row).await?;
+    let held = store::scim::claim_group_keys(tx.conn(), &row, now).await?;
     let n = members.as_ref().map_or(0, Vec::len);
     let touched = match members {
         Some(m) => apply_members(&mut tx, &tenant, &row.id, vec![MemberChange::Add(m)]).await?,
@@ -349,7 +350,10 @@ pub async fn create(
             target_type: "scim_group",
             target_id: Some(&row.id),
             before: None,
-            after: Some(json!({"displayName": row.display_name, "externalId": row.external_id, "members": n})),
+            after: Some(
+                json!({"displayName": row.display_name, "externalId": row.external_id,
+                "members": n, "keys_held_by_other_groups": held}),
+            ),
         },
     )
     .await?;
@@ -435,6 +439,7 @@ pub async fn update(
         (None, None) => (old.clone(), Vec::new()),
     };
     let (name, external_id) = derive_name(&r);
+    // A rename claims the new name if no group holds it; the group keeps the keys it holds.
     let renamed = name != row.display_name || external_id != row.external_id;
     if name.to_lowercase() != row.display_name_norm {
         check_name(&mut tx, &tenant.id, &name, Some(&row.id)).await?;
@@ -442,7 +447,7 @@ pub async fn update(
     let n_changes = changes.len();
     let mut touched = apply_members(&mut tx, &tenant, &row.id, changes).await?;
     if renamed {
-        // Roles map from the name and externalId: everyone below the group may change.
+        // The group may gain keys: everyone below it may change.
         touched.extend(store::scim::users_below(tx.conn(), &row.id).await?);
     }
     if r != old || n_changes > 0 {
@@ -453,6 +458,11 @@ pub async fn update(
         row.version += 1;
         row.updated_at = now;
         store::scim::update_group(tx.conn(), &row).await?;
+        let held = if renamed {
+            store::scim::claim_group_keys(tx.conn(), &row, now).await?
+        } else {
+            Vec::new()
+        };
         let touched: Vec<_> = touched.into_iter().collect();
         roles::reconcile(state, &mut tx, &tenant, &touched, now).await?;
         audit::record(
@@ -467,7 +477,7 @@ pub async fn update(
                 before: Some(json!({"displayName": old.get("displayName")})),
                 after: Some(
                     json!({"displayName": row.display_name, "member_changes": n_changes,
-                    "users_reconciled": touched.len()}),
+                    "users_reconciled": touched.len(), "keys_held_by_other_groups": held}),
                 ),
             },
         )

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod groups;
+pub mod keys;
 pub mod list;
 pub mod log;
 pub mod patch;
@@ -79,6 +80,7 @@ pub fn routes() -> Router<AppState> {
         .layer(middleware::from_fn(log_request));
     Router::new()
         .merge(tokens::routes())
+        .merge(keys::routes())
         .route("/api/scim/log", get(log_h))
         .nest("/scim/v2", scim.clone())
         .nest("/api/scim/v2", scim)

@@ -1,17 +1,38 @@
 //! SCIM groups drive roles: a linked user's assignments with source `scim` become exactly what
-//! their groups (direct and nested, by displayName or externalId) give through the tenant's
-//! `group_role_map` and the global map, with the same defaults as SSO. Manual, SSO, CSV and
+//! their groups (direct and nested) give through the tenant's `group_role_map` and the global
+//! map, with the same defaults as SSO. A group maps by the keys it holds: the first displayName
+//! and externalId it bore that no other group held (`store::scim::claim_group_keys`). Renaming a group keeps its keys,
+//! and a group renamed to, or created under, a name another group holds gains nothing from it;
+//! an admin moves a key on (`super::keys`). Manual, SSO, CSV and
 //! invite assignments are never touched. A tenant whose role source is `local` keeps roles out
 //! of the IdP's hands: SCIM then changes none.
 
 use std::collections::HashMap;
 
-use super::error::ScimError;
+use crate::error::Result;
 use crate::sso::jit;
-use crate::sso::mapping::Mapped;
+use crate::sso::mapping::{Mapped, Maps, parse_global, roles_of_group};
 use crate::state::AppState;
 use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, tenants::TenantRow};
+use crate::tenants::settings::TenantSettings;
+
+/// The roles (lower-cased names) the tenant's map, else the global map, gives a group key.
+pub fn roles_of_key(state: &AppState, tenant: &TenantRow, key: &str) -> Result<Vec<String>> {
+    let settings = TenantSettings::of(tenant)?;
+    let global = parse_global(&state.settings.sso.group_role_map).unwrap_or_default();
+    let maps = Maps {
+        tenant: &settings.group_role_map,
+        global: &global,
+        tenant_default: "",
+        global_default: "",
+        preset_default: "",
+    };
+    Ok(roles_of_group(key, &maps)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
 
 /// The roles a record in no group maps to (the defaults); None under the tenant's role source
 /// `local`, where SCIM changes no roles.
@@ -19,7 +40,7 @@ pub async fn defaults(
     state: &AppState,
     db: &mut impl AsConn,
     tenant: &TenantRow,
-) -> Result<Option<Vec<Mapped>>, ScimError> {
+) -> Result<Option<Vec<Mapped>>> {
     if jit::role_source(tenant)? == crate::tenants::settings::RoleSource::Local {
         return Ok(None);
     }
@@ -35,7 +56,7 @@ pub async fn reconcile(
     tenant: &TenantRow,
     pairs: &[(String, Option<String>)],
     now: i64,
-) -> Result<(), ScimError> {
+) -> Result<()> {
     if jit::role_source(tenant)? == crate::tenants::settings::RoleSource::Local {
         return Ok(());
     }
@@ -48,12 +69,8 @@ pub async fn reconcile(
     }
     let scim_ids: Vec<String> = linked.iter().map(|(s, _)| (*s).clone()).collect();
     let mut keys_of: HashMap<String, Vec<String>> = HashMap::new();
-    for (member, name, external) in store::scim::effective_groups_of(tx.conn(), &scim_ids).await? {
-        let keys = keys_of.entry(member).or_default();
-        keys.push(name);
-        if let Some(e) = external.filter(|e| !e.is_empty()) {
-            keys.push(e);
-        }
+    for (member, key) in store::scim::effective_keys_of(tx.conn(), &scim_ids).await? {
+        keys_of.entry(member).or_default().push(key);
     }
     let user_ids: Vec<String> = linked.iter().map(|(_, u)| (*u).clone()).collect();
     let mut have: HashMap<String, Vec<(String, String)>> = HashMap::new();

@@ -48,30 +48,31 @@ pub struct Maps<'a> {
     pub preset_default: &'a str,
 }
 
+/// The roles (lower-cased) one group gives, with the rule: the tenant's map entries for it, else
+/// the global map's; none when neither names it.
+pub fn roles_of_group(g: &str, maps: &Maps<'_>) -> Vec<(String, String)> {
+    let from_tenant: Vec<(String, String)> = maps
+        .tenant
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(g))
+        .map(|(_, r)| (r.to_lowercase(), format!("tenant group_role_map: {g}")))
+        .collect();
+    if !from_tenant.is_empty() {
+        return from_tenant;
+    }
+    maps.global
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(g))
+        .map(|(_, r)| (r.to_lowercase(), format!("global SSO_GROUP_ROLE_MAP: {g}")))
+        .collect()
+}
+
 /// The roles a set of groups gives (sorted by role, deduplicated; the first rule wins).
 pub fn map_groups(groups: &[String], maps: &Maps<'_>) -> Vec<Mapped> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for g in groups {
-        let from_tenant: Vec<&String> = maps
-            .tenant
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(g))
-            .map(|(_, r)| r)
-            .collect();
-        if !from_tenant.is_empty() {
-            for r in from_tenant {
-                out.entry(r.to_lowercase())
-                    .or_insert_with(|| format!("tenant group_role_map: {g}"));
-            }
-            continue;
-        }
-        for (_, r) in maps
-            .global
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(g))
-        {
-            out.entry(r.to_lowercase())
-                .or_insert_with(|| format!("global SSO_GROUP_ROLE_MAP: {g}"));
+        for (role, rule) in roles_of_group(g, maps) {
+            out.entry(role).or_insert(rule);
         }
     }
     if out.is_empty() {

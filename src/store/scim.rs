@@ -445,30 +445,141 @@ pub async fn direct_groups_of(
     Ok(out)
 }
 
-/// The groups of many SCIM users, directly or through nested groups: (member id, displayName,
-/// externalId), one query per [`CHUNK`] members. Cycles end (UNION removes repeats).
-pub async fn effective_groups_of(
+/// The role-mapping keys of many SCIM users' groups, direct or through nested groups:
+/// (member id, key), one query per [`CHUNK`] members. A group maps by the keys it holds in
+/// `scim_group_keys`, not by its current name. Cycles end (UNION removes repeats).
+pub async fn effective_keys_of(
     mut c: Conn<'_>,
     member_ids: &[String],
-) -> Result<Vec<(String, String, Option<String>)>> {
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for chunk in member_ids.chunks(CHUNK) {
         let sql = format!(
             "WITH RECURSIVE up(member, id) AS ( \
                  SELECT member_id, group_id FROM group_members WHERE member_id IN ({}) \
                  UNION SELECT up.member, gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.id) \
-             SELECT up.member, g.display_name, g.external_id FROM up JOIN groups g ON g.id = up.id",
+             SELECT up.member, k.group_key FROM up JOIN scim_group_keys k ON k.group_id = up.id",
             marks(1, chunk.len())
         );
         let args: Vec<Arg> = chunk.iter().map(Arg::from).collect();
         out.extend(on_conn!(c.reborrow(), |c| bind_all!(
-            sqlx::query_as::<_, (String, String, Option<String>)>(AssertSqlSafe(sql.as_str())),
+            sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql.as_str())),
             &args
         )
         .fetch_all(c)
         .await)?);
     }
     Ok(out)
+}
+
+/// The role-mapping key of a group name or externalId.
+pub fn group_key(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Gives `group` the keys it bears (its name and externalId) that no group holds yet, after
+/// taking back the keys of a deleted group with the same externalId (the same IdP group,
+/// provisioned again). Returns the keys it bears that another group holds.
+pub async fn claim_group_keys(mut c: Conn<'_>, group: &GroupRow, now: i64) -> Result<Vec<String>> {
+    let ext = group.external_id.as_deref().filter(|e| !e.is_empty());
+    if let Some(e) = ext {
+        on_conn!(c.reborrow(), |c| {
+            sqlx::query(
+            "UPDATE scim_group_keys SET group_id = $3 WHERE tenant_id = $1 AND owner_external_id = $2 \
+             AND group_id <> $3 AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = scim_group_keys.group_id)"
+        )
+        .bind(&group.tenant_id)
+        .bind(e)
+        .bind(&group.id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+    }
+    on_conn!(c.reborrow(), |c| sqlx::query(
+        "UPDATE scim_group_keys SET owner_external_id = $2 WHERE group_id = $1"
+    )
+    .bind(&group.id)
+    .bind(ext)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let mut bears = vec![group.display_name_norm.clone()];
+    bears.extend(ext.map(group_key));
+    bears.dedup();
+    let mut held = Vec::new();
+    for key in bears {
+        let owner = on_conn!(c.reborrow(), |c| {
+            sqlx::query_scalar::<_, String>(
+            "INSERT INTO scim_group_keys (tenant_id, group_key, group_id, owner_external_id, claimed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, group_key) \
+             DO UPDATE SET claimed_at = scim_group_keys.claimed_at RETURNING group_id"
+        )
+        .bind(&group.tenant_id)
+        .bind(&key)
+        .bind(&group.id)
+        .bind(ext)
+        .bind(now)
+        .fetch_one(c)
+        .await
+        })?;
+        if owner != group.id {
+            held.push(key);
+        }
+    }
+    Ok(held)
+}
+
+/// A key held by a group that no longer bears it (renamed away, or deleted).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HeldKey {
+    pub group_key: String,
+    pub group_id: String,
+    /// The holder's current displayName; None once it is deleted.
+    pub display_name: Option<String>,
+    pub owner_external_id: Option<String>,
+    pub claimed_at: i64,
+}
+
+/// The tenant's keys whose holder no longer bears them, by key.
+pub async fn held_keys(c: Conn<'_>, tenant_id: &str) -> Result<Vec<HeldKey>> {
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, HeldKey>(
+        "SELECT k.group_key, k.group_id, g.display_name, k.owner_external_id, k.claimed_at \
+         FROM scim_group_keys k LEFT JOIN groups g ON g.id = k.group_id \
+         WHERE k.tenant_id = $1 AND (g.id IS NULL OR (g.display_name_norm <> k.group_key \
+         AND (g.external_id IS NULL OR LOWER(g.external_id) <> k.group_key))) \
+         ORDER BY k.group_key"
+    )
+    .bind(tenant_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Deletes the tenant's key; returns the group that held it.
+pub async fn release_group_key(c: Conn<'_>, tenant_id: &str, key: &str) -> Result<Option<String>> {
+    Ok(on_conn!(c, |c| sqlx::query_scalar::<_, String>(
+        "DELETE FROM scim_group_keys WHERE tenant_id = $1 AND group_key = $2 RETURNING group_id"
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// The tenant's group that bears `key` now: by displayName, else by externalId.
+pub async fn group_bearing(c: Conn<'_>, tenant_id: &str, key: &str) -> Result<Option<GroupRow>> {
+    let sql = format!(
+        "SELECT {GROUP_COLS} FROM groups WHERE tenant_id = $1 AND \
+         (display_name_norm = $2 OR LOWER(external_id) = $2) \
+         ORDER BY CASE WHEN display_name_norm = $2 THEN 0 ELSE 1 END, created_at LIMIT 1"
+    );
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, GroupRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// Every SCIM user below a group (members, and members of nested groups), as (scim id, user id).

@@ -934,7 +934,8 @@ async fn groups_drive_roles_with_entra_and_okta_membership_shapes() {
         role_names(&app, &admin, &b).await,
         vec![("fulfiller".to_string(), "scim".to_string())]
     );
-    // Okta rename with the id repeated: roles follow the new name.
+    // Okta rename with the id repeated: the group takes the new name's mapping ("Ops" was never
+    // borne) and keeps the one it holds ("Helpdesk").
     let (s, v) = scim
         .patch(
             &format!("/Groups/{gid}"),
@@ -942,25 +943,39 @@ async fn groups_drive_roles_with_entra_and_okta_membership_shapes() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(
-        role_names(&app, &admin, &a).await,
-        vec![("operator".to_string(), "scim".to_string())]
-    );
+    let both = vec![
+        ("fulfiller".to_string(), "scim".to_string()),
+        ("operator".to_string(), "scim".to_string()),
+    ];
+    assert_eq!(role_names(&app, &admin, &a).await, both);
     // Nested groups: members of a member group get its roles.
+    let (_, inner) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "Night shift", "members": [{"value": b}]}),
+        )
+        .await;
+    let inner_id = inner["id"].as_str().unwrap().to_string();
     let (_, outer) = scim
         .post(
             "/Groups",
-            json!({"displayName": "Helpdesk", "members": [{"value": gid, "type": "Group"}]}),
+            json!({"displayName": "Support", "members": [{"value": inner_id, "type": "Group"}]}),
         )
         .await;
     let outer_id = outer["id"].as_str().unwrap().to_string();
     assert_eq!(outer["members"][0]["type"], "Group");
+    let (s, _) = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "remove", "path": format!("members[value eq \"{b}\"]")},
+                   {"op": "add", "path": "members", "value": [{"value": outer_id, "type": "Group"}]}]),
+        )
+        .await;
+    assert!(s.is_success());
     assert_eq!(
-        role_names(&app, &admin, &a).await,
-        vec![
-            ("fulfiller".to_string(), "scim".to_string()),
-            ("operator".to_string(), "scim".to_string())
-        ]
+        role_names(&app, &admin, &b).await,
+        both,
+        "through two levels"
     );
     // A made-up member id is refused; nothing changes.
     let (s, v) = scim
@@ -970,15 +985,12 @@ async fn groups_drive_roles_with_entra_and_okta_membership_shapes() {
         (s, v["scimType"].clone()),
         (StatusCode::BAD_REQUEST, json!("invalidValue"))
     );
-    // Deleting the outer group takes its roles away.
+    // Deleting the middle group takes its roles away.
     assert_eq!(
         scim.delete(&format!("/Groups/{outer_id}")).await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(
-        role_names(&app, &admin, &a).await,
-        vec![("operator".to_string(), "scim".to_string())]
-    );
+    assert_eq!(role_names(&app, &admin, &b).await, default_roles);
     // Filters on groups.
     let (_, v) = scim
         .filter("Groups", &format!("members.value eq \"{a}\""))
@@ -1634,4 +1646,278 @@ async fn deactivating_the_last_admin_through_scim_orphans_the_tenant_and_a_platf
         StatusCode::OK,
     )
     .await;
+}
+
+/// Catalog 137: an IdP group renamed to a mapped name, or a new group created under one after the
+/// original went, gains no role. Keys stay with the group that first bore them; the admin moves
+/// one on, and only an admin who may grant its roles can.
+#[tokio::test]
+async fn a_group_renamed_or_created_under_a_held_name_gains_no_role() {
+    let app =
+        spawn_app_with(|s| s.sso.group_role_map = "Admins:admin,Helpdesk:fulfiller".into()).await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let alice = id(scim.create_user("alice@example.com", json!({})).await);
+    let mallory = id(scim.create_user("mallory@example.com", json!({})).await);
+    let default_roles = role_names(&app, &admin, &mallory).await;
+    let admin_role = vec![("admin".to_string(), "scim".to_string())];
+    let (_, g) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "Admins", "members": [{"value": alice}]}),
+        )
+        .await;
+    let admins = id(g);
+    let (_, g) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "Interns", "members": [{"value": mallory}]}),
+        )
+        .await;
+    let interns = id(g);
+    assert_eq!(role_names(&app, &admin, &alice).await, admin_role);
+    let rename = |gid: String, name: &'static str| {
+        let scim = &scim;
+        async move {
+            let (s, v) = scim
+                .patch(
+                    &format!("/Groups/{gid}"),
+                    json!([{"op": "replace", "path": "displayName", "value": name}]),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+    };
+    // The original is renamed away: its members keep the role.
+    rename(admins.clone(), "Admins (old)").await;
+    assert_eq!(role_names(&app, &admin, &alice).await, admin_role);
+    // Another group takes the mapped name: nothing.
+    rename(interns.clone(), "Admins").await;
+    assert_eq!(role_names(&app, &admin, &mallory).await, default_roles);
+    // Nor does a brand-new group under the name once both are gone, nor its members.
+    assert_eq!(
+        scim.delete(&format!("/Groups/{interns}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        scim.delete(&format!("/Groups/{admins}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(role_names(&app, &admin, &alice).await, default_roles);
+    let (s, g) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "ADMINS", "members": [{"value": mallory}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let newcomer = id(g);
+    assert_eq!(role_names(&app, &admin, &mallory).await, default_roles);
+    let audit = expect(
+        app.get("/api/audit?action=scim.group_created", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        audit.to_string().contains("keys_held_by_other_groups"),
+        "the refusal is visible: {audit}"
+    );
+    // The admin sees the held key and who holds it.
+    let held = expect(
+        app.get("/api/scim/group-keys", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let item = held["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == "admins")
+        .unwrap_or_else(|| panic!("admins is held: {held}"))
+        .clone();
+    assert_eq!(item["group_id"], admins.as_str());
+    assert_eq!(item["group_deleted"], true);
+    assert_eq!(item["roles"], json!(["admin"]));
+
+    // Refused: a lesser role that manages SCIM but cannot grant admin, another tenant's admin,
+    // a user with no role.
+    expect(
+        app.post(
+            "/api/roles",
+            &admin,
+            json!({"name": "scim-keeper", "permissions": ["scim:manage"]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let keeper = app
+        .user_with_role(&admin, "keeper@example.com", "scim-keeper")
+        .await;
+    let release = |s: &Session, body: Value| app.post("/api/scim/group-keys/release", s, body);
+    expect_error(
+        release(&keeper, json!({"key": "Admins"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "privilege_escalation",
+    )
+    .await;
+    let nobody = app
+        .user_with_role(&admin, "nobody@example.com", "requester")
+        .await;
+    expect_error(
+        release(&nobody, json!({"key": "Admins"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+    let other = app.org_admin(&admin, "other").await;
+    let r = release(&other, json!({"key": "Admins", "tenant": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "{}",
+        r.status()
+    );
+    expect_error(
+        release(&other, json!({"key": "Admins"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        release(&admin, json!({"key": "  "})).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_key",
+    )
+    .await;
+    assert_eq!(
+        role_names(&app, &admin, &mallory).await,
+        default_roles,
+        "nothing moved"
+    );
+    // The key "helpdesk" maps to a role the keeper may not grant either; "interns" maps to none:
+    // releasing it is the keeper's to do (it holds no role to hand out).
+    let v = expect(
+        release(&keeper, json!({"key": "interns"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v["from_group"], interns.as_str());
+    assert_eq!(v["to_group"], Value::Null);
+
+    // The admin releases the key: it moves to the group bearing the name now.
+    let v = expect(
+        release(&admin, json!({"key": "Admins"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v["to_group"], newcomer.as_str(), "{v}");
+    assert_eq!(v["users_reconciled"], 1);
+    assert_eq!(role_names(&app, &admin, &mallory).await, admin_role);
+    let held = expect(
+        app.get("/api/scim/group-keys", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !held["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["key"] == "admins"),
+        "{held}"
+    );
+    let audit = expect(
+        app.get("/api/audit?action=scim.group_key_released", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
+}
+
+/// An IdP that deletes a group and provisions it again (Entra after "restart provisioning")
+/// sends the same externalId: that is the same IdP group, and it takes its keys back. A group
+/// with another externalId, or none, under the old name does not.
+#[tokio::test]
+async fn a_group_provisioned_again_with_its_external_id_takes_its_keys_back() {
+    let app = spawn_app_with(|s| s.sso.group_role_map = "Helpdesk:fulfiller".into()).await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let bob = scim.create_user("bob@example.com", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let default_roles = role_names(&app, &admin, &bob).await;
+    let fulfiller = vec![("fulfiller".to_string(), "scim".to_string())];
+    let oid = "6a1f09b6-1b5e-4a6c-9b0e-2f4d1c3e5a70";
+    let create = |ext: Option<&str>| {
+        let mut body = json!({"displayName": "Helpdesk", "members": [{"value": bob}]});
+        if let Some(e) = ext {
+            body["externalId"] = json!(e);
+        }
+        let scim = &scim;
+        async move {
+            let (s, g) = scim.post("/Groups", body).await;
+            assert_eq!(s, StatusCode::CREATED, "{g}");
+            g["id"].as_str().unwrap().to_string()
+        }
+    };
+    let first = create(Some(oid)).await;
+    assert_eq!(role_names(&app, &admin, &bob).await, fulfiller);
+    assert_eq!(
+        scim.delete(&format!("/Groups/{first}")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(role_names(&app, &admin, &bob).await, default_roles);
+    // Same name, no externalId (a different IdP object as far as anyone can tell): nothing.
+    let stranger = create(None).await;
+    assert_eq!(role_names(&app, &admin, &bob).await, default_roles);
+    assert_eq!(
+        scim.delete(&format!("/Groups/{stranger}")).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, g) = scim
+        .post("/Groups", json!({"displayName": "Helpdesk", "externalId": "another-object", "members": [{"value": bob}]}))
+        .await;
+    assert_eq!(role_names(&app, &admin, &bob).await, default_roles);
+    assert_eq!(
+        scim.delete(&format!("/Groups/{}", g["id"].as_str().unwrap()))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    // The same object again: its keys come back, the role with them.
+    create(Some(oid)).await;
+    assert_eq!(role_names(&app, &admin, &bob).await, fulfiller);
 }
