@@ -277,7 +277,8 @@ impl Default for AuthSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct MailSettings {
     /// `smtp://host:port` (plain or STARTTLS when offered), `smtps://host:port` (implicit TLS).
-    /// Empty: mail is off; invite links are returned by the API, reset links go to the log.
+    /// Empty: mail is off; invite links are returned by the API, and a reset link only by
+    /// `POST /api/users/{id}/password-reset-link` to an admin (never to the log).
     pub smtp_url: String,
     pub username: String,
     pub password: Secret,

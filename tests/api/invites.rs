@@ -913,3 +913,111 @@ async fn forgot_password_mails_a_reset_link_to_an_existing_user_only() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.messages().len(), 1);
 }
+
+/// What the server writes to its log, captured for one test: everything this (single-threaded)
+/// test runtime runs logs through it, the server included.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let t = self.text();
+            if t.contains(needle) {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("`{needle}` never logged:\n{}", self.text());
+    }
+}
+
+/// A reset link is a credential: it goes to the mail or to the admin who asked for it, never to
+/// the log, at any level, with or without mail configured. Neither do passwords.
+#[tokio::test]
+async fn reset_links_and_passwords_never_reach_the_log() {
+    let log = LogBuffer::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Mail off: the user's own request creates a link and says it could not be sent.
+    let app = spawn_app().await;
+    let ada = app.register_admin().await;
+    let grace = app.create_user(&ada, "grace@example.com", "Grace").await;
+    expect(
+        forgot(&app, "grace@example.com").await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let text = log.wait_for("auth.password_reset_not_sent").await;
+    assert!(!text.contains("rst_"), "a reset token in the log:\n{text}");
+    // An admin's link is the API's answer only.
+    let v = expect(
+        app.post(
+            &format!("/api/users/{grace}/password-reset-link"),
+            &ada,
+            json!({}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let admin_token = token_of(v["url"].as_str().unwrap());
+    expect(
+        reset(&app, &admin_token, "Fresh-Secret9").await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+
+    // Mail on: the mailed token is nowhere in the log.
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let mailed = spawn_app_with(|s| s.mail.smtp_url = url).await;
+    let ada2 = mailed.register_admin().await;
+    mailed
+        .create_user(&ada2, "hopper@example.com", "Grace")
+        .await;
+    expect(
+        forgot(&mailed, "hopper@example.com").await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let mails = sink.wait_for(1).await;
+    let mailed_token = token_of(&unfold(&mails[0]));
+
+    let text = log.text();
+    assert!(
+        text.contains("/api/auth/forgot-password"),
+        "the log was captured:\n{text}"
+    );
+    for secret in [
+        admin_token.as_str(),
+        mailed_token.as_str(),
+        "rst_",
+        PASSWORD,
+        "Fresh-Secret9",
+    ] {
+        assert!(!text.contains(secret), "`{secret}` in the log:\n{text}");
+    }
+}
