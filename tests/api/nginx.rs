@@ -20,10 +20,24 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// Stops nginx the way it expects: SIGQUIT to the master, which stops its workers and exits.
+    /// (SIGKILL would leave the workers running, re-parented to init, on their ports.) Only
+    /// when it has not exited after 10 s: SIGTERM, then SIGKILL.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return;
+        };
+        for signal in [libc::SIGQUIT, libc::SIGTERM, libc::SIGKILL] {
+            // SAFETY: kill(2) only sends a signal to our own child process.
+            unsafe { libc::kill(pid, signal) };
+            for _ in 0..100 {
+                if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                    let _ = std::fs::remove_dir_all(&self.dir);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 }
 
