@@ -12,8 +12,7 @@ trap 'kill $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 (cd "$DIR" && exec env IDBRIDGE_SERVER__BIND=127.0.0.1:$PORT IDBRIDGE_LOG__LEVEL=warn "$BIN" serve >/dev/null 2>&1) &
 PID=$!
 for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
-curl -fsS -X POST "http://127.0.0.1:$PORT/api/auth/register" -H 'content-type: application/json' \
-  -d '{"email":"ada@example.com","password":"Passw0rd-Strong","first_name":"Ada"}' >/dev/null
+(cd "$DIR" && IDBRIDGE_LOG__LEVEL=warn "$BIN" bootstrap --email ada@example.com --password Passw0rd-Strong --first-name Ada >/dev/null)
 curl -fsS -X POST "http://127.0.0.1:$PORT/api/auth/login" -H 'content-type: application/json' \
   -d '{"email":"ada@example.com","password":"Passw0rd-Strong"}' >/dev/null
 sleep 5

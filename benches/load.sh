@@ -27,8 +27,7 @@ trap 'kill $HELLO $IDB ${MINT:-} ${MINT_ED:-} 2>/dev/null || true; rm -rf "$DIR"
   IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" serve >/dev/null 2>&1) & IDB=$!
 for _ in $(seq 1 60); do curl -fsS http://127.0.0.1:18091/healthz >/dev/null 2>&1 && break; sleep 0.5; done
 U=http://127.0.0.1:18091
-curl -fsS -X POST $U/api/auth/register -H 'content-type: application/json' \
-  -d '{"email":"ada@example.com","password":"Passw0rd-Strong","first_name":"Ada"}' >/dev/null
+(cd "$DIR" && IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" bootstrap --email ada@example.com --password Passw0rd-Strong --first-name Ada >/dev/null)
 LOGIN=$(curl -fsS -i -X POST $U/api/auth/login -H 'content-type: application/json' -d '{"email":"ada@example.com","password":"Passw0rd-Strong"}')
 COOKIE=$(printf '%s' "$LOGIN" | grep -i '^set-cookie:' | sed -E 's/^[Ss]et-[Cc]ookie: ([^;]*);.*/\1/' | tr -d '\r')
 TOKEN=$(printf '%s' "$LOGIN" | tail -n1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
@@ -93,8 +92,7 @@ for port in 18092 18093; do
 done
 kill $IDB; IDB=
 E=http://127.0.0.1:18093
-curl -fsS -X POST $E/api/auth/register -H 'content-type: application/json' \
-  -d '{"email":"ada@example.com","password":"Passw0rd-Strong","first_name":"Ada"}' >/dev/null
+(cd "$DIR2" && IDBRIDGE_KEYS__ALGORITHM=EdDSA IDBRIDGE_LOG__LEVEL=warn "$BIN/idbridge" bootstrap --email ada@example.com --password Passw0rd-Strong --first-name Ada >/dev/null)
 COOKIE_ED=$(curl -fsS -i -X POST $E/api/auth/login -H 'content-type: application/json' \
   -d '{"email":"ada@example.com","password":"Passw0rd-Strong"}' \
   | grep -i '^set-cookie:' | sed -E 's/^[Ss]et-[Cc]ookie: ([^;]*);.*/\1/' | tr -d '\r')

@@ -178,7 +178,7 @@ fn main() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let idp = lines.next_line().await.unwrap().unwrap().strip_prefix("READY ").unwrap().to_string();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let token = support::admin_token(&http, &base).await;
+        let token = support::admin_token(&http, &state, &base).await;
         let token = token.as_str();
         http.post(format!("{base}/api/auth/sso-config"))
             .bearer_auth(token)

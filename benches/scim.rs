@@ -61,7 +61,7 @@ fn main() {
         };
         let backend = if db.is_some() { "PostgreSQL" } else { "SQLite" };
         let http = reqwest::Client::new();
-        let admin = support::admin_token(&http, &base).await;
+        let admin = support::admin_token(&http, &state, &base).await;
         let tok: Value = http
             .post(format!("{base}/api/scim/tokens"))
             .bearer_auth(&admin)

@@ -250,7 +250,7 @@ fn main() {
         let support::Running { state, base, dir } = support::start().await;
         let (issuer, key) = start_idp().await;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let token = support::admin_token(&http, &base).await;
+        let token = support::admin_token(&http, &state, &base).await;
         let token = token.as_str();
         let conn: Value = http
             .post(format!("{base}/api/sso/connections"))

@@ -23,8 +23,7 @@ trap 'kill $IDB ${FLOOD:-} 2>/dev/null || true; rm -rf "$DIR"' EXIT
   IDBRIDGE_SERVER__TRUSTED_PROXIES='["127.0.0.1"]' IDBRIDGE_LOG__LEVEL=error "$BIN/idbridge" serve >/dev/null 2>&1) & IDB=$!
 U=http://127.0.0.1:18094
 for _ in $(seq 1 60); do curl -fsS $U/healthz >/dev/null 2>&1 && break; sleep 0.5; done
-curl -fsS -X POST $U/api/auth/register -H 'content-type: application/json' \
-  -d '{"email":"ada@example.com","password":"Passw0rd-Strong","first_name":"Ada"}' >/dev/null
+(cd "$DIR" && IDBRIDGE_LOG__LEVEL=error "$BIN/idbridge" bootstrap --email ada@example.com --password Passw0rd-Strong --first-name Ada >/dev/null)
 COOKIE=$(curl -fsS -i -X POST $U/api/auth/login -H 'content-type: application/json' -H 'x-forwarded-for: 198.51.100.2' \
   -d '{"email":"ada@example.com","password":"Passw0rd-Strong"}' \
   | grep -i '^set-cookie:' | sed -E 's/^[Ss]et-[Cc]ookie: ([^;]*);.*/\1/' | tr -d '\r')

@@ -681,7 +681,7 @@ fn describe(err: figment::Error) -> String {
             e.path.join(".")
         };
         let text = match &e.kind {
-            figment::error::Kind::UnknownField(field, _) => {
+            figment::error::Kind::UnknownField(field, expected) => {
                 // figment's path already ends with the unknown field when it is nested.
                 let full = if key.is_empty() {
                     field.clone()
@@ -690,7 +690,34 @@ fn describe(err: figment::Error) -> String {
                 } else {
                     format!("{key}.{field}")
                 };
-                format!("unknown key `{full}` (see config/default.toml for the keys there are)")
+                let parent = full.rsplit_once('.').map(|(p, _)| p);
+                let name = |k: &str| parent.map_or(k.to_string(), |p| format!("{p}.{k}"));
+                let from = match e.metadata.as_ref() {
+                    Some(m) if m.name.contains("environment") => format!(
+                        " (from the environment variable IDBRIDGE_{})",
+                        full.to_ascii_uppercase().replace('.', "__")
+                    ),
+                    Some(figment::Metadata {
+                        source: Some(figment::Source::File(path)),
+                        ..
+                    }) => format!(" (in {})", path.display()),
+                    _ => String::new(),
+                };
+                let hint = match closest(field, expected) {
+                    Some(k) => format!("did you mean `{}`?", name(k)),
+                    None if expected.is_empty() => String::new(),
+                    None => format!(
+                        "the keys there are: {}.",
+                        expected
+                            .iter()
+                            .map(|k| name(k))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                format!(
+                    "unknown key `{full}`{from}: {hint} config/default.toml lists every key with its meaning"
+                )
             }
             _ if key.is_empty() => e.to_string(),
             _ => format!("`{key}`: {}", e.kind),
@@ -698,6 +725,32 @@ fn describe(err: figment::Error) -> String {
         out.push(text);
     }
     out.join("; ")
+}
+
+/// The expected key nearest to a misspelt one (at most 2 edits, or a different case), if any.
+fn closest<'a>(typed: &str, expected: &[&'a str]) -> Option<&'a str> {
+    let typed = typed.to_ascii_lowercase();
+    expected
+        .iter()
+        .map(|k| (edit_distance(&typed, k), *k))
+        .filter(|(d, k)| *d <= 2.min(k.len() / 2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -715,7 +768,22 @@ mod tests {
         let fig = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::string("[server]\nbindd = \"x\"\n"));
         let err = fig.extract::<Settings>().map_err(describe).unwrap_err();
-        assert!(err.contains("unknown key `server.bindd` ("), "{err}");
+        assert!(err.contains("unknown key `server.bindd`"), "{err}");
+        assert!(err.contains("did you mean `server.bind`?"), "{err}");
+        assert!(err.contains("config/default.toml lists every key"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_far_from_any_lists_the_keys_there_are() {
+        let fig = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("[session]\nlifetime_forever = 1\n"));
+        let err = fig.extract::<Settings>().map_err(describe).unwrap_err();
+        assert!(
+            err.contains("unknown key `session.lifetime_forever`"),
+            "{err}"
+        );
+        assert!(err.contains("the keys there are: session."), "{err}");
+        assert!(!err.contains("did you mean"), "{err}");
     }
 
     #[test]

@@ -86,6 +86,16 @@ impl MasterKey {
             .map_err(|_| Error::internal("aes key"))
     }
 
+    /// A secret derived for one purpose (HMAC-SHA256 of `context` under the master key): the same
+    /// on every replica that shares the master key, and nothing to store.
+    pub fn derive(&self, context: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        let tag = aws_lc_rs::hmac::sign(&key, context.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// Encrypts `plain`, binding it to `context` (a purpose label, e.g. `signing_key:<kid>`).
     /// Output: base64(nonce || ciphertext || tag).
     pub fn seal(&self, context: &str, plain: &[u8]) -> Result<String> {

@@ -26,18 +26,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway.
+    /// Run the gateway (on SQLite in ./data unless `database.url` names PostgreSQL).
+    ///
+    /// Listens on `server.bind` (default 127.0.0.1:8080). Settings come from
+    /// config/default.toml, then the --config file, then IDBRIDGE_* environment variables
+    /// (IDBRIDGE_SERVER__BIND=0.0.0.0:8080 sets `server.bind`). SIGTERM or Ctrl-C stop it
+    /// after the requests in flight.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create the first platform admin (and the first tenant) when there are no users yet.
     Bootstrap {
+        /// Email address of the first admin (their sign-in name).
         #[arg(long)]
         email: String,
-        #[arg(long, env = "IDBRIDGE_BOOTSTRAP_PASSWORD")]
+        /// Their password: 8 characters or more with an uppercase and a lowercase letter and a
+        /// digit. Prefer the environment variable, which stays out of the shell history.
+        #[arg(long, env = "IDBRIDGE_BOOTSTRAP_PASSWORD", hide_env_values = true)]
         password: String,
+        /// Their first name.
         #[arg(long, default_value = "Admin")]
         first_name: String,
+        /// Their last name.
         #[arg(long)]
         last_name: Option<String>,
         /// Slug of the first tenant.
@@ -49,7 +59,7 @@ enum Command {
     },
     /// Check the configuration and the database connection, then exit.
     CheckConfig,
-    /// Signing keys.
+    /// Signing keys: rotate the ES256 key that signs access and ID tokens.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -155,8 +165,14 @@ async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()
                 tenant: Some(tenant),
                 tenant_name: None,
                 preset,
+                bootstrap_token: None,
             };
-            let out = idbridge::auth::service::register(&state, req, "cli").await?;
+            let out = idbridge::auth::service::register(
+                &state,
+                req,
+                idbridge::auth::service::RegisterVia::Cli,
+            )
+            .await?;
             println!(
                 "created platform admin {} and tenant `{}` (preset {}).\nSign in: POST {}/api/auth/login {{\"email\": \"{}\", \"password\": \"...\"}}",
                 out.user.email,
@@ -217,14 +233,56 @@ fn unbound() -> SocketAddr {
 
 async fn serve(settings: Settings) -> idbridge::error::Result<()> {
     let app = App::build(settings).await?;
-    let url = app.state().public_url.clone();
+    let state = app.state();
+    let url = state.public_url.clone();
     tracing::info!(address = %app.addr(), public_url = %url, "idbridge is listening");
-    if !startup::has_users(app.state()).await? {
-        eprintln!(
-            "\nidbridge is running at {url} with no users yet. Create the first admin with either:\n  idbridge bootstrap --email you@example.com --password 'Choose-a-g00d-one'\n  curl -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n    -d '{{\"email\":\"you@example.com\",\"password\":\"Choose-a-g00d-one\",\"first_name\":\"Ada\"}}'\n"
-        );
+    eprintln!("{}", banner(&state.settings, &url));
+    if !startup::has_users(state).await? {
+        let token = idbridge::auth::service::bootstrap_token(state);
+        eprintln!("{}", first_admin_help(&url, &token));
     }
     app.run_until(shutdown_signal()).await
+}
+
+/// What an operator needs to know once the gateway listens: where, on which database, where
+/// the secrets live. Never prints a database password.
+fn banner(settings: &Settings, url: &str) -> String {
+    let db = settings.database_url();
+    let database = match db.strip_prefix("sqlite://") {
+        Some(path) => format!("SQLite at {path}"),
+        None => format!("PostgreSQL at {}", without_credentials(&db)),
+    };
+    let master_key = match &settings.secrets.master_key_file {
+        Some(path) => path.display().to_string(),
+        None if !settings.secrets.master_key.expose().is_empty() => {
+            "from the secrets.master_key setting".to_string()
+        }
+        None => settings.data.dir.join("master.key").display().to_string(),
+    };
+    format!(
+        "\nidbridge {} is running at {url}\n  database:   {database}\n  master key: {master_key} (encrypts the signing keys and secrets: back it up)\n  health:     {url}/healthz, {url}/readyz; metrics at {url}/metrics\n  settings:   config/default.toml, a file given with --config, IDBRIDGE_* variables (docs/operator-guide.md)",
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// The bootstrap token is printed here, on the operator's terminal, never in a log line; it
+/// is useless once the first user exists.
+fn first_admin_help(url: &str, token: &str) -> String {
+    // The command as this binary was started (`target/release/idbridge` from a checkout), so
+    // the line can be pasted in the same folder.
+    let me = std::env::args()
+        .next()
+        .filter(|a| a.contains('/') && !a.contains(char::is_whitespace))
+        .unwrap_or_else(|| "idbridge".into());
+    format!(
+        "\nThere are no users yet. Create the first admin (a platform admin) with either:\n  {me} bootstrap --email you@example.com --password 'Choose-a-g00d-one'\n  curl -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n    -d '{{\"bootstrap_token\":\"{token}\",\"email\":\"you@example.com\",\"password\":\"Choose-a-g00d-one\",\"first_name\":\"Ada\"}}'\nThen sign in: POST {url}/api/auth/login (README.md, \"A 5-minute tour\").\n"
+    )
+}
+
+/// `postgres://user:secret@host/db` -> `host/db`.
+fn without_credentials(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.rsplit_once('@').map_or(rest, |(_, r)| r)
 }
 
 async fn shutdown_signal() {
@@ -245,4 +303,47 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag of every subcommand has a help text.
+    #[test]
+    fn every_command_and_flag_explains_itself() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "idbridge", &mut missing);
+        assert!(missing.is_empty(), "without a help text: {missing:?}");
+    }
+
+    #[test]
+    fn the_banner_never_shows_a_database_password() {
+        assert_eq!(
+            without_credentials("postgres://idb:s3cret@db.internal:5432/idbridge"),
+            "db.internal:5432/idbridge"
+        );
+        assert_eq!(
+            without_credentials("postgres://db.internal/idbridge"),
+            "db.internal/idbridge"
+        );
+    }
 }

@@ -67,9 +67,13 @@ async fn fresh_schema(url: &str) -> String {
 }
 
 /// Registers the first admin and signs in: the access token.
-pub async fn admin_token(http: &reqwest::Client, base: &str) -> String {
-    let creds =
-        json!({"email": "ada@example.com", "password": "Passw0rd-Strong", "first_name": "Ada"});
+pub async fn admin_token(
+    http: &reqwest::Client,
+    state: &idbridge::state::AppState,
+    base: &str,
+) -> String {
+    let creds = json!({"email": "ada@example.com", "password": "Passw0rd-Strong", "first_name": "Ada",
+        "bootstrap_token": idbridge::auth::service::bootstrap_token(state)});
     http.post(format!("{base}/api/auth/register"))
         .json(&creds)
         .send()

@@ -36,7 +36,7 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<service::Registered>)> {
     Ok((
         StatusCode::CREATED,
-        Json(service::register(&s, body, "api").await?),
+        Json(service::register(&s, body, service::RegisterVia::Api).await?),
     ))
 }
 

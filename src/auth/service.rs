@@ -406,6 +406,42 @@ pub struct RegisterRequest {
     pub tenant_name: Option<String>,
     #[serde(default)]
     pub preset: Option<String>,
+    /// The bootstrap token of the first-run output; needed over HTTP, not by the CLI.
+    #[serde(default)]
+    pub bootstrap_token: Option<String>,
+}
+
+/// Who creates the first admin: the CLI on the server (it holds the database and the master key)
+/// or an HTTP client, which must present the bootstrap token the server printed, so the first
+/// caller to reach a fresh deployment over the network cannot claim it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterVia {
+    Cli,
+    Api,
+}
+
+impl RegisterVia {
+    fn source(self) -> &'static str {
+        match self {
+            RegisterVia::Cli => "cli",
+            RegisterVia::Api => "api",
+        }
+    }
+}
+
+/// The token that lets an HTTP client create the first admin: derived from the master key (the
+/// same on every replica), printed by `idbridge serve` while there are no users, useless once
+/// one exists.
+pub fn bootstrap_token(state: &AppState) -> String {
+    let derived = state.master_key.derive("idbridge bootstrap token v1");
+    format!("bst_{}", crypto::b64url(&derived[..24]))
+}
+
+fn registration_closed() -> Error {
+    Error::forbidden(
+        "registration_closed",
+        "registration is only open while there are no users: ask an admin for an invite, or sign in with SSO",
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -415,7 +451,26 @@ pub struct Registered {
 }
 
 /// Creates the first platform admin and the first tenant; refused once any user exists.
-pub async fn register(state: &AppState, req: RegisterRequest, source: &str) -> Result<Registered> {
+pub async fn register(
+    state: &AppState,
+    req: RegisterRequest,
+    via: RegisterVia,
+) -> Result<Registered> {
+    let users = store::users::count(state.store.acquire().await?.conn()).await?;
+    if users > 0 {
+        return Err(registration_closed());
+    }
+    if via == RegisterVia::Api {
+        let expected = bootstrap_token(state);
+        let presented = req.bootstrap_token.as_deref().unwrap_or("");
+        if !crypto::ct_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Err(Error::forbidden(
+                "bootstrap_token_required",
+                "creating the first admin over HTTP needs the `bootstrap_token` that `idbridge serve` printed at start (or run `idbridge bootstrap` on the server)",
+            ));
+        }
+    }
+    let source = via.source();
     let email = Email::parse(&req.email)?;
     let first = PersonName::parse(&req.first_name, "first_name")?;
     let last = req
@@ -437,10 +492,7 @@ pub async fn register(state: &AppState, req: RegisterRequest, source: &str) -> R
     let mut tx = state.store.begin().await?;
     store::lock_bootstrap(tx.conn()).await?;
     if store::users::count(tx.conn()).await? > 0 {
-        return Err(Error::forbidden(
-            "registration_closed",
-            "registration is only open while there are no users: ask an admin for an invite, or sign in with SSO",
-        ));
+        return Err(registration_closed());
     }
     let mut user = new_user_row(&email, first, last, Some(hash), now);
     user.platform_admin = true;

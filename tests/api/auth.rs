@@ -11,7 +11,7 @@ async fn register_creates_the_first_platform_admin_and_tenant() {
     let r = app
         .client
         .post(app.url("/api/auth/register"))
-        .json(&json!({"email": "Ada@Example.com", "password": PASSWORD, "first_name": "Ada", "tenant": "acme", "preset": "console"}))
+        .json(&json!({"email": "Ada@Example.com", "password": PASSWORD, "first_name": "Ada", "tenant": "acme", "preset": "console", "bootstrap_token": app.bootstrap_token()}))
         .send()
         .await
         .unwrap();
@@ -24,6 +24,53 @@ async fn register_creates_the_first_platform_admin_and_tenant() {
     let me = expect(app.get("/api/me", &s).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(me["roles"], json!(["Admin"]));
     assert_eq!(me["tenant"]["slug"], "acme");
+}
+
+/// The first caller to reach a fresh deployment over the network cannot make itself platform
+/// admin: creating the first admin over HTTP needs the bootstrap token printed at start.
+#[tokio::test]
+async fn the_first_admin_over_http_needs_the_bootstrap_token() {
+    let app = spawn_app().await;
+    let token = app.bootstrap_token();
+    assert!(token.starts_with("bst_") && token.len() > 30, "{token}");
+    let wrong = format!("{}x", &token[..token.len() - 1]);
+    for body in [
+        json!({"email": "eve@example.com", "password": PASSWORD, "first_name": "Eve"}),
+        json!({"email": "eve@example.com", "password": PASSWORD, "first_name": "Eve", "bootstrap_token": ""}),
+        json!({"email": "eve@example.com", "password": PASSWORD, "first_name": "Eve", "bootstrap_token": wrong}),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let err = expect_error(r, StatusCode::FORBIDDEN, "bootstrap_token_required").await;
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("idbridge bootstrap"),
+            "{err}"
+        );
+    }
+    assert!(
+        !idbridge::startup::has_users(&app.state).await.unwrap(),
+        "a refused registration created nobody"
+    );
+    let r = app.try_login("eve@example.com", PASSWORD, None).await;
+    assert_ne!(r.status(), StatusCode::OK);
+    // The same token is refused once the first admin exists.
+    app.register_admin().await;
+    let r = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": "eve@example.com", "password": PASSWORD, "first_name": "Eve", "bootstrap_token": token}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "registration_closed").await;
 }
 
 #[tokio::test]

@@ -212,13 +212,18 @@ impl TestApp {
         self.client.delete(self.url(path)).bearer_auth(&s.token)
     }
 
+    /// The token `idbridge serve` prints while there are no users.
+    pub fn bootstrap_token(&self) -> String {
+        idbridge::auth::service::bootstrap_token(&self.state)
+    }
+
     /// Registers the first platform admin (`ada@example.com`, tenant `default`, preset itsm)
     /// and signs in.
     pub async fn register_admin(&self) -> Session {
         let r = self
             .client
             .post(self.url("/api/auth/register"))
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace"}))
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace", "bootstrap_token": self.bootstrap_token()}))
             .send()
             .await
             .expect("register");
