@@ -96,6 +96,19 @@ pub struct Shape {
 const NS_PROTOCOL: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
 const NS_ASSERTION: &[u8] = b"urn:oasis:names:tc:SAML:2.0:assertion";
 const NS_DSIG: &[u8] = b"http://www.w3.org/2000/09/xmldsig#";
+const NS_METADATA: &[u8] = b"urn:oasis:names:tc:SAML:2.0:metadata";
+
+/// What the pre-check reads: a protocol message (assertions belong at this depth: 2 in a
+/// response, 1 for a decrypted assertion on its own), or IdP metadata, which is configuration
+/// rather than a signed statement: comments are allowed, and `md:Extensions` holds elements of
+/// other specifications in their own namespaces (the algorithm-support profile's
+/// `alg:DigestMethod` and `alg:SigningMethod`, `mdui`, `mdattr`, `shibmd`), which the message
+/// rules for SAML and XML-DSig names do not apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Message { assertion_depth: usize },
+    Metadata,
+}
 
 /// Local names that must be in the SAML protocol or assertion namespace wherever they appear.
 const SAML_NAMES: [&str; 20] = [
@@ -153,12 +166,10 @@ const DSIG_NAMES: [&str; 12] = [
 ///   enveloped-signature and canonicalization, references other than `""` or `#id`, and
 ///   `RetrievalMethod` key references.
 pub fn precheck(xml: &str, max_bytes: usize) -> Result<Shape, SamlError> {
-    scan(xml, max_bytes, 2)
+    scan(xml, max_bytes, Reading::Message { assertion_depth: 2 })
 }
 
-/// [`precheck`] with the depth at which assertions belong (2 in a response, 1 for a decrypted
-/// assertion on its own).
-fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, SamlError> {
+fn scan(xml: &str, max_bytes: usize, reading: Reading) -> Result<Shape, SamlError> {
     if xml.len() > max_bytes {
         return Err(err(
             "saml.too_large",
@@ -171,6 +182,8 @@ fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, Sa
     let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut name_ids_in_subject = 0usize;
     let mut root_closed = false;
+    // The depth of the children of the `md:Extensions` being read, in metadata.
+    let mut extensions: Option<usize> = None;
     loop {
         let (ns, event) = reader
             .read_resolved_event()
@@ -196,7 +209,10 @@ fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, Sa
                     "processing instructions are not allowed",
                 ));
             }
-            Event::Comment(_) if !path.is_empty() || root_closed => {
+            Event::Comment(_)
+                if matches!(reading, Reading::Message { .. })
+                    && (!path.is_empty() || root_closed) =>
+            {
                 return Err(err(
                     "saml.comment",
                     "comments are not allowed in SAML messages",
@@ -219,15 +235,24 @@ fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, Sa
                 return Err(err("saml.malformed", "more than one root element"));
             }
             Event::Start(e) => {
+                let in_extensions = extensions.is_some_and(|d| path.len() >= d);
                 element(
                     &e,
                     ns.as_deref(),
                     &path,
                     &mut shape,
                     &mut ids,
-                    assertion_depth,
+                    reading,
+                    in_extensions,
                 )?;
                 let name = local(&e);
+                if reading == Reading::Metadata
+                    && !in_extensions
+                    && name == "Extensions"
+                    && ns.as_deref() == Some(NS_METADATA)
+                {
+                    extensions = Some(path.len() + 1);
+                }
                 if name == "Subject" {
                     name_ids_in_subject = 0;
                 }
@@ -240,13 +265,15 @@ fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, Sa
                 }
             }
             Event::Empty(e) => {
+                let in_extensions = extensions.is_some_and(|d| path.len() >= d);
                 element(
                     &e,
                     ns.as_deref(),
                     &path,
                     &mut shape,
                     &mut ids,
-                    assertion_depth,
+                    reading,
+                    in_extensions,
                 )?;
                 if local(&e) == "NameID" && path.last().is_some_and(|p| p == "Subject") {
                     name_ids_in_subject += 1;
@@ -257,6 +284,9 @@ fn scan(xml: &str, max_bytes: usize, assertion_depth: usize) -> Result<Shape, Sa
             }
             Event::End(_) => {
                 path.pop();
+                if extensions.is_some_and(|d| path.len() < d) {
+                    extensions = None;
+                }
                 if path.is_empty() {
                     root_closed = true;
                 }
@@ -328,7 +358,8 @@ fn element(
     path: &[String],
     shape: &mut Shape,
     ids: &mut std::collections::HashSet<String>,
-    assertion_depth: usize,
+    reading: Reading,
+    in_extensions: bool,
 ) -> Result<(), SamlError> {
     let name = local(e);
     let depth = path.len() + 1;
@@ -348,6 +379,22 @@ fn element(
             }
         }
     }
+    if in_extensions {
+        // Metadata extensions: each is an element of another specification in its own
+        // namespace (SAML metadata schema: `##other`); what it holds is that one's business.
+        let foreign = ns.is_some_and(|n| n != NS_METADATA);
+        if path.last().is_some_and(|p| p == "Extensions") && !foreign {
+            return Err(err(
+                "saml.metadata_invalid",
+                format!("the extension `{name}` is not in a namespace of its own"),
+            ));
+        }
+        return Ok(());
+    }
+    let assertion_depth = match reading {
+        Reading::Message { assertion_depth } => assertion_depth,
+        Reading::Metadata => 0,
+    };
     if SAML_NAMES.contains(&name.as_str()) && !matches!(ns, Some(NS_PROTOCOL) | Some(NS_ASSERTION))
     {
         return Err(err(
@@ -467,7 +514,7 @@ pub struct CertInfo {
 /// Parses an IdP's metadata (`EntityDescriptor` with an `IDPSSODescriptor`). Refuses metadata
 /// without a signing certificate or without an HTTP-Redirect sign-on service.
 pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, SamlError> {
-    let shape = precheck(xml, MAX_METADATA_BYTES)?;
+    let shape = scan(xml, MAX_METADATA_BYTES, Reading::Metadata)?;
     if shape.root != "EntityDescriptor" {
         return Err(err(
             "saml.metadata_root",
@@ -937,7 +984,11 @@ fn decrypt_in_place(xml: &str, e: &Expect<'_>) -> Result<String, SamlError> {
         )
     })?;
     let plain = plain.trim();
-    let inner = scan(plain, MAX_RESPONSE_BYTES, 1)?;
+    let inner = scan(
+        plain,
+        MAX_RESPONSE_BYTES,
+        Reading::Message { assertion_depth: 1 },
+    )?;
     if inner.root != "Assertion" {
         return Err(err(
             "saml.encrypted_invalid",
@@ -1792,6 +1843,171 @@ mod tests {
                 "{garbage}"
             );
         }
+    }
+
+    /// Metadata as Entra ID, Okta, Google, ADFS, Shibboleth, SimpleSAMLphp and Keycloak publish
+    /// it (tests/fixtures/saml-metadata: extensions, comments, WS-Federation role descriptors,
+    /// SP descriptors, encryption keys, wrapped certificates, many bindings).
+    #[test]
+    fn published_idp_metadata_of_each_product_is_read() {
+        let (_, signing) = generate_sp_key("idp signing").unwrap();
+        let (_, signing2) = generate_sp_key("idp signing, next").unwrap();
+        let (_, encryption) = generate_sp_key("idp encryption").unwrap();
+        let wrap = |c: &str| {
+            c.as_bytes()
+                .chunks(64)
+                .map(|l| std::str::from_utf8(l).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let fill = |xml: &str| {
+            xml.replace("{{SIGNING_CERT_2_WRAPPED}}", &wrap(&signing2))
+                .replace("{{SIGNING_CERT_WRAPPED}}", &wrap(&signing))
+                .replace("{{ENCRYPTION_CERT_WRAPPED}}", &wrap(&encryption))
+                .replace("{{SIGNING_CERT_2}}", &signing2)
+                .replace("{{SIGNING_CERT}}", &signing)
+                .replace("{{ENCRYPTION_CERT}}", &encryption)
+        };
+        let dir = "tests/fixtures/saml-metadata";
+        let entra = "https://login.microsoftonline.com/8c9f2d1e-4b7a-4c3e-9f1d-2a6b5c4d3e2f/saml2";
+        let okta = "https://acme.okta.com/app/acme_idbridge_1/exk1fcia6d6EMsf331d8/sso/saml";
+        let google = "https://accounts.google.com/o/saml2/idp?idpid=C01x2y3z4";
+        let adfs = "https://adfs.contoso.com/adfs/ls/";
+        let shib = "https://idp.example.org/idp/profile/SAML2/Redirect";
+        let ssp = "https://idp.example.org/simplesaml/module.php/saml/idp";
+        let keycloak = "https://keycloak.example.com/realms/acme/protocol/saml";
+        struct Published<'a> {
+            file: &'a str,
+            entity_id: &'a str,
+            sso_url: String,
+            slo_url: Option<String>,
+            certs: Vec<&'a String>,
+            signed_requests: bool,
+        }
+        let cases = [
+            Published {
+                file: "entra-id.xml",
+                entity_id: "https://sts.windows.net/8c9f2d1e-4b7a-4c3e-9f1d-2a6b5c4d3e2f/",
+                sso_url: entra.into(),
+                slo_url: Some(entra.into()),
+                certs: vec![&signing, &signing2],
+                signed_requests: false,
+            },
+            Published {
+                file: "okta.xml",
+                entity_id: "http://www.okta.com/exk1fcia6d6EMsf331d8",
+                sso_url: okta.into(),
+                slo_url: None,
+                certs: vec![&signing],
+                signed_requests: false,
+            },
+            Published {
+                file: "google.xml",
+                entity_id: "https://accounts.google.com/o/saml2?idpid=C01x2y3z4",
+                sso_url: google.into(),
+                slo_url: None,
+                certs: vec![&signing],
+                signed_requests: false,
+            },
+            Published {
+                file: "adfs.xml",
+                entity_id: "http://adfs.contoso.com/adfs/services/trust",
+                sso_url: adfs.into(),
+                slo_url: Some(adfs.into()),
+                certs: vec![&signing],
+                signed_requests: false,
+            },
+            Published {
+                file: "shibboleth.xml",
+                entity_id: "https://idp.example.org/idp/shibboleth",
+                sso_url: format!("{shib}/SSO"),
+                slo_url: Some(format!("{shib}/SLO")),
+                certs: vec![&signing2, &signing],
+                signed_requests: false,
+            },
+            Published {
+                file: "simplesamlphp.xml",
+                entity_id: "https://idp.example.org/simplesaml/module.php/saml/idp/metadata",
+                sso_url: format!("{ssp}/singleSignOnService"),
+                slo_url: Some(format!("{ssp}/singleLogout")),
+                certs: vec![&signing],
+                signed_requests: false,
+            },
+            Published {
+                file: "keycloak.xml",
+                entity_id: "https://keycloak.example.com/realms/acme",
+                sso_url: keycloak.into(),
+                slo_url: Some(keycloak.into()),
+                certs: vec![&signing],
+                signed_requests: true,
+            },
+        ];
+        for Published {
+            file,
+            entity_id,
+            sso_url,
+            slo_url,
+            certs,
+            signed_requests,
+        } in cases
+        {
+            let xml = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            assert!(
+                !xml.contains("{{") || xml.contains("{{SIGNING_CERT"),
+                "{file}"
+            );
+            let m = parse_idp_metadata(&fill(&xml)).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+            assert_eq!(m.entity_id, entity_id, "{file}");
+            assert_eq!(m.sso_url, sso_url, "{file}");
+            assert_eq!(m.slo_url, slo_url, "{file}");
+            assert_eq!(
+                m.certs,
+                certs.into_iter().cloned().collect::<Vec<_>>(),
+                "{file}: signing certificates only"
+            );
+            assert_eq!(m.want_authn_requests_signed, signed_requests, "{file}");
+        }
+    }
+
+    /// Extensions relax the reading of metadata only: an extension must be in a namespace of its
+    /// own, and a protocol message keeps every strict rule (no comments, XML-DSig names only in
+    /// the XML-DSig namespace, wherever they are).
+    #[test]
+    fn metadata_extensions_are_their_own_namespace_and_messages_stay_strict() {
+        let (_, cert) = generate_sp_key("test idp").unwrap();
+        let md = |ext: &str| {
+            format!(
+                r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example/metadata"><md:Extensions>{ext}</md:Extensions><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="{HTTP_REDIRECT}" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+            )
+        };
+        let alg = r#"<alg:DigestMethod xmlns:alg="urn:oasis:names:tc:SAML:metadata:algsupport" Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/>"#;
+        assert!(parse_idp_metadata(&md(alg)).is_ok());
+        for unqualified in [
+            r#"<DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/>"#,
+            r#"<md:Organization/>"#,
+        ] {
+            assert_eq!(
+                parse_idp_metadata(&md(unqualified)).unwrap_err().reason,
+                "saml.metadata_invalid",
+                "{unqualified}"
+            );
+        }
+        // Outside md:Extensions the message rules hold in metadata too.
+        let stray = md("").replace(
+            "<md:IDPSSODescriptor",
+            &format!("{alg}<md:IDPSSODescriptor"),
+        );
+        assert_eq!(
+            parse_idp_metadata(&stray).unwrap_err().reason,
+            "saml.namespace"
+        );
+        // A response carrying the same extension block, or a comment, is refused as before.
+        let response = format!(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_r1"><samlp:Extensions><md:Extensions>{alg}</md:Extensions></samlp:Extensions></samlp:Response>"#
+        );
+        assert_eq!(shape(&response).unwrap_err().reason, "saml.namespace");
+        let commented = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r1"><!-- hi --></samlp:Response>"#;
+        assert_eq!(shape(commented).unwrap_err().reason, "saml.comment");
     }
 
     #[test]
