@@ -121,18 +121,9 @@ fn tune_allocator() {
 fn init_logging(s: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&s.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if s.log.format == "json" {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.init();
-    }
+    let subscriber = idbridge::logging::subscriber(&s.log.format, filter, std::io::stderr);
+    // Also routes the `log` records of dependencies into it.
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
 }
 
 async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()> {

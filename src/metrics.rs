@@ -1,6 +1,9 @@
 //! Prometheus metrics in the text exposition format: request counts by route template, method
-//! and status, and a latency histogram. The hot path only takes a read lock and bumps atomics;
-//! a new (route, method, status) takes the write lock once.
+//! and status, a latency histogram, counted events, and gauges (set by background checks, or
+//! read live at scrape time: pool, hashing queue, caches). The hot path only takes a read lock
+//! and bumps atomics; a new (route, method, status) takes the write lock once. Names follow
+//! the Prometheus conventions (`_total` counters, `_seconds`, base units), and
+//! `promtool check metrics` accepts the output (tested).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -19,8 +22,17 @@ pub struct Metrics {
     latency_count: AtomicU64,
     /// Named background events (`backchannel_logout_delivered`, ...).
     events: RwLock<HashMap<&'static str, AtomicU64>>,
-    /// Named gauges (`idbridge_<name>`), set by background checks.
-    gauges: RwLock<HashMap<&'static str, AtomicU64>>,
+    /// Named gauges (`idbridge_<name>`) with their help text, set by background checks.
+    gauges: RwLock<HashMap<&'static str, (&'static str, AtomicU64)>>,
+}
+
+/// A gauge read at scrape time: `idbridge_<name>{<label>="<value>"} <value>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub label: Option<(&'static str, &'static str)>,
+    pub value: f64,
 }
 
 impl Metrics {
@@ -71,15 +83,18 @@ impl Metrics {
     }
 
     /// Sets a gauge (`idbridge_<name> value`).
-    pub fn set_gauge(&self, name: &'static str, value: u64) {
+    pub fn set_gauge(&self, name: &'static str, help: &'static str, value: u64) {
         if let Ok(mut m) = self.gauges.write() {
             m.entry(name)
-                .or_insert_with(|| AtomicU64::new(0))
+                .or_insert_with(|| (help, AtomicU64::new(0)))
+                .1
                 .store(value, Ordering::Relaxed);
         }
     }
 
-    pub fn render(&self) -> String {
+    /// The exposition: what this process counted, then `live` gauges read by the caller (one
+    /// HELP and TYPE per name; samples of one name must be next to each other).
+    pub fn render(&self, live: &[Live]) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP idbridge_http_requests_total HTTP requests by method, route and status.\n",
@@ -137,14 +152,35 @@ impl Metrics {
             rows.sort();
             rows.into_iter().for_each(|r| out.push_str(&r));
         }
+        out.push_str(&format!(
+            "# HELP idbridge_build_info The running version.\n# TYPE idbridge_build_info gauge\nidbridge_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        ));
         if let Ok(m) = self.gauges.read() {
             let mut names: Vec<_> = m.keys().copied().collect();
             names.sort();
             for k in names {
+                let (help, v) = &m[k];
                 out.push_str(&format!(
-                    "# TYPE idbridge_{k} gauge\nidbridge_{k} {}\n",
-                    m[k].load(Ordering::Relaxed)
+                    "# HELP idbridge_{k} {help}\n# TYPE idbridge_{k} gauge\nidbridge_{k} {}\n",
+                    v.load(Ordering::Relaxed)
                 ));
+            }
+        }
+        let mut last = "";
+        for g in live {
+            if g.name != last {
+                out.push_str(&format!(
+                    "# HELP idbridge_{0} {1}\n# TYPE idbridge_{0} gauge\n",
+                    g.name, g.help
+                ));
+                last = g.name;
+            }
+            match g.label {
+                Some((k, v)) => {
+                    out.push_str(&format!("idbridge_{}{{{k}=\"{v}\"}} {}\n", g.name, g.value))
+                }
+                None => out.push_str(&format!("idbridge_{} {}\n", g.name, g.value)),
             }
         }
         out

@@ -24,6 +24,14 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
+    /// Hashes running or waiting now, and how many may be.
+    pub fn in_line(&self) -> (usize, usize) {
+        (
+            self.in_line.load(std::sync::atomic::Ordering::Relaxed),
+            self.max_in_line,
+        )
+    }
+
     /// `queue`: how many hashes may wait for one of `s.max_concurrent_hashes` slots; beyond
     /// that a request is refused at once with [`Error::Overloaded`].
     pub fn new(s: &AuthSettings, queue: usize) -> Result<Self> {

@@ -69,6 +69,7 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let principal = crate::auth::service::authenticate(state, &parts.headers).await?;
+        super::access::RequestTenant::record(parts, &principal.tenant_id);
         if principal.via_cookie && !is_safe(&parts.method) {
             check_same_origin(state, parts)?;
         }

@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::metrics::Live;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -38,8 +39,79 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
+        s.metrics.render(&live_gauges(&s)),
     )
+}
+
+/// The gauges read at scrape time: database pool, hashing queue, in-memory caches.
+fn live_gauges(s: &AppState) -> Vec<Live> {
+    let (in_use, idle, max) = s.store.pool_stats();
+    let (hashing, hash_capacity) = s.hasher.in_line();
+    let (rbac_users, rbac_sets) = s.rbac.len();
+    let gauge = |name, help, label, value: f64| Live {
+        name,
+        help,
+        label,
+        value,
+    };
+    let pool = "Database connections of the pool, by state.";
+    let cache = "Entries of the in-memory caches.";
+    vec![
+        gauge(
+            "db_pool_connections",
+            pool,
+            Some(("state", "in_use")),
+            in_use.into(),
+        ),
+        gauge(
+            "db_pool_connections",
+            pool,
+            Some(("state", "idle")),
+            idle.into(),
+        ),
+        gauge(
+            "db_pool_max_connections",
+            "The most connections the database pool opens.",
+            None,
+            max.into(),
+        ),
+        gauge(
+            "password_hashes_in_line",
+            "Password hashes running or waiting for a slot.",
+            None,
+            hashing as f64,
+        ),
+        gauge(
+            "password_hash_queue_capacity",
+            "Password hashes that may run or wait before sign-ins are refused with 503 overloaded.",
+            None,
+            hash_capacity as f64,
+        ),
+        gauge(
+            "cache_entries",
+            cache,
+            Some(("cache", "forward_auth")),
+            s.verified.len() as f64,
+        ),
+        gauge(
+            "cache_entries",
+            cache,
+            Some(("cache", "rbac_user_tenant")),
+            rbac_users as f64,
+        ),
+        gauge(
+            "cache_entries",
+            cache,
+            Some(("cache", "rbac_compiled_set")),
+            rbac_sets as f64,
+        ),
+        gauge(
+            "cache_entries",
+            cache,
+            Some(("cache", "sso_connection")),
+            s.sso.len() as f64,
+        ),
+    ]
 }
 
 /// The JWK Set: cacheable for `keys.jwks_max_age_secs`, with an ETag (304 on a match).

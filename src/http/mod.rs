@@ -1,6 +1,7 @@
 //! Shared web plumbing: the error mapping for `/api`, extractors, middleware, health and
 //! metrics endpoints, and the router that mounts every feature's routes.
 
+pub mod access;
 pub mod error;
 pub mod extract;
 pub mod health;

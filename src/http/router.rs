@@ -46,17 +46,32 @@ pub fn build(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(CatchPanicLayer::custom(|_| body(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            // No raw path: it holds ids; the access line names the route template.
+            tracing::info_span!("request", method = %req.method(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, CounterIds::new()))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .with_state(state.clone());
     // `route_layer` wraps only the routes above it, never the fallback (everything else).
     Router::new()
@@ -231,21 +246,23 @@ async fn not_found() -> Response {
 
 /// Counts and times every request by its route template (never the raw path: ids would
 /// explode the label set).
-async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     // Method and MatchedPath clone cheaply (no allocation): the hot path stays lean.
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
+    let id = req.headers().get(REQUEST_ID).cloned();
+    let tenant = super::access::RequestTenant::default();
+    req.extensions_mut().insert(tenant.clone());
     let resp = next.run(req).await;
     let route = route
         .as_ref()
         .map(MatchedPath::as_str)
         .unwrap_or("unmatched");
-    s.metrics.observe(
-        method.as_str(),
-        route,
-        resp.status().as_u16(),
-        start.elapsed().as_micros() as u64,
-    );
+    let micros = start.elapsed().as_micros() as u64;
+    let status = resp.status().as_u16();
+    s.metrics.observe(method.as_str(), route, status, micros);
+    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+    super::access::log(id, method.as_str(), route, status, micros, tenant.get());
     resp
 }

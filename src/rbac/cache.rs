@@ -24,6 +24,13 @@ struct Inner {
 }
 
 impl RbacCache {
+    /// Compiled permission sets held: by (user, tenant), and distinct sets.
+    pub fn len(&self) -> (usize, usize) {
+        self.inner
+            .read()
+            .map_or((0, 0), |i| (i.map.len(), i.interned.len()))
+    }
+
     /// Records the generation a request saw; a new one empties the cache.
     pub fn observe(&self, generation: i64) {
         let stale = self

@@ -44,6 +44,7 @@ impl FromRequestParts<AppState> for ScimClient {
             return Err(ScimError::unauthorized());
         };
         s.throttle.scim_request(&row.id, &s.metrics)?;
+        crate::http::access::RequestTenant::record(parts, &row.tenant_id);
         if let Some(slot) = parts.extensions.get::<super::LogSlot>()
             && let Ok(mut g) = slot.0.lock()
         {

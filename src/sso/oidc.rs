@@ -81,6 +81,15 @@ pub struct SsoCache {
 }
 
 impl SsoCache {
+    /// Connections whose IdP metadata and keys are held.
+    pub fn len(&self) -> usize {
+        self.map.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn forget(&self, connection_id: &str) {
         if let Ok(mut m) = self.map.lock() {
             m.remove(connection_id);

@@ -653,9 +653,11 @@ pub async fn check_all(state: &AppState) -> Result<u64> {
             tracing::warn!(connection = %row.id, "{w}");
         }
     }
-    state
-        .metrics
-        .set_gauge("saml_certificates_expiring", expiring);
+    state.metrics.set_gauge(
+        "saml_certificates_expiring",
+        "SAML IdP signing certificates that expire within 30 days.",
+        expiring,
+    );
     Ok(expiring)
 }
 

@@ -322,6 +322,17 @@ impl PoolConn {
 }
 
 impl Store {
+    /// Database connections: (in use, idle, most the pool opens). On SQLite, the readers' pool
+    /// (the writer is one more connection).
+    pub fn pool_stats(&self) -> (u32, u32, u32) {
+        let (size, idle, max) = match self {
+            Store::Sqlite(p, _) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Store::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        (size.saturating_sub(idle), idle, max)
+    }
+
     /// Opens the pool for `url` (creating the SQLite file and its folder when missing).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         if url.starts_with("sqlite:") {

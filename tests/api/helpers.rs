@@ -545,3 +545,51 @@ impl TestApp {
         }
     }
 }
+
+/// What the server writes to its log, captured for one test: everything this (single-threaded)
+/// test runtime runs logs through it, the server included.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// Captures, until the guard drops, what this test's thread logs at `filter`, in the
+    /// binary's own JSON format (`idbridge::logging`).
+    pub fn capture(filter: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+        let log = Self::default();
+        let writer = log.clone();
+        let subscriber = idbridge::logging::subscriber(
+            "json",
+            tracing_subscriber::EnvFilter::new(filter),
+            move || writer.clone(),
+        );
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Callsites that other tests' threads hit first (without a subscriber) cached "never".
+        tracing::callsite::rebuild_interest_cache();
+        (log, guard)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    pub async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let t = self.text();
+            if t.contains(needle) {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("`{needle}` never logged:\n{}", self.text());
+    }
+}

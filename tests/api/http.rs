@@ -40,6 +40,337 @@ async fn healthz_and_readyz_return_200_when_the_app_runs() {
     assert_eq!(expect(r, StatusCode::OK).await["status"], "ready");
 }
 
+/// The idbridge binary, served from an empty folder on its defaults (SQLite, JSON logs), with
+/// its stderr collected.
+struct Binary {
+    child: std::process::Child,
+    base: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    dir: std::path::PathBuf,
+}
+
+impl Binary {
+    async fn serve() -> Self {
+        use std::io::BufRead;
+        let dir =
+            std::env::temp_dir().join(format!("idbridge-bin-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+            .arg("serve")
+            .current_dir(&dir)
+            .env_remove("IDBRIDGE_TEST_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env("IDBRIDGE_SERVER__BIND", "127.0.0.1:0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the idbridge binary starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut bin = Binary {
+            child,
+            base: String::new(),
+            stderr,
+            dir,
+        };
+        for _ in 0..200 {
+            let listening = bin
+                .json_lines()
+                .into_iter()
+                .find(|v| v["message"] == "idbridge is listening");
+            if let Some(v) = listening {
+                bin.base = format!("http://{}", v["address"].as_str().unwrap());
+                return bin;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("idbridge serve did not start:\n{}", bin.text());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn text(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The log lines (the first-run banner on the terminal is not one).
+    fn json_lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// Stops it the way an orchestrator does (SIGTERM) and waits for the last lines.
+    fn stop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) only sends a signal to our own child process.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let _ = self.child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The binary's JSON log (the default `log.format`) has one line per request with what an
+/// operator filters on: request id (the one the response carries), method, route template,
+/// status, latency and the tenant the request acted in (from a session or a SCIM token); and
+/// no line holds a secret that went through the gateway: passwords (right and wrong), the
+/// bootstrap token, access and session tokens, SCIM tokens, raw ids in paths.
+#[tokio::test]
+async fn json_log_lines_carry_request_id_tenant_route_status_and_latency_and_no_secret() {
+    let mut bin = Binary::serve().await;
+    let http = reqwest::Client::new();
+    let text = bin.text();
+    let bootstrap = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .find(|w| w.starts_with("bst_"))
+        .unwrap_or_else(|| panic!("no bootstrap token in the first-run output:\n{text}"))
+        .to_string();
+    let password = "Log-Scan-Passw0rd";
+    let wrong = "Wrong-Log-Passw0rd";
+    let r = http
+        .post(bin.url("/api/auth/register"))
+        .json(&json!({"bootstrap_token": bootstrap, "email": "ada@example.com", "password": password, "first_name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = http
+        .post(bin.url("/api/auth/login"))
+        .json(&json!({"email": "ada@example.com", "password": wrong}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = http
+        .post(bin.url("/api/auth/login"))
+        .json(&json!({"email": "ada@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let session = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let login = expect(r, StatusCode::OK).await;
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let anna = expect(
+        http.post(bin.url("/api/users"))
+            .bearer_auth(&token)
+            .json(&json!({"email": "anna@example.com", "password": "Annas-Passw0rd", "first_name": "Anna"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .get(bin.url(&format!("/api/users/{anna}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let get_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(r.status(), StatusCode::OK);
+    let scim = expect(
+        http.post(bin.url("/api/scim/tokens"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "Entra ID"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .get(bin.url("/scim/v2/Users"))
+        .bearer_auth(&scim)
+        .send()
+        .await
+        .unwrap();
+    let scim_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me = expect(
+        http.get(bin.url("/api/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let tenant = me["tenant"]["id"].as_str().unwrap().to_string();
+    http.get(bin.url("/nope")).send().await.unwrap();
+    bin.stop();
+
+    let lines = bin.json_lines();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["target"] == "idbridge::access")
+        .collect();
+    let line = |rid: &str| {
+        *access
+            .iter()
+            .find(|v| v["request_id"] == rid)
+            .unwrap_or_else(|| panic!("no access line for {rid}:\n{}", bin.text()))
+    };
+    let get = line(&get_id);
+    assert_eq!(get["level"], "INFO");
+    assert_eq!(get["method"], "GET");
+    assert_eq!(get["route"], "/api/users/{id}");
+    assert_eq!(get["status"], 200);
+    assert!(
+        get["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{get}"
+    );
+    assert_eq!(get["tenant"], tenant.as_str());
+    let scim_line = line(&scim_id);
+    assert_eq!(scim_line["route"], "/scim/v2/Users");
+    assert_eq!(scim_line["tenant"], tenant.as_str());
+    let unmatched = access.iter().find(|v| v["route"] == "unmatched").unwrap();
+    assert_eq!(unmatched["status"], 404);
+    assert_eq!(unmatched["tenant"], "");
+    assert!(access.len() >= 8, "a line per request: {access:?}");
+    let log: String = lines.iter().map(|v| format!("{v}\n")).collect();
+    for (what, secret) in [
+        ("the password", password),
+        ("a wrong password", wrong),
+        ("a new user's password", "Annas-Passw0rd"),
+        ("the bootstrap token", bootstrap.as_str()),
+        ("the access token", token.as_str()),
+        ("the session token", session.as_str()),
+        ("the SCIM token", scim.as_str()),
+        ("a raw id in a path", anna.as_str()),
+    ] {
+        assert!(!log.contains(secret), "{what} is in the log:\n{log}");
+    }
+}
+
+/// `/metrics` as Prometheus reads it: the exposition passes `promtool check metrics` (the
+/// Debian `prometheus` package; `scripts/test` installs it), with pool, hashing-queue and cache
+/// gauges that show what the process holds.
+#[tokio::test]
+async fn metrics_pass_promtool_and_show_pool_queue_and_cache_gauges() {
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("promtool is not installed: run scripts/test (it installs the Debian package `prometheus`) or apt-get install prometheus");
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    // Counters, events and caches with something in them: a failed sign-in, a forward-auth
+    // verification, a 404.
+    let r = app
+        .try_login("ada@example.com", "Wrong-passw0rd", None)
+        .await;
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_credentials").await;
+    let r = app
+        .client
+        .get(app.url("/auth/verify?tenant=default"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.client.get(app.url("/nope")).send().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(value("idbridge_db_pool_max_connections") >= 1.0);
+    assert!(value("idbridge_db_pool_connections{state=\"idle\"}") >= 0.0);
+    assert_eq!(value("idbridge_password_hashes_in_line"), 0.0);
+    assert!(value("idbridge_password_hash_queue_capacity") >= 1.0);
+    assert!(value("idbridge_cache_entries{cache=\"forward_auth\"}") >= 1.0);
+    assert!(value("idbridge_cache_entries{cache=\"rbac_user_tenant\"}") >= 1.0);
+    assert_eq!(
+        value("idbridge_events_total{event=\"sign_in_failed\"}"),
+        1.0
+    );
+    let build_info = format!(
+        "idbridge_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&build_info), 1.0);
+    // Every name is `idbridge_`, snake case; counters end in `_total`, durations in `_seconds`.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut parts = line.split(' ').skip(2);
+        let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+        assert!(name.starts_with("idbridge_"), "{line}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{line}"
+        );
+        assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+        if kind == "histogram" {
+            assert!(name.ends_with("_seconds"), "{line}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_not_raw_path() {
     let app = spawn_app().await;

@@ -914,50 +914,11 @@ async fn forgot_password_mails_a_reset_link_to_an_existing_user_only() {
     assert_eq!(sink.messages().len(), 1);
 }
 
-/// What the server writes to its log, captured for one test: everything this (single-threaded)
-/// test runtime runs logs through it, the server included.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    async fn wait_for(&self, needle: &str) -> String {
-        for _ in 0..100 {
-            let t = self.text();
-            if t.contains(needle) {
-                return t;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("`{needle}` never logged:\n{}", self.text());
-    }
-}
-
 /// A reset link is a credential: it goes to the mail or to the admin who asked for it, never to
 /// the log, at any level, with or without mail configured. Neither do passwords.
 #[tokio::test]
 async fn reset_links_and_passwords_never_reach_the_log() {
-    let log = LogBuffer::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("trace")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = LogBuffer::capture("trace");
 
     // Mail off: the user's own request creates a link and says it could not be sent.
     let app = spawn_app().await;
