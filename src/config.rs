@@ -59,6 +59,7 @@ pub struct Settings {
     pub dns: DnsSettings,
     pub throttle: ThrottleSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 /// Throttling per route class (429 `rate_limited` with `Retry-After`); 0 turns a limit off.
@@ -466,6 +467,27 @@ impl Default for LogSettings {
     }
 }
 
+/// OpenTelemetry traces over OTLP/HTTP (protobuf), off unless an endpoint is set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP base URL (`http://otel-collector:4318`); spans go to
+    /// `<endpoint>/v1/traces`. Empty: no traces. Set by the operator, so it may be a private
+    /// address (the outbound guard is for URLs that tenants set).
+    pub otlp_endpoint: String,
+    /// `service.name` of the spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "idbridge".into(),
+        }
+    }
+}
+
 /// A configuration problem, worded for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -564,6 +586,12 @@ impl Settings {
         }
         if self.session.lifetime_secs < 60 {
             return bad("session.lifetime_secs must be at least 60".into());
+        }
+        if !has_prefix(&self.telemetry.otlp_endpoint, &["http://", "https://"]) {
+            return bad(format!(
+                "telemetry.otlp_endpoint = {:?} must be an http:// or https:// URL such as http://127.0.0.1:4318 (or empty: no traces)",
+                self.telemetry.otlp_endpoint
+            ));
         }
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             return bad(format!(

@@ -226,6 +226,12 @@ pub fn ec_public_xy(point: &[u8]) -> Result<(String, String)> {
     Ok((b64url(&point[1..33]), b64url(&point[33..65])))
 }
 
+/// reqwest and lettre are built without a bundled TLS crypto provider: installs aws-lc-rs, once
+/// per process, before any TLS client is built.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub mod sso;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

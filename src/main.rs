@@ -86,7 +86,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&settings);
+    // Declared before the runtime, so dropped after it: the last spans are flushed at exit.
+    let _telemetry = match init_logging(&settings) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,12 +125,14 @@ fn tune_allocator() {
     }
 }
 
-fn init_logging(s: &Settings) {
+fn init_logging(s: &Settings) -> Result<idbridge::telemetry::Telemetry, String> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&s.log.level));
-    let subscriber = idbridge::logging::subscriber(&s.log.format, filter, std::io::stderr);
+    let (otel, telemetry) = idbridge::telemetry::layer(&s.telemetry)?;
+    let subscriber = idbridge::logging::subscriber(&s.log.format, filter, std::io::stderr, otel);
     // Also routes the `log` records of dependencies into it.
     let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
+    Ok(telemetry)
 }
 
 async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()> {

@@ -63,8 +63,18 @@ pub fn build(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            // No raw path: it holds ids; the access line names the route template.
-            tracing::info_span!("request", method = %req.method(), request_id = %id)
+            // No raw path: it holds ids; the route template is recorded once known.
+            let span = tracing::info_span!(
+                "request",
+                method = %req.method(),
+                request_id = %id,
+                route = tracing::field::Empty,
+                status = tracing::field::Empty,
+                tenant = tracing::field::Empty,
+                otel.kind = "server",
+            );
+            crate::telemetry::continue_trace(&span, req.headers());
+            span
         }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, CounterIds::new()))
@@ -263,6 +273,13 @@ async fn observe(State(s): State<AppState>, mut req: Request, next: Next) -> Res
     let status = resp.status().as_u16();
     s.metrics.observe(method.as_str(), route, status, micros);
     let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+    if crate::telemetry::enabled() {
+        let span = tracing::Span::current();
+        span.record("route", route);
+        span.record("status", i64::from(status));
+        span.record("tenant", tenant.get());
+        crate::telemetry::name_span(&span, format!("{method} {route}"));
+    }
     super::access::log(id, method.as_str(), route, status, micros, tenant.get());
     resp
 }

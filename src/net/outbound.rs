@@ -52,8 +52,7 @@ pub struct Outbound {
 impl Outbound {
     /// `resolver`: the configured DNS resolver, or `None` for the system's.
     pub fn new(s: &OutboundSettings, resolver: Option<Resolver>) -> crate::error::Result<Self> {
-        // reqwest is built without a bundled provider; install aws-lc-rs once per process.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        crate::crypto::install_tls_provider();
         let timeout = Duration::from_secs(s.timeout_secs.max(1));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

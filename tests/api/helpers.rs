@@ -571,6 +571,7 @@ impl LogBuffer {
             "json",
             tracing_subscriber::EnvFilter::new(filter),
             move || writer.clone(),
+            None,
         );
         let guard = tracing::subscriber::set_default(subscriber);
         // Callsites that other tests' threads hit first (without a subscriber) cached "never".
@@ -592,4 +593,140 @@ impl LogBuffer {
         }
         panic!("`{needle}` never logged:\n{}", self.text());
     }
+}
+
+/// The idbridge binary (`scripts/serve` runs it), served from an empty folder on its defaults (SQLite, JSON logs), with
+/// its stderr collected.
+pub struct Binary {
+    child: std::process::Child,
+    pub base: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    dir: std::path::PathBuf,
+}
+
+impl Binary {
+    /// `env`: extra settings (`IDBRIDGE_...`).
+    pub async fn serve(env: &[(&str, &str)]) -> Self {
+        // For the test's own reqwest clients, as the app would install it.
+        idbridge::crypto::install_tls_provider();
+        use std::io::BufRead;
+        let dir =
+            std::env::temp_dir().join(format!("idbridge-bin-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+            .arg("serve")
+            .current_dir(&dir)
+            .env_remove("IDBRIDGE_TEST_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env("IDBRIDGE_SERVER__BIND", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the idbridge binary starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut bin = Binary {
+            child,
+            base: String::new(),
+            stderr,
+            dir,
+        };
+        for _ in 0..200 {
+            let listening = bin
+                .json_lines()
+                .into_iter()
+                .find(|v| v["message"] == "idbridge is listening");
+            if let Some(v) = listening {
+                bin.base = format!("http://{}", v["address"].as_str().unwrap());
+                return bin;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("idbridge serve did not start:\n{}", bin.text());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn text(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The bootstrap token of the first-run output.
+    pub fn bootstrap_token(&self) -> String {
+        let text = self.text();
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .find(|w| w.starts_with("bst_"))
+            .unwrap_or_else(|| panic!("no bootstrap token in the first-run output:\n{text}"))
+            .to_string()
+    }
+
+    /// Creates the first admin over HTTP with the bootstrap token and signs in: the access token.
+    pub async fn first_admin(&self, http: &Client) -> String {
+        let r = http
+            .post(self.url("/api/auth/register"))
+            .json(&json!({"bootstrap_token": self.bootstrap_token(), "email": "ada@example.com", "password": PASSWORD, "first_name": "Ada"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = http
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        expect(r, StatusCode::OK).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The log lines (the first-run banner on the terminal is not one).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// Stops it the way an orchestrator does (SIGTERM) and waits for the last lines, without
+    /// blocking the test's runtime (a peer served there, such as a collector, keeps answering).
+    pub async fn stop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) only sends a signal to our own child process.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        for _ in 0..200 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -40,98 +40,6 @@ async fn healthz_and_readyz_return_200_when_the_app_runs() {
     assert_eq!(expect(r, StatusCode::OK).await["status"], "ready");
 }
 
-/// The idbridge binary, served from an empty folder on its defaults (SQLite, JSON logs), with
-/// its stderr collected.
-struct Binary {
-    child: std::process::Child,
-    base: String,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-    dir: std::path::PathBuf,
-}
-
-impl Binary {
-    async fn serve() -> Self {
-        use std::io::BufRead;
-        let dir =
-            std::env::temp_dir().join(format!("idbridge-bin-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
-            .arg("serve")
-            .current_dir(&dir)
-            .env_remove("IDBRIDGE_TEST_DATABASE_URL")
-            .env_remove("RUST_LOG")
-            .env("IDBRIDGE_SERVER__BIND", "127.0.0.1:0")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the idbridge binary starts");
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut bin = Binary {
-            child,
-            base: String::new(),
-            stderr,
-            dir,
-        };
-        for _ in 0..200 {
-            let listening = bin
-                .json_lines()
-                .into_iter()
-                .find(|v| v["message"] == "idbridge is listening");
-            if let Some(v) = listening {
-                bin.base = format!("http://{}", v["address"].as_str().unwrap());
-                return bin;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("idbridge serve did not start:\n{}", bin.text());
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn text(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The log lines (the first-run banner on the terminal is not one).
-    fn json_lines(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-
-    /// Stops it the way an orchestrator does (SIGTERM) and waits for the last lines.
-    fn stop(&mut self) {
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: kill(2) only sends a signal to our own child process.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let _ = self.child.wait();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The binary's JSON log (the default `log.format`) has one line per request with what an
 /// operator filters on: request id (the one the response carries), method, route template,
 /// status, latency and the tenant the request acted in (from a session or a SCIM token); and
@@ -139,14 +47,9 @@ impl Drop for Binary {
 /// bootstrap token, access and session tokens, SCIM tokens, raw ids in paths.
 #[tokio::test]
 async fn json_log_lines_carry_request_id_tenant_route_status_and_latency_and_no_secret() {
-    let mut bin = Binary::serve().await;
+    let mut bin = Binary::serve(&[]).await;
     let http = reqwest::Client::new();
-    let text = bin.text();
-    let bootstrap = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .find(|w| w.starts_with("bst_"))
-        .unwrap_or_else(|| panic!("no bootstrap token in the first-run output:\n{text}"))
-        .to_string();
+    let bootstrap = bin.bootstrap_token();
     let password = "Log-Scan-Passw0rd";
     let wrong = "Wrong-Log-Passw0rd";
     let r = http
@@ -233,7 +136,7 @@ async fn json_log_lines_carry_request_id_tenant_route_status_and_latency_and_no_
     .await;
     let tenant = me["tenant"]["id"].as_str().unwrap().to_string();
     http.get(bin.url("/nope")).send().await.unwrap();
-    bin.stop();
+    bin.stop().await;
 
     let lines = bin.json_lines();
     let access: Vec<&Value> = lines
@@ -276,6 +179,107 @@ async fn json_log_lines_carry_request_id_tenant_route_status_and_latency_and_no_
     ] {
         assert!(!log.contains(secret), "{what} is in the log:\n{log}");
     }
+}
+
+/// With `telemetry.otlp_endpoint` set, each request is a server span exported over OTLP/HTTP
+/// (protobuf) to the collector, named after its route, with the request id, tenant, route and
+/// status as attributes, and a child of the caller's trace when a `traceparent` came with it.
+#[tokio::test]
+async fn request_spans_reach_an_otlp_collector_with_request_id_tenant_and_the_callers_trace() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message;
+
+    // The collector: keeps every body posted to /v1/traces.
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let sink = bodies.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            sink.lock().unwrap().push(body.to_vec());
+            async { StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await.ok() });
+
+    let mut bin = Binary::serve(&[("IDBRIDGE_TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())]).await;
+    let http = reqwest::Client::new();
+    let token = bin.first_admin(&http).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let r = http
+        .get(bin.url("/api/me"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let me = expect(r, StatusCode::OK).await;
+    let tenant = me["tenant"]["id"].as_str().unwrap().to_string();
+    bin.stop().await; // SIGTERM flushes the last batch
+
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                ExportTraceServiceRequest::decode(b.as_slice()).expect("an OTLP protobuf body")
+            })
+            .flat_map(|req| req.resource_spans)
+            .flat_map(|rs| {
+                let service = rs
+                    .resource
+                    .iter()
+                    .flat_map(|r| r.attributes.iter())
+                    .find(|a| a.key == "service.name")
+                    .and_then(|a| a.value.clone()?.value);
+                rs.scope_spans
+                    .into_iter()
+                    .flat_map(|ss| ss.spans)
+                    .map(move |s| (service.clone(), s))
+            })
+            .collect::<Vec<_>>();
+        if !spans.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let attr = |s: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        s.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.clone()?.value)
+    };
+    let (service, span) = spans
+        .iter()
+        .find(|(_, s)| attr(s, "request_id") == Some(Any::StringValue(request_id.clone())))
+        .unwrap_or_else(|| {
+            panic!(
+                "no span for request {request_id} among {} spans:\n{}",
+                spans.len(),
+                bin.text()
+            )
+        });
+    assert_eq!(service, &Some(Any::StringValue("idbridge".into())));
+    assert_eq!(span.name, "GET /api/me");
+    assert_eq!(span.kind, 2, "a server span");
+    assert_eq!(
+        crate::helpers::hex(&span.trace_id),
+        trace_id,
+        "the caller's trace"
+    );
+    assert_eq!(crate::helpers::hex(&span.parent_span_id), caller_span);
+    assert_eq!(attr(span, "tenant"), Some(Any::StringValue(tenant)));
+    assert_eq!(
+        attr(span, "route"),
+        Some(Any::StringValue("/api/me".into()))
+    );
+    assert_eq!(attr(span, "status"), Some(Any::IntValue(200)));
 }
 
 /// `/metrics` as Prometheus reads it: the exposition passes `promtool check metrics` (the
