@@ -88,6 +88,13 @@ pub struct ThrottleSettings {
     /// Password hashes that may wait for a free slot (`auth.max_concurrent_hashes`); beyond
     /// this a sign-in is answered 503 `overloaded` at once, so a flood never queues everyone.
     pub hash_queue: usize,
+    /// A sign-in refused by the per-address limit is answered after this long (a tarpit, as
+    /// nginx `limit_req` delays excess requests): a client that waits for each answer, as
+    /// HTTP/1.1 clients do, then sends one attempt per connection and delay instead of
+    /// thousands a second. At most `refusal_delay_max_held` refusals wait at once; the ones
+    /// beyond are answered at once. 0 answers every refusal at once.
+    pub refusal_delay_ms: u64,
+    pub refusal_delay_max_held: usize,
 }
 
 impl Default for ThrottleSettings {
@@ -103,6 +110,8 @@ impl Default for ThrottleSettings {
             scim_requests_per_second: 200,
             scim_burst: 1000,
             hash_queue: 32,
+            refusal_delay_ms: 1000,
+            refusal_delay_max_held: 4096,
         }
     }
 }

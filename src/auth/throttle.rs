@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -40,6 +41,8 @@ pub struct Throttle {
     /// Addresses whose failure budget ran out, until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     scim: Option<Keyed<String>>,
+    /// Refusals waiting out `refusal_delay_ms` now.
+    held: Arc<AtomicUsize>,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(quota: Option<Quota>) -> Option<Keyed<K>> {
@@ -89,8 +92,21 @@ impl Throttle {
                 Duration::from_secs(1),
                 s.scim_burst,
             )),
+            held: Arc::default(),
             settings: s.clone(),
         }
+    }
+
+    /// How long to hold a refusal before answering it, and its place among the held ones;
+    /// `None`: answer at once (no delay configured, or enough refusals are held already).
+    pub fn hold(&self) -> Option<(Duration, Held)> {
+        let delay = self.settings.refusal_delay_ms;
+        if delay == 0 {
+            return None;
+        }
+        let n = self.held.fetch_add(1, Ordering::Relaxed);
+        let place = Held(self.held.clone());
+        (n < self.settings.refusal_delay_max_held).then(|| (Duration::from_millis(delay), place))
     }
 
     fn check<K: std::hash::Hash + Eq + Clone>(
@@ -245,6 +261,45 @@ pub fn refuse_early(
         return Some(r);
     }
     Some(crate::http::ApiError(e).into_response())
+}
+
+/// A refusal being held (see [`Throttle::hold`]); its place is given back when dropped.
+pub struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A refusal answered once its delay has passed (a connection closed meanwhile drops it).
+pub struct Delayed {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    answer: Option<axum::response::Response>,
+    _held: Held,
+}
+
+impl Delayed {
+    pub fn new(answer: axum::response::Response, delay: Duration, held: Held) -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep(delay)),
+            answer: Some(answer),
+            _held: held,
+        }
+    }
+}
+
+impl std::future::Future for Delayed {
+    type Output = Result<axum::response::Response, std::convert::Infallible>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        let answer = self.answer.take().unwrap_or_default();
+        std::task::Poll::Ready(Ok(answer))
+    }
 }
 
 fn sources(ip: Option<IpAddr>) -> (String, String) {

@@ -150,7 +150,10 @@ impl tower::Service<Request> for Dispatch {
     type Response = Response;
     type Error = std::convert::Infallible;
     type Future = futures_util::future::Either<
-        std::future::Ready<Result<Response, std::convert::Infallible>>,
+        futures_util::future::Either<
+            std::future::Ready<Result<Response, std::convert::Infallible>>,
+            crate::auth::throttle::Delayed,
+        >,
         <Router as tower::Service<Request>>::Future,
     >;
 
@@ -170,7 +173,13 @@ impl tower::Service<Request> for Dispatch {
             self.state
                 .metrics
                 .observe(req.method().as_str(), req.uri().path(), 429, 0);
-            return Either::Left(std::future::ready(Ok(resp)));
+            // Held back before it is answered: a flood that waits for answers slows down.
+            if let Some((delay, held)) = self.state.throttle.hold() {
+                return Either::Left(Either::Right(crate::auth::throttle::Delayed::new(
+                    resp, delay, held,
+                )));
+            }
+            return Either::Left(Either::Left(std::future::ready(Ok(resp))));
         }
         if req.uri().path() == "/auth/verify"
             && (req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD)
@@ -190,7 +199,7 @@ impl tower::Service<Request> for Dispatch {
                     resp.status().as_u16(),
                     start.elapsed().as_micros() as u64,
                 );
-                return Either::Left(std::future::ready(Ok(resp)));
+                return Either::Left(Either::Left(std::future::ready(Ok(resp))));
             }
         }
         req.extensions_mut()

@@ -67,6 +67,7 @@ async fn spawn(configure: impl FnOnce(&mut Settings), clock: Option<FixedClock>)
     settings.throttle.auth_failures_per_minute = 0;
     settings.throttle.forgot_password_per_hour = 0;
     settings.throttle.scim_requests_per_second = 0;
+    settings.throttle.refusal_delay_ms = 0;
     let (url, schema) = test_database().await;
     settings.database.url = Secret::new(url);
     configure(&mut settings);

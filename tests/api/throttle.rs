@@ -9,9 +9,57 @@ use crate::helpers::*;
 async fn throttled_app() -> TestApp {
     spawn_app_with(|s| {
         s.throttle = idbridge::config::ThrottleSettings::default();
+        // The tarpit has its own test; here refusals are counted, not waited for.
+        s.throttle.refusal_delay_ms = 0;
         s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
     .await
+}
+
+/// A sign-in refused by the per-address limit is held back before its 429 (nginx `limit_req`
+/// delays excess requests the same way), so a flood that waits for answers slows to one attempt
+/// per connection and delay; the number held at once is bounded (beyond it, refusals are
+/// answered at once), and other addresses are not held.
+#[tokio::test]
+async fn refusals_over_the_address_limit_are_held_back_and_the_hold_is_bounded() {
+    let app = spawn_app_with(|s| {
+        s.throttle = idbridge::config::ThrottleSettings::default();
+        s.throttle.sign_in_per_minute = 1;
+        s.throttle.sign_in_burst = 1;
+        s.throttle.refusal_delay_ms = 1500;
+        s.throttle.refusal_delay_max_held = 1;
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    app.register_admin().await;
+    let r = login_from(&app.base, &app.client, "203.0.113.7", "Wrong-Passw0rd").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "the address's one attempt"
+    );
+    let timed = || async {
+        let start = std::time::Instant::now();
+        let r = login_from(&app.base, &app.client, "203.0.113.7", "Wrong-Passw0rd").await;
+        (r.status(), start.elapsed())
+    };
+    let ((a, ta), (b, tb)) = tokio::join!(timed(), timed());
+    assert_eq!(
+        (a, b),
+        (StatusCode::TOO_MANY_REQUESTS, StatusCode::TOO_MANY_REQUESTS)
+    );
+    let (held, immediate) = if ta > tb { (ta, tb) } else { (tb, ta) };
+    assert!(
+        held >= std::time::Duration::from_millis(1500),
+        "one refusal is held for the delay: {held:?}"
+    );
+    assert!(
+        immediate < held - std::time::Duration::from_millis(1000),
+        "the second is not held (one at a time): {immediate:?} vs {held:?}"
+    );
+    // Another address signs in without waiting for anyone's refusals.
+    let r = login_from(&app.base, &app.client, "198.51.100.2", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 async fn login_from(
