@@ -602,6 +602,12 @@ impl Settings {
                 self.telemetry.otlp_endpoint
             ));
         }
+        if self.throttle.refusal_delay_ms > 10_000 {
+            return bad(
+                "throttle.refusal_delay_ms must be at most 10000 (a held refusal keeps its connection open)"
+                    .into(),
+            );
+        }
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             return bad(format!(
                 "log.format = {:?}: use \"json\" or \"pretty\"",
@@ -685,6 +691,11 @@ impl Settings {
         }
     }
 
+    /// Where `idbridge serve` writes the bootstrap token while there are no users (0600).
+    pub fn bootstrap_token_path(&self) -> PathBuf {
+        self.data.dir.join("bootstrap.token")
+    }
+
     /// The public URL without a trailing slash.
     pub fn public_url(&self, bound: SocketAddr) -> String {
         if self.server.public_url.is_empty() {
@@ -730,9 +741,11 @@ fn describe(err: figment::Error) -> String {
                 let parent = full.rsplit_once('.').map(|(p, _)| p);
                 let name = |k: &str| parent.map_or(k.to_string(), |p| format!("{p}.{k}"));
                 let from = match e.metadata.as_ref() {
+                    // An unknown section came from a variable that names a key in it as well.
                     Some(m) if m.name.contains("environment") => format!(
-                        " (from the environment variable IDBRIDGE_{})",
-                        full.to_ascii_uppercase().replace('.', "__")
+                        " (from the environment variable IDBRIDGE_{}{})",
+                        full.to_ascii_uppercase().replace('.', "__"),
+                        if parent.is_none() { "__..." } else { "" }
                     ),
                     Some(figment::Metadata {
                         source: Some(figment::Source::File(path)),

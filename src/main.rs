@@ -237,9 +237,19 @@ async fn serve(settings: Settings) -> idbridge::error::Result<()> {
     let url = state.public_url.clone();
     tracing::info!(address = %app.addr(), public_url = %url, "idbridge is listening");
     eprintln!("{}", banner(&state.settings, &url));
-    if !startup::has_users(state).await? {
+    if startup::has_users(state).await? {
+        startup::keep_bootstrap_token(&state.settings, None);
+    } else {
+        // stderr is often the log (systemd, containers): the token itself is printed only on a
+        // terminal; otherwise it is in a 0600 file next to the master key.
         let token = idbridge::auth::service::bootstrap_token(state);
-        eprintln!("{}", first_admin_help(&url, &token));
+        let file = startup::keep_bootstrap_token(&state.settings, Some(&token));
+        let shown = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            Some(format!("\\\"{token}\\\""))
+        } else {
+            file.map(|f| format!("\\\"$(cat {})\\\"", f.display()))
+        };
+        eprintln!("{}", first_admin_help(&url, shown.as_deref()));
     }
     app.run_until(shutdown_signal()).await
 }
@@ -248,8 +258,14 @@ async fn serve(settings: Settings) -> idbridge::error::Result<()> {
 /// the secrets live. Never prints a database password.
 fn banner(settings: &Settings, url: &str) -> String {
     let db = settings.database_url();
-    let database = match db.strip_prefix("sqlite://") {
-        Some(path) => format!("SQLite at {path}"),
+    let database = match db.strip_prefix("sqlite:") {
+        Some(path) => format!(
+            "SQLite at {}",
+            path.trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or(path)
+        ),
         None => format!("PostgreSQL at {}", without_credentials(&db)),
     };
     let master_key = match &settings.secrets.master_key_file {
@@ -265,23 +281,34 @@ fn banner(settings: &Settings, url: &str) -> String {
     )
 }
 
-/// The bootstrap token is printed here, on the operator's terminal, never in a log line; it
-/// is useless once the first user exists.
-fn first_admin_help(url: &str, token: &str) -> String {
+/// How to create the first admin. `token`: the JSON string of the bootstrap token as a shell
+/// would build it (the token on a terminal, `$(cat <file>)` otherwise); `None`: only the CLI.
+fn first_admin_help(url: &str, token: Option<&str>) -> String {
     // The command as this binary was started (`target/release/idbridge` from a checkout), so
     // the line can be pasted in the same folder.
     let me = std::env::args()
         .next()
         .filter(|a| a.contains('/') && !a.contains(char::is_whitespace))
         .unwrap_or_else(|| "idbridge".into());
-    format!(
-        "\nThere are no users yet. Create the first admin (a platform admin) with either:\n  {me} bootstrap --email you@example.com --password 'Choose-a-g00d-one'\n  curl -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n    -d '{{\"bootstrap_token\":\"{token}\",\"email\":\"you@example.com\",\"password\":\"Choose-a-g00d-one\",\"first_name\":\"Ada\"}}'\nThen sign in: POST {url}/api/auth/login (README.md, \"A 5-minute tour\").\n"
-    )
+    let mut out = format!(
+        "\nThere are no users yet. Create the first admin (a platform admin) on this machine with\n  {me} bootstrap --email you@example.com --password 'Choose-a-g00d-one'\n"
+    );
+    if let Some(token) = token {
+        out.push_str(&format!(
+            "or over HTTP with the bootstrap token (useless once a user exists):\n  curl -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n    -d \"{{\\\"bootstrap_token\\\":{token},\\\"email\\\":\\\"you@example.com\\\",\\\"password\\\":\\\"Choose-a-g00d-one\\\",\\\"first_name\\\":\\\"Ada\\\"}}\"\n"
+        ));
+    }
+    out.push_str(&format!(
+        "Then sign in: POST {url}/api/auth/login (README.md, \"A 5-minute tour\").\n"
+    ));
+    out
 }
 
-/// `postgres://user:secret@host/db` -> `host/db`.
+/// `postgres://user:secret@host:5432/db?password=x` -> `host:5432/db`: no user, password or
+/// query string.
 fn without_credentials(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
     rest.rsplit_once('@').map_or(rest, |(_, r)| r)
 }
 
@@ -343,6 +370,10 @@ mod tests {
         );
         assert_eq!(
             without_credentials("postgres://db.internal/idbridge"),
+            "db.internal/idbridge"
+        );
+        assert_eq!(
+            without_credentials("postgres://db.internal/idbridge?user=idb&password=s3cret"),
             "db.internal/idbridge"
         );
     }

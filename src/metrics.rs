@@ -37,6 +37,11 @@ pub struct Live {
 
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, micros: u64) {
+        // A client may send any method; only the standard ones become label values.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "OTHER",
+        };
         let counted = self
             .requests
             .read()

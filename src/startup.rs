@@ -3,7 +3,7 @@
 //! both start here.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -243,6 +243,21 @@ fn prepare_data_dir(s: &Settings) -> Result<()> {
         set_mode(&s.data.dir, 0o700);
     }
     Ok(())
+}
+
+/// Keeps the bootstrap token for the operator while there are no users: written to
+/// `<data>/bootstrap.token` (0600, the data folder created 0700 when missing), or removed once a
+/// user exists. Returns the file's path when it was written.
+pub fn keep_bootstrap_token(s: &Settings, token: Option<&str>) -> Option<PathBuf> {
+    let path = s.bootstrap_token_path();
+    let _ = std::fs::remove_file(&path);
+    let token = token?;
+    if !s.data.dir.exists() {
+        std::fs::create_dir_all(&s.data.dir).ok()?;
+        set_mode(&s.data.dir, 0o700);
+    }
+    write_secret(&path, token).ok()?;
+    Some(path)
 }
 
 /// The master key from config, else `<data>/master.key`, generated (0600) on first start.

@@ -52,7 +52,10 @@ pub fn layer(s: &TelemetrySettings) -> Result<(Option<OtelLayer>, Telemetry), St
         .with_timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| format!("telemetry.otlp_endpoint = {endpoint:?}: {e}"))?;
+    // Every request's span is kept: a caller's `traceparent` links the span to its trace but
+    // cannot switch it off with an unsampled flag.
     let provider = SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
         .with_batch_exporter(exporter)
         .with_resource(
             Resource::builder()

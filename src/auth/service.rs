@@ -549,6 +549,8 @@ pub async fn register(
     store::bump_counter(tx.conn(), "rbac").await?;
     tx.commit().await?;
     state.rbac.invalidate();
+    // The token is spent: its file goes (other replicas remove theirs when they start).
+    let _ = std::fs::remove_file(state.settings.bootstrap_token_path());
     Ok(Registered {
         user: user.into(),
         tenant: tenant.into(),

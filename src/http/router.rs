@@ -44,7 +44,6 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::sso::handlers::routes())
         .merge(crate::scim::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -57,6 +56,9 @@ pub fn build(state: AppState) -> Router {
                 "internal error",
             )
         }))
+        // Outside the timeout and the panic catcher: a 408 and a caught panic's 500 are counted
+        // and logged like every other answer.
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()

@@ -643,12 +643,14 @@ impl Binary {
             dir,
         };
         for _ in 0..200 {
-            let listening = bin
-                .json_lines()
-                .into_iter()
-                .find(|v| v["message"] == "idbridge is listening");
-            if let Some(v) = listening {
-                bin.base = format!("http://{}", v["address"].as_str().unwrap());
+            // The banner (on stderr whatever the log level): "idbridge 0.1.0 is running at URL".
+            let text = bin.text();
+            let url = text.lines().find_map(|l| {
+                l.split_once(" is running at ")
+                    .map(|(_, u)| u.trim().to_string())
+            });
+            if let Some(url) = url {
+                bin.base = url;
                 return bin;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -664,13 +666,19 @@ impl Binary {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// The bootstrap token of the first-run output.
+    /// The bootstrap token, from the file the first-run output names (stderr is not a terminal
+    /// here, so the token itself is not printed).
     pub fn bootstrap_token(&self) -> String {
+        let file = self.dir.join("data/bootstrap.token");
         let text = self.text();
-        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .find(|w| w.starts_with("bst_"))
-            .unwrap_or_else(|| panic!("no bootstrap token in the first-run output:\n{text}"))
-            .to_string()
+        assert!(
+            text.contains(&format!(
+                "$(cat {})",
+                file.strip_prefix(&self.dir).unwrap().display()
+            )),
+            "the first-run output names the token's file:\n{text}"
+        );
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
     }
 
     /// Creates the first admin over HTTP with the bootstrap token and signs in: the access token.
