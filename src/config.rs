@@ -526,10 +526,11 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(file));
         }
-        // `IDBRIDGE_TEST_DATABASE_URL` belongs to the test suite, not to the settings.
+        // `IDBRIDGE_TEST_DATABASE_URL` and `IDBRIDGE_TEST_LOG_DIR` belong to the test suite, not
+        // to the settings.
         fig = fig.merge(
             Env::prefixed("IDBRIDGE_")
-                .ignore(&["test_database_url"])
+                .ignore(&["test_database_url", "test_log_dir"])
                 .split("__"),
         );
         if let Ok(map) = std::env::var("SSO_GROUP_ROLE_MAP") {

@@ -48,7 +48,34 @@ pub async fn spawn_app_with_clock() -> TestApp {
     spawn(|_| {}, Some(clock)).await
 }
 
+/// With `IDBRIDGE_TEST_LOG_DIR` set (CI sets it), everything this test process logs at debug
+/// goes to a file there, in the binary's JSON format; `scripts/scan-test-logs` then looks
+/// through a whole run's logs for every kind of secret the tests create.
+fn log_suite_to_file() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(dir) = std::env::var("IDBRIDGE_TEST_LOG_DIR") else {
+            return;
+        };
+        std::fs::create_dir_all(&dir).expect("IDBRIDGE_TEST_LOG_DIR");
+        let path = std::path::Path::new(&dir).join(format!(
+            "api-{}-{}.log",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let file = std::sync::Arc::new(std::fs::File::create(&path).expect("a test log file"));
+        let subscriber = idbridge::logging::subscriber(
+            "json",
+            tracing_subscriber::EnvFilter::new("debug"),
+            move || file.clone(),
+            None,
+        );
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
 async fn spawn(configure: impl FnOnce(&mut Settings), clock: Option<FixedClock>) -> TestApp {
+    log_suite_to_file();
     let dir = std::env::temp_dir().join(format!("idbridge-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut settings = Settings::default();
