@@ -245,6 +245,18 @@ impl TestApp {
         idbridge::auth::service::bootstrap_token(&self.state)
     }
 
+    /// The `/metrics` exposition.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Registers the first platform admin (`ada@example.com`, tenant `default`, preset itsm)
     /// and signs in.
     pub async fn register_admin(&self) -> Session {

@@ -226,6 +226,17 @@ async fn request_spans_reach_an_otlp_collector_with_request_id_tenant_and_the_ca
     let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let me = expect(r, StatusCode::OK).await;
     let tenant = me["tenant"]["id"].as_str().unwrap().to_string();
+    // A caller that marks its trace unsampled (flag 00) cannot hide its request from the traces.
+    let hidden = "0af7651916cd43dd8448eb211c80319c";
+    let r = http
+        .get(bin.url("/api/me"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{hidden}-b7ad6b7169203331-00"))
+        .send()
+        .await
+        .unwrap();
+    let unsampled_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(r.status(), StatusCode::OK);
     bin.stop().await; // SIGTERM flushes the last batch
 
     let mut spans = Vec::new();
@@ -287,6 +298,15 @@ async fn request_spans_reach_an_otlp_collector_with_request_id_tenant_and_the_ca
         Some(Any::StringValue("/api/me".into()))
     );
     assert_eq!(attr(span, "status"), Some(Any::IntValue(200)));
+    let unsampled = spans
+        .iter()
+        .find(|(_, s)| attr(s, "request_id") == Some(Any::StringValue(unsampled_id.clone())))
+        .map(|(_, s)| crate::helpers::hex(&s.trace_id));
+    assert_eq!(
+        unsampled.as_deref(),
+        Some(hidden),
+        "exported, in the caller's trace"
+    );
 }
 
 /// `/metrics` as Prometheus reads it: the exposition passes `promtool check metrics` (the
@@ -315,15 +335,7 @@ async fn metrics_pass_promtool_and_show_pool_queue_and_cache_gauges() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     app.client.get(app.url("/nope")).send().await.unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
