@@ -261,15 +261,7 @@ async fn deactivating_a_user_notifies_every_session_and_failed_deliveries_are_re
             .await
             .is_err()
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("idbridge_events_total{event=\"backchannel_logout_delivered\"} 1"),
         "{metrics}"

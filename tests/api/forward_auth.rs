@@ -85,15 +85,7 @@ async fn cached_answers_match_the_first_and_keep_request_ids_permissions_and_met
         .await
         .unwrap();
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let ok_line = metrics
         .lines()
         .find(|l| l.contains("route=\"/auth/verify\"") && l.contains("status=\"200\""))

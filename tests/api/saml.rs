@@ -738,15 +738,7 @@ async fn metadata_refresh_follows_the_idps_new_certificate_and_expiry_is_flagged
     assert!(warnings[0].as_str().unwrap().contains("expiring-idp"));
     let n = idbridge::sso::saml_sp::check_all(&app.state).await.unwrap();
     assert_eq!(n, 1);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("idbridge_saml_certificates_expiring 1"),
         "{metrics}"
