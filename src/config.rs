@@ -526,11 +526,11 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(file));
         }
-        // `IDBRIDGE_TEST_DATABASE_URL` and `IDBRIDGE_TEST_LOG_DIR` belong to the test suite, not
-        // to the settings.
+        // `IDBRIDGE_TEST_DATABASE_URL` and `IDBRIDGE_TEST_LOG_DIR` belong to the test suite, and
+        // `IDBRIDGE_BOOTSTRAP_PASSWORD` to `idbridge bootstrap --password`, not to the settings.
         fig = fig.merge(
             Env::prefixed("IDBRIDGE_")
-                .ignore(&["test_database_url", "test_log_dir"])
+                .ignore(&["test_database_url", "test_log_dir", "bootstrap_password"])
                 .split("__"),
         );
         if let Ok(map) = std::env::var("SSO_GROUP_ROLE_MAP") {

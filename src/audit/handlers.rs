@@ -1,12 +1,13 @@
 //! `GET /api/audit`: the tenant's audit trail, newest first, keyset-paginated.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::EventView;
 use crate::auth::principal::Principal;
@@ -16,8 +17,8 @@ use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, audit::AuditQuery};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/audit", get(list_h))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().route("/api/audit", get(list_h))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1304,7 +1304,7 @@ async fn create_reset(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResetLink {
     pub url: String,
     pub expires_in: i64,

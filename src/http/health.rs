@@ -1,41 +1,74 @@
 //! `/healthz` (process up), `/readyz` (store reachable), `/metrics` (Prometheus) and the public
 //! key set `/.well-known/jwks.json`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::metrics::Live;
+
+/// `{"status": ...}`, and a message when not ready.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Status {
+    /// `ok`, `ready` or `unavailable`.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+}
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(jwks))
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, body = Status)))]
 async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+    Json(Status {
+        status: "ok",
+        message: None,
+    })
 }
 
+/// The process is up and its database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, body = Status),
+        (status = 503, description = "The database is not reachable", body = Status),
+    ))]
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Status {
+                status: "ready",
+                message: None,
+            }),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "message": "the database is not reachable"})),
+                Json(Status {
+                    status: "unavailable",
+                    message: Some("the database is not reachable"),
+                }),
             )
         }
     }
 }
 
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)))]
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -114,6 +147,13 @@ fn live_gauges(s: &AppState) -> Vec<Live> {
     ]
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "health", security(()),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses(
+        (status = 200, description = "The public signing keys (RFC 7517)", body = Object,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The keys are those of the ETag given"),
+    ))]
 /// The JWK Set: cacheable for `keys.jwks_max_age_secs`, with an ETag (304 on a match).
 async fn jwks(
     State(s): State<AppState>,

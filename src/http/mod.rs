@@ -5,6 +5,7 @@ pub mod access;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod router;
 
 pub use error::{ApiError, ApiResult};

@@ -23,14 +23,16 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::error::body;
 use crate::state::AppState;
 
-pub fn build(state: AppState) -> Router {
-    let x_request_id = HeaderName::from_static("x-request-id");
-    let body_limit = state.settings.server.body_limit_bytes;
-    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
-    let main = Router::new()
+/// Every feature's routes with their OpenAPI annotations (see [`super::openapi`]).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(super::openapi::ApiDoc::openapi())
         .merge(super::health::routes())
         .merge(crate::auth::handlers::routes())
         .merge(crate::users::handlers::routes())
@@ -43,6 +45,15 @@ pub fn build(state: AppState) -> Router {
         .merge(crate::audit::handlers::routes())
         .merge(crate::sso::handlers::routes())
         .merge(crate::scim::routes())
+        .routes(routes!(super::openapi::document_json))
+}
+
+pub fn build(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.settings.server.body_limit_bytes;
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    let (api, _) = api().split_for_parts();
+    let main = api
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -1,10 +1,11 @@
 //! `/api/roles`, `/api/rbac/*`: thin handlers over [`super::roles`].
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::roles;
 use crate::auth::principal::Principal;
@@ -12,8 +13,8 @@ use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::state::AppState;
 use crate::users::service::TenantParam;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/roles", get(list).post(create))
         .route("/api/roles/bulk-assign", post(bulk_assign))
         .route("/api/roles/{id}", get(detail).patch(patch).delete(delete))

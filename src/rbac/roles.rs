@@ -317,7 +317,7 @@ async fn scoped_out(tx: &mut Tx, permission: String, scope_id: &str) -> Result<S
     Ok(ScopedPermission { permission, scope })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssignmentOut {
     pub id: String,
     pub user_id: String,
@@ -327,6 +327,7 @@ pub struct AssignmentOut {
     pub source: String,
     pub assigned_by: Option<String>,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub assigned_at: i64,
 }
 
@@ -825,7 +826,7 @@ pub async fn user_roles(
         .collect())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddRole {
     #[serde(default)]
@@ -924,8 +925,9 @@ async fn ensure_membership(tx: &mut Tx, target: &TenantRow, user_id: &str, now: 
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveRoleParams {
     pub subtenant: Option<String>,
     pub tenant: Option<String>,

@@ -7,38 +7,44 @@
 //! the group bearing it now. Releasing a key hands out the roles it maps to, so it takes
 //! `scim:manage` and the right to grant each of those roles.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::error::{Error, Result};
+use crate::http::openapi::ErrorBody;
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store;
-use crate::users::service::TenantParam;
+use crate::users::service::{Page, TenantParam};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/scim/group-keys", get(held_h))
-        .route("/api/scim/group-keys/release", post(release_h))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(held_h))
+        .routes(routes!(release_h))
 }
 
 /// A key whose holder no longer bears it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HeldKeyView {
+    /// The displayName or externalId, lower-cased.
     pub key: String,
+    /// The SCIM group that holds the key.
     pub group_id: String,
     /// The holder's displayName now; null once the holder is deleted.
     pub group_display_name: Option<String>,
     pub group_deleted: bool,
     /// The roles the key maps to today.
     pub roles: Vec<String>,
+    /// When the holder claimed the key.
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub claimed_at: i64,
 }
 
@@ -66,23 +72,26 @@ pub async fn held(
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseKey {
     /// A displayName or externalId, matched case-insensitively.
     pub key: String,
+    /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Released {
+    /// The key, lower-cased.
     pub key: String,
     /// The group that held the key.
     pub from_group: String,
     /// The group bearing it now, which holds it from now on; null when none does (the next
     /// group to bear it will).
     pub to_group: Option<String>,
+    /// How many users below either group had their roles reconciled.
     pub users_reconciled: usize,
 }
 
@@ -153,16 +162,43 @@ pub async fn release(
     Ok(out)
 }
 
+/// The tenant's group keys whose holder was renamed away from them or deleted.
+///
+/// Such a key still maps to roles only through the group that holds it; `release` moves it on.
+///
+/// Permission: `scim:manage` in the tenant.
+#[utoipa::path(get, path = "/api/scim/group-keys", tag = "scim-admin", params(TenantParam),
+    responses(
+        (status = 200, body = Page<HeldKeyView>),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn held_h(
     State(s): State<AppState>,
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        json!({"items": held(&s, &p, q.tenant.as_deref()).await?, "next_cursor": null}),
-    ))
+) -> ApiResult<Json<Page<HeldKeyView>>> {
+    Ok(Json(Page {
+        items: held(&s, &p, q.tenant.as_deref()).await?,
+        next_cursor: None,
+    }))
 }
 
+/// Moves a group key from its holder to the tenant's group bearing it now.
+///
+/// The group bearing the key as its displayName (else externalId) holds it from now on (none:
+/// the next group to bear it will), and the roles of every user below either group are
+/// reconciled, in one transaction.
+///
+/// Permission: `scim:manage` in the tenant; the caller must also hold every permission of each
+/// role the key maps to, and each such role must be within the tenant's RBAC tier.
+#[utoipa::path(post, path = "/api/scim/group-keys/release", tag = "scim-admin", request_body = ReleaseKey,
+    responses(
+        (status = 200, body = Released),
+        (status = 400, description = "`invalid_key` (field `key`): 1-256 characters; `role_not_available` (field `role`): a role the key maps to is beyond the tenant's RBAC tier", body = ErrorBody),
+        (status = 403, description = "`permission_denied`, `privilege_escalation`: a role the key maps to has a permission the caller does not hold", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant, or no group holds the key", body = ErrorBody),
+    ))]
 async fn release_h(
     State(s): State<AppState>,
     p: Principal,

@@ -32,18 +32,27 @@ pub const DEFAULT_COUNT: i64 = 100;
 pub const MAX_COUNT: i64 = 1_000;
 
 /// A list request, from query parameters or a SearchRequest body.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct Search {
+    /// An RFC 7644 §3.4.2.2 filter, e.g. `userName eq "alice@example.com"`.
     pub filter: Option<String>,
+    /// `id` (the default), `userName` (Users), `displayName`, `externalId`, `meta.created` or
+    /// `meta.lastModified`.
     pub sort_by: Option<String>,
+    /// `ascending` (the default) or `descending`, in any case.
     pub sort_order: Option<String>,
+    /// The 1-based index of the first result (default 1; below 1 is 1).
     #[serde(default, deserialize_with = "int_or_string")]
     pub start_index: Option<i64>,
+    /// The page size (default 100; negative is 0; above 1000 is 1000).
     #[serde(default, deserialize_with = "int_or_string")]
     pub count: Option<i64>,
+    /// Comma-separated attribute paths to return (`id` and `schemas` always are).
     #[serde(default, deserialize_with = "list_or_string")]
     pub attributes: Option<String>,
+    /// Comma-separated attribute paths to leave out (`members` skips the member lists).
     #[serde(default, deserialize_with = "list_or_string")]
     pub excluded_attributes: Option<String>,
 }

@@ -11,14 +11,22 @@ use serde::Serialize;
 /// Entries kept per tenant.
 pub const KEEP: usize = 200;
 
-#[derive(Debug, Clone, Serialize)]
+/// One SCIM request.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ScimLogEntry)]
 pub struct Entry {
+    /// When it was answered.
+    #[schema(format = DateTime)]
     pub at: String,
     pub method: String,
+    /// The path, without the query string.
     pub path: String,
+    /// The HTTP status of the answer.
     pub status: u16,
+    /// The SCIM error's detail, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The name of the SCIM token that authenticated it.
     pub token: String,
 }
 

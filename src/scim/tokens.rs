@@ -3,34 +3,38 @@
 //! recorded. They live in `api_tokens` with `kind = 'scim'`; the `/api` authentication refuses
 //! them and SCIM refuses every other credential. Tenant admins only (`scim:manage`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::error::Result;
+use crate::http::openapi::ErrorBody;
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store;
 use crate::tokens::api_tokens::{self, Kind, TokenView};
-use crate::users::service::TenantParam;
+use crate::users::service::{Page, TenantParam};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/scim/tokens", get(list_h).post(create_h))
-        .route("/api/scim/tokens/{id}", axum::routing::delete(revoke_h))
-        .route("/api/scim/tokens/{id}/rotate", post(rotate_h))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_h, create_h))
+        .routes(routes!(revoke_h))
+        .routes(routes!(rotate_h))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateScimToken {
+    /// 1-100 characters, unique among the tenant's SCIM tokens (e.g. the IdP's name).
     pub name: String,
+    /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
 }
@@ -106,16 +110,48 @@ pub async fn revoke(
     api_tokens::delete_kind(state, p, rid, id, tenant, &SCIM, "revoke").await
 }
 
+/// The `{id}` of `/api/scim/tokens/{id}/...`.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+struct TokenId(
+    /// The SCIM token's id
+    String,
+);
+
+/// The tenant's SCIM tokens (never their secrets).
+///
+/// Permission: `scim:manage` in the tenant.
+#[utoipa::path(get, path = "/api/scim/tokens", tag = "scim-admin", params(TenantParam),
+    responses(
+        (status = 200, body = Page<TokenView>),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn list_h(
     State(s): State<AppState>,
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        json!({"items": list(&s, &p, q.tenant.as_deref()).await?, "next_cursor": null}),
-    ))
+) -> ApiResult<Json<Page<TokenView>>> {
+    Ok(Json(Page {
+        items: list(&s, &p, q.tenant.as_deref()).await?,
+        next_cursor: None,
+    }))
 }
 
+/// Creates a SCIM bearer token for an identity provider's provisioning connector.
+///
+/// The secret (`token`) is in this answer only; it is stored as a hash.
+///
+/// Permission: `scim:manage` in the tenant.
+#[utoipa::path(post, path = "/api/scim/tokens", tag = "scim-admin", request_body = CreateScimToken,
+    responses(
+        (status = 201, description = "The token, with its secret", body = TokenView),
+        (status = 400, description = "`invalid_name` (field `name`): 1-100 characters", body = ErrorBody),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+        (status = 409, description = "`token_name_taken`", body = ErrorBody),
+    ))]
 async fn create_h(
     State(s): State<AppState>,
     p: Principal,
@@ -128,6 +164,17 @@ async fn create_h(
     ))
 }
 
+/// Gives a SCIM token a new secret; the old one stops working at once.
+///
+/// The new secret (`token`) is in this answer only.
+///
+/// Permission: `scim:manage` in the tenant.
+#[utoipa::path(post, path = "/api/scim/tokens/{id}/rotate", tag = "scim-admin", params(TokenId, TenantParam),
+    responses(
+        (status = 200, description = "The token, with its new secret", body = TokenView),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant, or no such SCIM token in it", body = ErrorBody),
+    ))]
 async fn rotate_h(
     State(s): State<AppState>,
     p: Principal,
@@ -140,6 +187,15 @@ async fn rotate_h(
     ))
 }
 
+/// Revokes a SCIM token: requests with it are refused from now on.
+///
+/// Permission: `scim:manage` in the tenant.
+#[utoipa::path(delete, path = "/api/scim/tokens/{id}", tag = "scim-admin", params(TokenId, TenantParam),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant, or no such SCIM token in it", body = ErrorBody),
+    ))]
 async fn revoke_h(
     State(s): State<AppState>,
     p: Principal,

@@ -195,9 +195,13 @@ pub fn schemas_of(core: &str, r: &Map<String, Value>) -> Value {
 }
 
 /// Query parameters a single-resource GET (and writes) honour.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Projection {
+    /// Comma-separated attribute paths to return (`id` and `schemas` always are), e.g.
+    /// `userName,emails.value`.
     pub attributes: Option<String>,
+    /// Comma-separated attribute paths to leave out.
     #[serde(rename = "excludedAttributes")]
     pub excluded_attributes: Option<String>,
 }

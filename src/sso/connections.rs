@@ -16,29 +16,44 @@ use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, sso::ConnectionRow, tenants::TenantRow};
 
-/// Settings of an OIDC connection (stored as JSON; no secrets).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Settings of an OIDC connection (stored as JSON; no secrets). The API always shows every
+/// field (`serde(default)` is for reading what is stored).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct OidcConfig {
+    #[schema(required)]
     pub issuer: String,
+    #[schema(required)]
     pub client_id: String,
+    #[schema(required)]
     pub scopes: Vec<String>,
+    #[schema(required)]
     pub email_claim: String,
+    #[schema(required)]
     pub name_claim: String,
+    #[schema(required)]
     pub given_name_claim: String,
+    #[schema(required)]
     pub family_name_claim: String,
     /// Groups (names or ids); Entra sends object ids in `groups`, Okta and Keycloak names.
+    #[schema(required)]
     pub groups_claim: String,
     /// Also read as groups (Entra app roles).
+    #[schema(required)]
     pub roles_claim: String,
+    #[schema(required)]
     pub allow_email_linking: bool,
+    #[schema(required)]
     pub clock_skew_secs: u32,
     /// Merge the userinfo response into the ID token's claims.
+    #[schema(required)]
     pub use_userinfo: bool,
     /// ID token signature algorithms accepted.
+    #[schema(required)]
     pub id_token_algs: Vec<String>,
     /// Entra group overage: a Graph-style endpoint returning the user's groups, called with the
     /// access token when the ID token says the groups did not fit (`_claim_names.groups`).
+    #[schema(required)]
     pub groups_endpoint: Option<String>,
 }
 
@@ -73,10 +88,12 @@ const ALGS: [&str; 9] = [
 ];
 
 /// A connection as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub id: String,
+    /// The tenant's slug.
     pub tenant: String,
+    /// `oidc` or `saml`.
     pub kind: String,
     pub name: String,
     pub enabled: bool,
@@ -91,13 +108,15 @@ pub struct ConnectionView {
     #[serde(flatten)]
     pub settings: Settings,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 
 /// The kind-specific half of a connection's view, flattened into it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Settings {
     Oidc(OidcConfig),
@@ -152,27 +171,38 @@ fn view(
 }
 
 /// Create body (`kind: "oidc"`); every OIDC setting may be given at the top level.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
+    /// `oidc`.
+    #[schema(pattern = "^oidc$")]
     pub kind: String,
+    /// 1-100 characters, unique in the tenant.
     pub name: String,
+    /// The tenant's slug; absent: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Sealed with the master key, never shown again; absent or empty: a public client.
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// Verified domains of the organisation (`/api/domains`) whose emails sign in here
+    /// (home-realm discovery).
     #[serde(default)]
     pub email_domains: Vec<String>,
+    /// Default: `true`.
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(flatten)]
+    #[schema(schema_with = flattened::<PatchOidc>)]
     pub settings: PatchOidc,
 }
 
 /// OIDC settings a create or PATCH may carry (absent = default or unchanged).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchOidc {
+    /// The IdP's issuer: an https URL without query or fragment, answering OpenID discovery
+    /// (required at creation).
     pub issuer: Option<String>,
     pub client_id: Option<String>,
     pub scopes: Option<Vec<String>>,
@@ -183,7 +213,10 @@ pub struct PatchOidc {
     pub groups_claim: Option<String>,
     pub roles_claim: Option<String>,
     pub allow_email_linking: Option<bool>,
+    /// At most 600.
     pub clock_skew_secs: Option<u32>,
+    /// Refused (400 `deployment_setting`): plain http is the deployment's decision
+    /// (`outbound.allow_private`).
     pub allow_insecure_http: Option<bool>,
     pub use_userinfo: Option<bool>,
     pub id_token_algs: Option<Vec<String>>,
@@ -214,7 +247,8 @@ impl PatchOidc {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// PATCH body of an OIDC connection (absent = unchanged).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchConnection {
     pub name: Option<String>,
@@ -222,7 +256,19 @@ pub struct PatchConnection {
     pub client_secret: Option<String>,
     pub email_domains: Option<Vec<String>>,
     #[serde(flatten)]
+    #[schema(schema_with = flattened::<PatchOidc>)]
     pub settings: PatchOidc,
+}
+
+/// The schema of a struct flattened beside other fields (`#[serde(flatten)]`) as one part of
+/// an `allOf`: without its `additionalProperties: false` (`deny_unknown_fields`), which would
+/// refuse the fields beside it. Only for structs whose fields reference no other schema.
+fn flattened<T: utoipa::PartialSchema>() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    let mut schema = T::schema();
+    if let utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(o)) = &mut schema {
+        o.additional_properties = None;
+    }
+    schema
 }
 
 fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Error {
@@ -724,12 +770,17 @@ pub fn client_secret(state: &AppState, row: &ConnectionRow) -> Result<Option<Str
 // ---------------------------------------------------------------------------------------------
 // /api/auth/sso-config: the tenant's SSO settings in one place.
 
-#[derive(Debug, Serialize)]
+/// A tenant's SSO settings and connections.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SsoConfigView {
+    /// The tenant's slug.
     pub tenant: String,
     pub connections: Vec<ConnectionSummary>,
+    /// IdP group -> role name.
     pub group_role_map: BTreeMap<String, String>,
+    /// Empty: the global default, else the preset's.
     pub jit_default_role: String,
+    /// `idp`, `local` or `scim`.
     pub role_source: String,
     pub password_login: bool,
     /// The deployment-wide map and default (`SSO_GROUP_ROLE_MAP`, `SSO_JIT_DEFAULT_ROLE`).
@@ -737,7 +788,7 @@ pub struct SsoConfigView {
     pub global_jit_default_role: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectionSummary {
     pub id: String,
     pub kind: String,
@@ -746,6 +797,7 @@ pub struct ConnectionSummary {
     pub email_domains: Vec<String>,
 }
 
+/// A change of a tenant's SSO settings: `tenant` beside the settings' fields.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SsoConfigUpdate {
@@ -753,6 +805,37 @@ pub struct SsoConfigUpdate {
     pub tenant: Option<String>,
     #[serde(flatten)]
     pub settings: crate::tenants::settings::SettingsPatch,
+}
+
+/// One object, `tenant` beside the settings' fields, refusing any other as serde does: a
+/// derived schema would be an `allOf` whose settings half refuses `tenant`.
+impl utoipa::PartialSchema for SsoConfigUpdate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+        let mut schema =
+            <crate::tenants::settings::SettingsPatch as utoipa::PartialSchema>::schema();
+        if let utoipa::openapi::RefOr::T(Schema::Object(o)) = &mut schema {
+            o.description = Some(
+                "A change of the tenant's SSO settings: absent fields stay as they are.".into(),
+            );
+            o.properties.insert(
+                "tenant".into(),
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .description(Some(
+                        "The tenant's slug; absent: the caller's current tenant.",
+                    ))
+                    .into(),
+            );
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for SsoConfigUpdate {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>) {
+        <crate::tenants::settings::SettingsPatch as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 pub async fn sso_config(

@@ -5,15 +5,24 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::{Form, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::schema::{AnyOfBuilder, OneOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::connections::{self, ConnectionView, SsoConfigUpdate, SsoConfigView};
+use super::connections::{
+    self, ConnectionView, CreateConnection, PatchConnection, SsoConfigUpdate, SsoConfigView,
+};
 use super::fail::{Fail, fail};
+use super::saml_sp::SamlBody;
 use super::{ExternalIdentity, jit, oidc};
 use crate::auth::principal::Principal;
 use crate::error::{Error, Result};
+use crate::http::openapi::ErrorBody;
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
@@ -21,32 +30,91 @@ use crate::tenants::settings::RoleSource;
 use crate::tokens::oidc::escape;
 use crate::users::service::TenantParam;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/sso/connections", get(list_h).post(create_h))
-        .route(
-            "/api/sso/connections/{id}",
-            get(get_h).patch(patch_h).delete(delete_h),
-        )
-        .route(
-            "/api/sso/connections/{id}/metadata/refresh",
-            post(refresh_metadata_h),
-        )
-        .route("/api/auth/sso-config", get(config_h).post(config_update_h))
-        .route("/api/sso/explain", post(explain_h))
-        .route("/sso/{id}/start", get(start_h))
-        .route("/sso/oidc/{id}/callback", get(callback_h))
-        .route("/sso/saml/{id}/metadata", get(saml_metadata_h))
-        .route("/sso/saml/{id}/acs", post(saml_acs_h))
-        .route(
-            "/sso/saml/{id}/slo",
-            get(saml_slo_get_h).post(saml_slo_post_h),
-        )
-        .route("/sso/discover", post(discover_h))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_h, create_h))
+        .routes(routes!(get_h, patch_h, delete_h))
+        .routes(routes!(refresh_metadata_h))
+        .routes(routes!(config_h, config_update_h))
+        .routes(routes!(explain_h))
+        .routes(routes!(start_h))
+        .routes(routes!(callback_h))
+        .routes(routes!(saml_metadata_h))
+        .routes(routes!(saml_acs_h))
+        .routes(routes!(saml_slo_get_h, saml_slo_post_h))
+        .routes(routes!(discover_h))
+        // HTML pages for people, left out of the API document on purpose.
         .route("/logout", get(logout_page).post(logout_submit))
         .route("/login/tenant", post(switch_tenant_submit))
 }
 
+/// The `{id}` of `/api/sso/connections/{id}/...` and of the browser flow's paths.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+struct ConnectionId(
+    /// The connection's id
+    String,
+);
+
+/// The create body, documented: the handler reads JSON and the service dispatches on `kind`.
+struct NewConnection;
+
+impl PartialSchema for NewConnection {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(
+                "An OIDC connection (`kind: \"oidc\"`) or a SAML one (`kind: \"saml\"`).",
+            ))
+            .item(Ref::from_schema_name(CreateConnection::name()))
+            .item(Ref::from_schema_name(SamlBody::name()))
+            .into()
+    }
+}
+
+impl ToSchema for NewConnection {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        with_references::<CreateConnection>(schemas);
+        with_references::<SamlBody>(schemas);
+    }
+}
+
+/// The PATCH body, documented: its fields are those of the connection's kind.
+struct ConnectionPatch;
+
+impl PartialSchema for ConnectionPatch {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .description(Some(
+                "The fields of the connection's kind: OIDC or SAML (`kind` and `tenant` cannot change).",
+            ))
+            .item(Ref::from_schema_name(PatchConnection::name()))
+            .item(Ref::from_schema_name(SamlBody::name()))
+            .into()
+    }
+}
+
+impl ToSchema for ConnectionPatch {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        with_references::<PatchConnection>(schemas);
+        with_references::<SamlBody>(schemas);
+    }
+}
+
+fn with_references<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
+
+/// The tenant's SSO connections.
+///
+/// Permission: `sso:read` in the tenant.
+#[utoipa::path(get, path = "/api/sso/connections", tag = "sso", params(TenantParam),
+    responses(
+        (status = 200, body = Vec<ConnectionView>),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn list_h(
     State(s): State<AppState>,
     p: Principal,
@@ -55,6 +123,23 @@ async fn list_h(
     Ok(Json(connections::list(&s, &p, q.tenant.as_deref()).await?))
 }
 
+/// Creates an OIDC or a SAML connection (`kind`).
+///
+/// An OIDC issuer must answer OpenID discovery before the connection is saved; its client
+/// secret is sealed and never shown again. A SAML connection reads the IdP's metadata from the
+/// upload or fetches it from its URL, and gets an SP key pair of its own.
+///
+/// Permission: `sso:manage` in the tenant. The email domains must be verified domains of the
+/// organisation.
+#[utoipa::path(post, path = "/api/sso/connections", tag = "sso", request_body = NewConnection,
+    responses(
+        (status = 201, body = ConnectionView),
+        (status = 400, description = "`unsupported_kind`, `invalid_name`, `invalid_domain`, `domain_not_verified`, `deployment_setting`, `invalid_clock_skew`, `url_refused`; OIDC: `invalid_issuer`, `invalid_client_id`, `invalid_scopes`, `invalid_algorithms`, `invalid_claim_name`; SAML: `invalid_attribute`, `invalid_name_id_format`, `metadata_required`, `ambiguous_metadata`, `invalid_metadata`, `metadata_unreachable` (the field named by `field`)", body = ErrorBody),
+        (status = 403, description = "`permission_denied`; `csrf`: a cookie-authenticated write from another origin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+        (status = 409, description = "`name_taken`; `domain_taken`: another connection owns one of the email domains", body = ErrorBody),
+        (status = 422, description = "`discovery_failed`: the OIDC issuer's discovery document cannot be fetched or does not offer the code flow", body = ErrorBody),
+    ))]
 async fn create_h(
     State(s): State<AppState>,
     p: Principal,
@@ -67,6 +152,14 @@ async fn create_h(
     ))
 }
 
+/// One SSO connection.
+///
+/// Permission: `sso:read` in the connection's tenant (without it the connection is not found).
+#[utoipa::path(get, path = "/api/sso/connections/{id}", tag = "sso", params(ConnectionId),
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 404, description = "`not_found`: no such connection, or not one the caller may read", body = ErrorBody),
+    ))]
 async fn get_h(
     State(s): State<AppState>,
     p: Principal,
@@ -75,6 +168,23 @@ async fn get_h(
     Ok(Json(connections::get(&s, &p, &id).await?))
 }
 
+/// Changes a connection: the fields of its kind (absent fields stay as they are).
+///
+/// An OIDC connection whose issuer changes must answer discovery again. An empty
+/// `client_secret` removes the secret.
+///
+/// Permission: `sso:manage` in the connection's tenant (without it the connection is not
+/// found).
+#[utoipa::path(patch, path = "/api/sso/connections/{id}", tag = "sso", params(ConnectionId),
+    request_body = ConnectionPatch,
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 400, description = "`invalid_name`, `invalid_domain`, `domain_not_verified`, `deployment_setting`, `invalid_clock_skew`, `url_refused`; OIDC: `invalid_issuer`, `invalid_client_id`, `invalid_scopes`, `invalid_algorithms`, `invalid_claim_name`; SAML: `immutable_field`, `invalid_attribute`, `invalid_name_id_format`, `ambiguous_metadata`, `invalid_metadata`, `metadata_unreachable` (the field named by `field`)", body = ErrorBody),
+        (status = 403, description = "`csrf`: a cookie-authenticated write from another origin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such connection, or not one the caller may manage", body = ErrorBody),
+        (status = 409, description = "`name_taken`; `domain_taken`: another connection owns one of the email domains", body = ErrorBody),
+        (status = 422, description = "`discovery_failed`: the new OIDC issuer's discovery document cannot be fetched or does not offer the code flow", body = ErrorBody),
+    ))]
 async fn patch_h(
     State(s): State<AppState>,
     p: Principal,
@@ -87,19 +197,52 @@ async fn patch_h(
     ))
 }
 
+/// What a metadata refresh did.
+#[derive(Serialize, ToSchema)]
+pub struct MetadataRefreshed {
+    /// Whether the fetched metadata differs from what was stored.
+    pub changed: bool,
+    /// The connection after the refresh.
+    pub connection: ConnectionView,
+}
+
 /// Refetches a SAML connection's metadata from its URL now (new signing certificates).
+///
+/// Permission: `sso:manage` in the connection's tenant (without it the connection is not
+/// found).
+#[utoipa::path(post, path = "/api/sso/connections/{id}/metadata/refresh", tag = "sso",
+    params(ConnectionId),
+    responses(
+        (status = 200, body = MetadataRefreshed),
+        (status = 400, description = "`no_metadata_url`: the metadata was uploaded (or the connection is OIDC); `url_refused`, `metadata_unreachable`, `invalid_metadata` (field `idp_metadata_url`)", body = ErrorBody),
+        (status = 403, description = "`csrf`: a cookie-authenticated write from another origin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such connection, or not one the caller may manage", body = ErrorBody),
+    ))]
 async fn refresh_metadata_h(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MetadataRefreshed>> {
     // The caller must be allowed to manage the connection (404 otherwise).
     connections::get_managed(&s, &p, &id).await?;
     let changed = super::saml_sp::refresh_metadata(&s, &id).await?;
-    let view = connections::get(&s, &p, &id).await?;
-    Ok(Json(json!({"changed": changed, "connection": view})))
+    let connection = connections::get(&s, &p, &id).await?;
+    Ok(Json(MetadataRefreshed {
+        changed,
+        connection,
+    }))
 }
 
+/// Deletes a connection; sign-ins through it stop at once.
+///
+/// Permission: `sso:manage` in the connection's tenant (without it the connection is not
+/// found).
+#[utoipa::path(delete, path = "/api/sso/connections/{id}", tag = "sso", params(ConnectionId),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`csrf`: a cookie-authenticated write from another origin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such connection, or not one the caller may manage", body = ErrorBody),
+    ))]
 async fn delete_h(
     State(s): State<AppState>,
     p: Principal,
@@ -110,6 +253,18 @@ async fn delete_h(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The tenant's SSO settings and connections.
+///
+/// Its connections, group-to-role map, default role, role source and whether passwords are
+/// allowed, beside the deployment-wide map and default role.
+///
+/// Permission: `sso:read` in the tenant.
+#[utoipa::path(get, path = "/api/auth/sso-config", tag = "sso", params(TenantParam),
+    responses(
+        (status = 200, body = SsoConfigView),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn config_h(
     State(s): State<AppState>,
     p: Principal,
@@ -120,6 +275,18 @@ async fn config_h(
     ))
 }
 
+/// Changes the tenant's SSO settings (absent fields stay as they are).
+///
+/// Permission: `sso:manage` in the tenant; `scim_email_linking` also needs `scim:manage`.
+/// Naming a role (`jit_default_role`, a new or changed `group_role_map` entry) is a grant: the
+/// caller must hold every permission of the role.
+#[utoipa::path(post, path = "/api/auth/sso-config", tag = "sso", request_body = SsoConfigUpdate,
+    responses(
+        (status = 200, body = SsoConfigView),
+        (status = 400, description = "`too_many_groups`, `invalid_group` (field `group_role_map`); `unknown_role` (field `settings.jit_default_role` or `settings.group_role_map`); `role_not_available`: the role needs another RBAC tier", body = ErrorBody),
+        (status = 403, description = "`permission_denied`; `privilege_escalation`: the caller does not hold a permission of the role named; `csrf`: a cookie-authenticated write from another origin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn config_update_h(
     State(s): State<AppState>,
     p: Principal,
@@ -134,23 +301,90 @@ async fn config_update_h(
 // ---------------------------------------------------------------------------------------------
 // Explain: a dry run of a sign-in.
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainRequest {
+    /// The connection's id.
     pub connection: String,
     /// Claims as the IdP would send them (ID token or userinfo), with the connection's names.
+    /// SAML: the attributes by name (a string or a list of strings each) and the NameID as
+    /// `name_id`.
+    #[schema(value_type = Object)]
     pub claims: Value,
 }
 
+/// What a sign-in through a connection would do with these claims.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Explained {
+    /// The connection's id.
+    pub connection: String,
+    /// The slug of the connection's tenant.
+    pub tenant: String,
+    pub issuer: String,
+    pub subject: String,
+    /// The groups read from the claims (the groups and roles claims, or the groups attribute).
+    pub groups: Vec<String>,
+    /// `idp`, `local` or `scim`.
+    pub role_source: &'static str,
+    pub user: ExplainedUser,
+    pub roles: Vec<ExplainedRole>,
+}
+
+/// The account a sign-in would use. An account outside the caller's organisation is never
+/// revealed to a tenant admin (`create_or_refused`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "match", rename_all = "snake_case")]
+pub enum ExplainedUser {
+    /// The connection already knows this identity: its user signs in.
+    Identity { user_id: String },
+    /// An account with the email may be linked: it is linked and signs in.
+    EmailLink { user_id: String },
+    /// No account has the email: the sign-in creates one (shown to platform admins).
+    Create { email: String },
+    /// No account of this organisation has the email: the sign-in creates one, unless the
+    /// email belongs to an account outside the organisation.
+    CreateOrRefused { email: String, reason: String },
+    /// The sign-in is refused; `reason` starts with the stable cause (`sso.email_missing`,
+    /// `sso.domain_owned`, ...).
+    Refused {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        reason: String,
+    },
+}
+
+/// A role the sign-in would give, and the rule behind it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainedRole {
+    /// The role's name; absent when sign-in does not decide roles (`role_source` `local` or
+    /// `scim`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub rule: String,
+}
+
+/// A dry run of a sign-in: the identity, account and roles these claims would give.
+///
+/// Nothing is written. The same functions as the sign-in decide (identity, email linking,
+/// domain ownership, group-to-role mapping).
+///
+/// Permission: `sso:read` in the connection's tenant.
+#[utoipa::path(post, path = "/api/sso/explain", tag = "sso", request_body = ExplainRequest,
+    responses(
+        (status = 200, body = Explained),
+        (status = 400, description = "`invalid_claims` (field `claims`): no `sub` (OIDC) or `name_id` (SAML)", body = ErrorBody),
+        (status = 403, description = "`permission_denied`; `csrf`: a cookie-authenticated write from another origin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such connection", body = ErrorBody),
+    ))]
 async fn explain_h(
     State(s): State<AppState>,
     p: Principal,
     AppJson(req): AppJson<ExplainRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Explained>> {
     Ok(Json(explain(&s, &p, req).await?))
 }
 
-pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result<Value> {
+pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result<Explained> {
     let mut tx = s.store.read().await?;
     let row = store::sso::get(tx.conn(), &req.connection)
         .await?
@@ -229,22 +463,37 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
     let user = explain_user(&mut tx, p, &row, &tenant, &issuer, &subject, email, via).await?;
     let source = jit::role_source(&tenant)?;
     let roles = match source {
-        RoleSource::Idp => {
-            serde_json::to_value(jit::decide_roles(s, &mut tx, &tenant, &groups).await?)
-                .map_err(Error::internal)?
-        }
-        RoleSource::Local => {
-            json!([{"rule": "role_source local: roles are managed in idbridge; a new user gets the default role once"}])
-        }
-        RoleSource::Scim => {
-            json!([{"rule": "role_source scim: SCIM decides roles; sign-in never changes them"}])
-        }
+        RoleSource::Idp => jit::decide_roles(s, &mut tx, &tenant, &groups)
+            .await?
+            .into_iter()
+            .map(|m| ExplainedRole {
+                role: Some(m.role),
+                rule: m.rule,
+            })
+            .collect(),
+        RoleSource::Local => vec![ExplainedRole {
+            role: None,
+            rule: "role_source local: roles are managed in idbridge; a new user gets the default role once".into(),
+        }],
+        RoleSource::Scim => vec![ExplainedRole {
+            role: None,
+            rule: "role_source scim: SCIM decides roles; sign-in never changes them".into(),
+        }],
     };
-    Ok(json!({
-        "connection": row.id, "tenant": tenant.slug, "issuer": issuer, "subject": subject,
-        "groups": groups, "role_source": source.as_str(), "user": user, "roles": roles,
-    }))
+    Ok(Explained {
+        connection: row.id,
+        tenant: tenant.slug,
+        issuer,
+        subject,
+        groups,
+        role_source: source.as_str(),
+        user,
+        roles,
+    })
 }
+
+/// Why an explanation cannot say more about an account (see [`explain_user`]).
+const HIDDEN: &str = "no account of this organisation has this email: a sign-in creates one, unless the email belongs to an account outside the organisation (then it is refused)";
 
 /// What a sign-in would do with the account, decided by the same functions as the sign-in
 /// (`sso::linking`, domain ownership). An account outside the caller's organisation is never
@@ -259,40 +508,46 @@ async fn explain_user(
     subject: &str,
     email: Option<String>,
     via: super::linking::Via,
-) -> Result<Value> {
-    let hidden = || {
-        json!({"match": "create_or_refused", "email": email,
-            "reason": "no account of this organisation has this email: a sign-in creates one, unless the email belongs to an account outside the organisation (then it is refused)"})
-    };
+) -> Result<ExplainedUser> {
     if let Some(i) = store::sso::identity(tx.conn(), &row.id, issuer, subject).await? {
-        return Ok(json!({"match": "identity", "user_id": i.user_id}));
+        return Ok(ExplainedUser::Identity { user_id: i.user_id });
     }
-    let Some(e) = email
-        .as_deref()
-        .and_then(|e| crate::domain::Email::parse(e).ok())
+    let Some((email, e)) =
+        email.and_then(|raw| crate::domain::Email::parse(&raw).ok().map(|e| (raw, e)))
     else {
-        return Ok(
-            json!({"match": "refused", "reason": "sso.email_missing: the IdP sent no usable email"}),
-        );
+        return Ok(ExplainedUser::Refused {
+            user_id: None,
+            reason: "sso.email_missing: the IdP sent no usable email".into(),
+        });
+    };
+    let hidden = || ExplainedUser::CreateOrRefused {
+        email: email.clone(),
+        reason: HIDDEN.into(),
     };
     // Domain ownership is public (DNS says it): a refusal for it reveals no account.
     if let Err(err) = crate::tenants::domains::require_may_create(tx, &e, tenant).await {
-        return Ok(json!({"match": "refused", "reason": format!("sso.domain_owned: {err}")}));
+        return Ok(ExplainedUser::Refused {
+            user_id: None,
+            reason: format!("sso.domain_owned: {err}"),
+        });
     }
     let Some(u) = store::users::get_by_email(tx.conn(), e.normalized()).await? else {
         return Ok(if p.is_platform_admin() {
-            json!({"match": "create", "email": email})
+            ExplainedUser::Create {
+                email: email.clone(),
+            }
         } else {
             hidden()
         });
     };
     let verdict = super::linking::check(tx, tenant, &u, via).await?;
     Ok(match verdict {
-        super::linking::Verdict::Link => json!({"match": "email_link", "user_id": u.id}),
+        super::linking::Verdict::Link => ExplainedUser::EmailLink { user_id: u.id },
         v if v.reveals_other_organisation() && !p.is_platform_admin() => hidden(),
-        super::linking::Verdict::Refuse { reason, detail } => {
-            json!({"match": "refused", "user_id": u.id, "reason": format!("{reason}: {detail}")})
-        }
+        super::linking::Verdict::Refuse { reason, detail } => ExplainedUser::Refused {
+            user_id: Some(u.id),
+            reason: format!("{reason}: {detail}"),
+        },
     })
 }
 
@@ -327,12 +582,33 @@ fn see_other(to: &str) -> Response {
     crate::tokens::oidc::no_store(r)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartParams {
+    /// Where to go after the sign-in: a local path, or a URL forward auth may redirect to;
+    /// anything else is ignored.
     pub rd: Option<String>,
+    /// Passed on to the IdP (OIDC `login_hint`; at most 256 characters, longer is dropped).
     pub login_hint: Option<String>,
 }
 
+/// Starts a sign-in through a connection: sends the browser to the IdP.
+///
+/// OIDC: an authorization request (code flow, PKCE, `state`, `nonce`). SAML: an AuthnRequest
+/// over the HTTP-Redirect binding. A pre-auth cookie binds the answer to this browser. A
+/// failure shows one generic HTML page with a reference; the cause goes to the log.
+#[utoipa::path(get, path = "/sso/{id}/start", tag = "sso", security(()),
+    params(ConnectionId, StartParams),
+    responses(
+        (status = 303, description = "To the IdP, with the pre-auth cookie",
+            headers(
+                ("Location" = String, description = "The IdP's authorization endpoint (OIDC) or single sign-on service (SAML)"),
+                ("Set-Cookie" = String, description = "The pre-auth cookie (10 minutes)"),
+            )),
+        (status = 400, description = "The sign-in failure page (HTML): no enabled connection with this id, or its issuer is refused",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 500, description = "The sign-in failure page: the IdP's discovery document cannot be fetched", content_type = "text/html", body = String),
+    ))]
 async fn start_h(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
@@ -389,18 +665,32 @@ fn saml_binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
     c
 }
 
-#[derive(Debug, Deserialize)]
+/// A SAML logout message over the HTTP-POST binding.
+#[derive(Debug, Deserialize, ToSchema)]
 struct SloForm {
+    /// The IdP's `LogoutRequest`, base64.
     #[serde(rename = "SAMLRequest")]
     request: Option<String>,
+    /// The IdP's `LogoutResponse` to ours, base64.
     #[serde(rename = "SAMLResponse")]
     response: Option<String>,
     #[serde(rename = "RelayState")]
     relay_state: Option<String>,
 }
 
-/// Single logout from the IdP over HTTP-Redirect (a LogoutRequest, or the LogoutResponse to
-/// ours).
+/// Single logout from the IdP over HTTP-Redirect.
+///
+/// A LogoutRequest, or the LogoutResponse to ours. The query is the binding's: `SAMLRequest`
+/// or `SAMLResponse`, `RelayState`, `SigAlg`, `Signature`, verified against the IdP's
+/// certificates. A LogoutRequest ends the sessions it names and is answered with a signed
+/// LogoutResponse.
+#[utoipa::path(get, path = "/sso/saml/{id}/slo", tag = "sso", security(()), params(ConnectionId),
+    responses(
+        (status = 303, description = "A LogoutRequest was handled: to the IdP's single logout service with the LogoutResponse",
+            headers(("Location" = String))),
+        (status = 200, description = "The IdP answered our logout: the signed-out page", content_type = "text/html", body = String),
+        (status = 400, description = "The failure page (HTML): no enabled SAML connection with this id, no or a malformed message, a bad signature, or no single logout service to answer", content_type = "text/html", body = String),
+    ))]
 async fn saml_slo_get_h(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
@@ -411,6 +701,21 @@ async fn saml_slo_get_h(
 }
 
 /// Single logout from the IdP over HTTP-POST.
+///
+/// The form carries `SAMLRequest` or `SAMLResponse`, and `RelayState`; the message is
+/// verified against the IdP's certificates. A LogoutRequest ends the sessions it names and is
+/// answered with a signed LogoutResponse.
+#[utoipa::path(post, path = "/sso/saml/{id}/slo", tag = "sso", security(()), params(ConnectionId),
+    request_body(content = SloForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "A LogoutRequest was handled: to the IdP's single logout service with the LogoutResponse",
+            headers(("Location" = String))),
+        (status = 200, description = "The IdP answered our logout: the signed-out page", content_type = "text/html", body = String),
+        (status = 400, description = "The failure page (HTML): no enabled SAML connection with this id, no or a malformed message, a bad signature, or no single logout service to answer", content_type = "text/html", body = String),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", content_type = "text/plain", body = String),
+        (status = 422, description = "The form does not parse", content_type = "text/plain", body = String),
+    ))]
 async fn saml_slo_post_h(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
@@ -456,7 +761,15 @@ async fn saml_slo(
     }
 }
 
-/// SP metadata for the IdP administrator (public, like every SP's).
+/// The SP metadata of a SAML connection, for the IdP's administrator.
+///
+/// Public, like every SP's. Its URL is also the SP's entity id. It names the ACS and single
+/// logout URLs and the SP's certificate.
+#[utoipa::path(get, path = "/sso/saml/{id}/metadata", tag = "sso", security(()), params(ConnectionId),
+    responses(
+        (status = 200, description = "The SP's `EntityDescriptor`", content_type = "application/samlmetadata+xml", body = String),
+        (status = 400, description = "The failure page (HTML): no enabled SAML connection with this id", content_type = "text/html", body = String),
+    ))]
 async fn saml_metadata_h(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
@@ -480,7 +793,28 @@ async fn saml_metadata_h(
     }
 }
 
-/// The assertion consumer service (HTTP-POST binding).
+/// The assertion consumer service (HTTP-POST binding): the IdP's response signs the browser in.
+///
+/// The response must answer a pending AuthnRequest of this browser (`RelayState` and the
+/// pre-auth cookie), or be unsolicited on a connection that allows IdP-initiated sign-in. It is
+/// verified (signature, audience, recipient, validity window, single use), then the user is
+/// found, linked or created and a session starts. A failure shows one generic HTML page with a
+/// reference; the cause goes to the log.
+#[utoipa::path(post, path = "/sso/saml/{id}/acs", tag = "sso", security(()), params(ConnectionId),
+    request_body(content = super::saml_sp::AcsForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: to the `rd` of the start (or an allowed RelayState target), else `/login`, with the session cookie. An unsolicited response for another user in a signed-in browser keeps that session and goes to `/login`",
+            headers(
+                ("Location" = String),
+                ("Set-Cookie" = String, description = "The session cookie; the pre-auth cookie cleared"),
+            )),
+        (status = 400, description = "The sign-in failure page (HTML): no enabled SAML connection with this id, an unknown or used request, another browser, an unsolicited response the connection does not allow, a response that does not verify, a replay, a transient NameID, no usable email", content_type = "text/html", body = String),
+        (status = 403, description = "The access-denied page (HTML): the sign-in worked but the account may not use it here (tenant suspended, user deactivated or deleted, email domain not allowed or owned by another organisation)", content_type = "text/html", body = String),
+        (status = 409, description = "The account-needs-linking page (HTML): an account with this email exists and may not be linked automatically", content_type = "text/html", body = String),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", content_type = "text/plain", body = String),
+        (status = 422, description = "The form does not parse (no `SAMLResponse`)", content_type = "text/plain", body = String),
+    ))]
 async fn saml_acs_h(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
@@ -572,6 +906,26 @@ async fn load_enabled(
         })
 }
 
+/// The OIDC redirect URI: the IdP's authorization response signs the browser in.
+///
+/// `state` must be a pending sign-in of this browser (the pre-auth cookie); the code is
+/// exchanged (PKCE) and the ID token verified, then the user is found, linked or created and a
+/// session starts. A failure shows one generic HTML page with a reference; the cause goes to
+/// the log.
+#[utoipa::path(get, path = "/sso/oidc/{id}/callback", tag = "sso", security(()),
+    params(ConnectionId, oidc::CallbackParams),
+    responses(
+        (status = 303, description = "Signed in: to the `rd` of the start, else `/login`, with the session cookie",
+            headers(
+                ("Location" = String),
+                ("Set-Cookie" = String, description = "The session cookie; the pre-auth cookie cleared"),
+            )),
+        (status = 400, description = "The sign-in failure page (HTML): no enabled OIDC connection with this id, the IdP's `error`, a missing, unknown, used or expired `state`, another browser, an issuer mismatch, a failed code exchange, an ID token that does not verify, no usable email",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 403, description = "The access-denied page (HTML): the sign-in worked but the account may not use it here (tenant suspended, user deactivated or deleted, email domain not allowed or owned by another organisation)", content_type = "text/html", body = String),
+        (status = 409, description = "The account-needs-linking page (HTML): an account with this email exists and may not be linked automatically", content_type = "text/html", body = String),
+        (status = 500, description = "The sign-in failure page: the IdP's discovery document cannot be fetched", content_type = "text/html", body = String),
+    ))]
 async fn callback_h(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
@@ -675,14 +1029,30 @@ pub async fn complete(
     Ok((signed, return_to.unwrap_or_else(|| "/login".into())))
 }
 
-#[derive(Debug, Deserialize)]
+/// The sign-in page's "Continue with SSO" form.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct DiscoverForm {
+    /// The work email; its domain picks the connection.
     pub email: String,
+    /// Where to go after the sign-in (as `rd` of the start).
     #[serde(default)]
     pub rd: String,
 }
 
 /// Home-realm discovery: the email's domain picks the connection.
+///
+/// The connection whose email domains hold the email's domain starts the sign-in, with the
+/// email as `login_hint`.
+#[utoipa::path(post, path = "/sso/discover", tag = "sso", security(()),
+    request_body(content = DiscoverForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "To the connection's start (`/sso/{id}/start?login_hint=...`)",
+            headers(("Location" = String))),
+        (status = 200, description = "No connection for this email domain: the sign-in page says so", content_type = "text/html", body = String),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", content_type = "text/plain", body = String),
+        (status = 422, description = "The form does not parse (no `email`)", content_type = "text/plain", body = String),
+    ))]
 async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> Response {
     let domain = f
         .email

@@ -274,12 +274,17 @@ pub async fn begin(
     })
 }
 
-/// The callback's query.
-#[derive(Debug, Default, Deserialize)]
+/// The callback's query (the IdP's authorization response).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackParams {
+    /// The authorization code.
     pub code: Option<String>,
+    /// The `state` of the authorization request, single use.
     pub state: Option<String>,
+    /// The issuer of the response (RFC 9207), required when the IdP announces it.
     pub iss: Option<String>,
+    /// The IdP's error code, instead of a code.
     pub error: Option<String>,
     pub error_description: Option<String>,
 }

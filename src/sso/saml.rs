@@ -503,11 +503,15 @@ pub struct IdpMetadata {
 }
 
 /// A signing certificate's facts, for the API and the expiry warning.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CertInfo {
+    /// The subject's entries, comma-separated.
     pub subject: String,
+    /// The end of validity as OpenSSL prints it (`Jun  1 12:00:00 2030 GMT`).
     pub not_after: String,
+    /// The same, in milliseconds since the Unix epoch.
     pub not_after_ms: i64,
+    /// The SHA-256 fingerprint of the DER, in hex.
     pub sha256: String,
 }
 

@@ -140,7 +140,7 @@ pub fn sp_urls(state: &AppState, id: &str) -> SpUrls {
 }
 
 /// The SAML part of a connection as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SamlView {
     /// SP values to register at the IdP.
     pub sp_entity_id: String,
@@ -152,6 +152,7 @@ pub struct SamlView {
     pub idp_slo_url: Option<String>,
     pub idp_metadata_url: Option<String>,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub metadata_refreshed_at: Option<i64>,
     pub idp_certificates: Vec<saml::CertInfo>,
     /// Human-readable warnings (a certificate expiring within 30 days, ...).
@@ -225,17 +226,27 @@ fn cert_warnings(certs: &[saml::CertInfo], now: i64) -> Vec<String> {
 }
 
 /// Create or PATCH body of a SAML connection (absent = default or unchanged).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SamlBody {
+    /// `saml`: required at creation; a PATCH may repeat it, never change it.
     #[serde(default)]
+    #[schema(pattern = "^saml$")]
     pub kind: Option<String>,
+    /// 1-100 characters, unique in the tenant (required at creation).
     pub name: Option<String>,
+    /// The tenant's slug, at creation only; absent: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Default: `true`.
     pub enabled: Option<bool>,
+    /// Verified domains of the organisation (`/api/domains`) whose emails sign in here
+    /// (home-realm discovery).
     pub email_domains: Option<Vec<String>>,
+    /// The IdP's metadata document (an `EntityDescriptor`); give it or `idp_metadata_url`
+    /// (one of them at creation), not both.
     pub idp_metadata_xml: Option<String>,
+    /// Where to fetch the IdP's metadata (https), refetched on a schedule.
     pub idp_metadata_url: Option<String>,
     /// Extra IdP signing certificates (PEM or base64 DER) trusted besides the metadata's, e.g.
     /// the IdP's next one during a rollover. Replaces the previous extra list.
@@ -247,9 +258,12 @@ pub struct SamlBody {
     pub name_id_format: Option<String>,
     pub allow_idp_initiated: Option<bool>,
     pub allow_email_linking: Option<bool>,
+    /// At most 600.
     pub clock_skew_secs: Option<u32>,
     pub sign_authn_requests: Option<bool>,
     pub want_assertions_signed: Option<bool>,
+    /// Refused (400 `deployment_setting`): plain http is the deployment's decision
+    /// (`outbound.allow_private`).
     pub allow_insecure_http: Option<bool>,
 }
 
@@ -731,10 +745,12 @@ pub async fn begin(
 }
 
 /// The ACS form (HTTP-POST binding).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AcsForm {
+    /// The IdP's `Response`, base64.
     #[serde(rename = "SAMLResponse")]
     pub saml_response: String,
+    /// The value of the AuthnRequest's RelayState; for an unsolicited response, the target.
     #[serde(rename = "RelayState", default)]
     pub relay_state: Option<String>,
 }

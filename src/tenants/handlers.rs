@@ -1,10 +1,11 @@
 //! `/api/tenants/*`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::TenantView;
 use super::{domains, service};
@@ -12,8 +13,8 @@ use crate::auth::principal::Principal;
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/tenants", get(list).post(create))
         .route("/api/tenants/{slug}", get(detail).patch(patch))
         .route("/api/tenants/{slug}/members", get(members).post(add_member))

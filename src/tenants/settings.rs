@@ -17,7 +17,7 @@ use crate::store::tenants::TenantRow;
 use crate::store::{self, Tx};
 
 /// Who decides roles at SSO sign-in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RoleSource {
     /// The IdP's groups, reconciled at every sign-in (default).
@@ -81,17 +81,23 @@ impl TenantSettings {
 }
 
 /// A change of settings: absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
+    /// The role (name) JIT users and invitations get when nothing else says; empty: the
+    /// preset's default. Naming a role is a grant: the caller must hold all its permissions.
     #[serde(default)]
     pub jit_default_role: Option<String>,
+    /// IdP group (name or id) -> role name; replaces the whole map (at most 1000 entries).
     #[serde(default)]
     pub group_role_map: Option<BTreeMap<String, String>>,
+    /// Whether members may sign in with a password.
     #[serde(default)]
     pub password_login: Option<bool>,
     #[serde(default)]
     pub role_source: Option<RoleSource>,
+    /// Whether the tenant's SCIM client may link a new record to an existing account of the
+    /// organisation by email (needs `scim:manage`).
     #[serde(default)]
     pub scim_email_linking: Option<bool>,
 }

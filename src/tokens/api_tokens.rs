@@ -1,12 +1,13 @@
 //! Integration tokens: named, tenant-scoped bearer tokens for scripts, acting with one role.
 //! Shown once, stored as SHA-256, last use recorded. `/api/tokens`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
@@ -19,20 +20,22 @@ use crate::state::AppState;
 use crate::store::{self, tokens::ApiTokenRow};
 use crate::users::service::TenantParam;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/tokens", get(list_h).post(create_h))
         .route("/api/tokens/{id}", axum::routing::delete(delete_h))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
     pub role_id: Option<String>,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<i64>,
     pub created_by: Option<String>,
     /// Only in the response that created it.

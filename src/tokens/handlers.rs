@@ -1,10 +1,11 @@
 //! `/api/keys` (signing keys, platform admins). `/auth/verify` is routed in `http::router`, on
 //! its own lean stack.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::keys;
 use crate::audit::{self, Event};
@@ -14,8 +15,8 @@ use crate::http::{ApiResult, RequestId};
 use crate::state::AppState;
 use crate::store;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/keys", get(list_h))
         .route("/api/keys/rotate", post(rotate_h))
 }

@@ -9,11 +9,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::jwt;
 use crate::audit::{self, Event};
@@ -27,8 +28,8 @@ use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
 use crate::users::service::TenantParam;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/oauth-clients", get(list_h).post(create_h))
         .route(
             "/api/oauth-clients/{id}",

@@ -8,9 +8,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::jwt;
 use super::oauth::{OAuthError, OAuthForm, list_of};
@@ -23,8 +24,8 @@ use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth2/authorize", get(authorize))
         .route("/oauth2/consent", axum::routing::post(consent_submit))

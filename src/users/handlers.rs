@@ -1,29 +1,56 @@
 //! `/api/users/*`: thin handlers over [`super::service`] and the role assignment service.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::UserView;
 use super::service::{self, ListParams, Page, PatchUser, TenantParam};
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RevokedSessions {
+    /// How many sessions were revoked.
+    pub revoked_sessions: u64,
+}
 use crate::auth::principal::Principal;
+use crate::http::openapi::ErrorBody;
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::roles;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/users", get(list).post(create))
-        .route("/api/users/stats", get(stats))
-        .route("/api/users/{id}", get(detail).patch(patch).delete(remove))
-        .route("/api/users/{id}/restore", post(restore))
-        .route("/api/users/{id}/sessions", delete(revoke_sessions))
-        .route("/api/users/{id}/password-reset-link", post(reset_link))
-        .route("/api/users/{id}/roles", get(user_roles).post(add_role))
-        .route("/api/users/{id}/roles/{role}", delete(remove_role))
+/// The `{id}` of `/api/users/{id}/...`.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+struct UserId(
+    /// The user's id
+    String,
+);
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(stats))
+        .routes(routes!(detail, patch, remove))
+        .routes(routes!(restore))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(reset_link))
+        .routes(routes!(user_roles, add_role))
+        .routes(routes!(remove_role))
 }
 
+/// The tenant's users, a page at a time.
+///
+/// Permission: `users:read` or `rbac:manage` in the tenant.
+#[utoipa::path(get, path = "/api/users", tag = "users", params(ListParams),
+    responses(
+        (status = 200, body = Page<UserView>),
+        (status = 400, description = "`invalid_search`, `invalid_status`, `invalid_sort`, `invalid_order`, `invalid_page_size`, `invalid_cursor`", body = ErrorBody),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn list(
     State(s): State<AppState>,
     p: Principal,
@@ -32,6 +59,15 @@ async fn list(
     Ok(Json(service::list(&s, &p, q).await?))
 }
 
+/// Counts of the tenant's users: total, admins, active, new in the last seven days.
+///
+/// Permission: `users:read` or `rbac:manage` in the tenant.
+#[utoipa::path(get, path = "/api/users/stats", tag = "users", params(TenantParam),
+    responses(
+        (status = 200, body = service::Stats),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn stats(
     State(s): State<AppState>,
     p: Principal,
@@ -40,6 +76,18 @@ async fn stats(
     Ok(Json(service::stats(&s, &p, q.tenant.as_deref()).await?))
 }
 
+/// Creates a user with a password in the tenant.
+///
+/// Permission: `users:write` in the tenant. The email's domain must not be a verified domain of
+/// another organisation.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = service::CreateUser,
+    responses(
+        (status = 201, body = UserView),
+        (status = 400, description = "`invalid` (the field named by `field`: email, first_name, last_name, password)", body = ErrorBody),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+        (status = 409, description = "`email_taken`; `domain_owned`: another organisation verified the email's domain", body = ErrorBody),
+    ))]
 async fn create(
     State(s): State<AppState>,
     p: Principal,
@@ -52,6 +100,15 @@ async fn create(
     ))
 }
 
+/// One user, with the names of their roles in the tenant.
+///
+/// Permission: none for oneself; otherwise `users:read` or `rbac:manage` in the tenant.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(UserId, TenantParam),
+    responses(
+        (status = 200, body = UserView),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user in the tenant, or no such tenant", body = ErrorBody),
+    ))]
 async fn detail(
     State(s): State<AppState>,
     p: Principal,
@@ -61,6 +118,18 @@ async fn detail(
     Ok(Json(service::get(&s, &p, &id, q.tenant.as_deref()).await?))
 }
 
+/// Changes a user's name or status (`active: false` suspends and signs them out).
+///
+/// Permission: `users:write` in the tenant, and a rank above the user's. The email is
+/// immutable.
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", params(UserId), request_body = PatchUser,
+    responses(
+        (status = 200, body = UserView),
+        (status = 400, description = "`invalid` (the field named by `field`), `email_immutable`", body = ErrorBody),
+        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`, `cannot_change_own_status`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`user_deleted`", body = ErrorBody),
+    ))]
 async fn patch(
     State(s): State<AppState>,
     p: Principal,
@@ -73,6 +142,16 @@ async fn patch(
     ))
 }
 
+/// Deletes a user (soft: `restore` brings them back), revoking their sessions and tokens.
+///
+/// Permission: `users:write` in the tenant, and a rank above the user's.
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", params(UserId, TenantParam),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`, `cannot_delete_self`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`user_deleted`", body = ErrorBody),
+    ))]
 async fn remove(
     State(s): State<AppState>,
     p: Principal,
@@ -84,6 +163,16 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Restores a deleted user.
+///
+/// Permission: `users:write` in the tenant, and a rank above the user's.
+#[utoipa::path(post, path = "/api/users/{id}/restore", tag = "users", params(UserId, TenantParam),
+    responses(
+        (status = 200, body = UserView),
+        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`user_not_deleted`", body = ErrorBody),
+    ))]
 async fn restore(
     State(s): State<AppState>,
     p: Principal,
@@ -96,17 +185,37 @@ async fn restore(
     ))
 }
 
+/// Signs a user out everywhere: revokes every session of theirs.
+///
+/// Permission: `users:write` in the tenant, and a rank above the user's.
+#[utoipa::path(delete, path = "/api/users/{id}/sessions", tag = "users", params(UserId, TenantParam),
+    responses(
+        (status = 200, body = RevokedSessions),
+        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
 async fn revoke_sessions(
     State(s): State<AppState>,
     p: Principal,
     rid: RequestId,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<TenantParam>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let n = service::revoke_sessions(&s, &p, rid.0.as_deref(), &id, q.tenant.as_deref()).await?;
-    Ok(Json(serde_json::json!({"revoked_sessions": n})))
+) -> ApiResult<Json<RevokedSessions>> {
+    let revoked_sessions =
+        service::revoke_sessions(&s, &p, rid.0.as_deref(), &id, q.tenant.as_deref()).await?;
+    Ok(Json(RevokedSessions { revoked_sessions }))
 }
 
+/// A one-time password reset link for a user, for the admin to pass on.
+///
+/// Permission: `users:write` in the tenant, and a rank above the user's.
+#[utoipa::path(post, path = "/api/users/{id}/password-reset-link", tag = "users", params(UserId, TenantParam),
+    responses(
+        (status = 201, body = crate::auth::service::ResetLink),
+        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`user_deleted`", body = ErrorBody),
+    ))]
 async fn reset_link(
     State(s): State<AppState>,
     p: Principal,
@@ -119,18 +228,40 @@ async fn reset_link(
     ))
 }
 
+/// A user's role assignments in the tenant and its subtenants.
+///
+/// Permission: none for oneself; otherwise `users:read`, `rbac:read` or `rbac:manage`.
+#[utoipa::path(get, path = "/api/users/{id}/roles", tag = "users", params(UserId, TenantParam),
+    responses(
+        (status = 200, body = Page<roles::AssignmentOut>),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
 async fn user_roles(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<TenantParam>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Page<roles::AssignmentOut>>> {
     let items = roles::user_roles(&s, &p, &id, q.tenant.as_deref()).await?;
-    Ok(Json(
-        serde_json::json!({"items": items, "next_cursor": null}),
-    ))
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
 }
 
+/// Assigns a role (by `role` name or `role_id`) to a user, in the tenant or at one subtenant.
+///
+/// Permission: `rbac:assign` or `rbac:manage` where the role is assigned; the caller must hold
+/// every permission of the role and outrank the user.
+#[utoipa::path(post, path = "/api/users/{id}/roles", tag = "users", params(UserId), request_body = roles::AddRole,
+    responses(
+        (status = 201, body = roles::AssignmentOut),
+        (status = 400, description = "`role_required`: give `role` or `role_id`; `role_not_available`: the role is beyond the tenant's RBAC tier", body = ErrorBody),
+        (status = 403, description = "`permission_denied`, `privilege_escalation`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user, role or subtenant", body = ErrorBody),
+        (status = 409, description = "`role_already_assigned`", body = ErrorBody),
+    ))]
 async fn add_role(
     State(s): State<AppState>,
     p: Principal,
@@ -144,6 +275,18 @@ async fn add_role(
     ))
 }
 
+/// Removes a role assignment from a user.
+///
+/// Permission: `rbac:assign` or `rbac:manage` where the role is assigned, and a rank above the
+/// user's. The tenant's last admin keeps their role.
+#[utoipa::path(delete, path = "/api/users/{id}/roles/{role}", tag = "users",
+    params(UserId, ("role" = String, Path, description = "The role's name or id"), roles::RemoveRoleParams),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user, role, subtenant or assignment", body = ErrorBody),
+        (status = 409, description = "`last_admin`", body = ErrorBody),
+    ))]
 async fn remove_role(
     State(s): State<AppState>,
     p: Principal,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::domain::{Email, PersonName};
 use crate::store::users::UserRow;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -20,12 +20,16 @@ pub struct UserView {
     pub active: bool,
     pub platform_admin: bool,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<i64>,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deleted_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,

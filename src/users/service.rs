@@ -23,20 +23,30 @@ use crate::store::tenants::TenantRow;
 use crate::store::users::{After, ListQuery, SortKey, UserRow};
 use crate::store::{self, Tx};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Matches the email or the name (case-insensitive substring).
     pub search: Option<String>,
+    /// `active`, `inactive` or `deleted`.
     pub status: Option<String>,
+    /// Include deleted users.
     pub include_deleted: Option<bool>,
+    /// `name` (the default), `email`, `created` or `last_login`.
     pub sort: Option<String>,
+    /// `asc` (the default) or `desc`.
     pub order: Option<String>,
+    /// 1 to 200 (default 50).
     pub page_size: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// The tenant's slug; default: the caller's current tenant.
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One page of a list; `next_cursor` is `null` on the last.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -184,7 +194,7 @@ pub async fn list(state: &AppState, p: &Principal, q: ListParams) -> Result<Page
     Ok(Page { items, next_cursor })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub total: i64,
     pub admins: i64,
@@ -206,7 +216,7 @@ pub async fn stats(state: &AppState, p: &Principal, tenant: Option<&str>) -> Res
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
@@ -314,8 +324,10 @@ pub async fn load_visible_for_write(
     load_for_write(state, &mut tx, p, tenant, user_id).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantParam {
+    /// The tenant's slug; default: the caller's current tenant.
     pub tenant: Option<String>,
 }
 
@@ -337,18 +349,20 @@ pub async fn get(
     Ok(v)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     #[serde(default)]
     pub first_name: Option<String>,
     /// Absent: unchanged; `null` (or `""`): cleared; a string: set.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub last_name: Option<Option<String>>,
     #[serde(default)]
     pub active: Option<bool>,
     /// Present only to refuse it with a clear error: email is immutable.
     #[serde(default)]
+    #[schema(ignore)]
     pub email: Option<serde_json::Value>,
     #[serde(default)]
     pub tenant: Option<String>,

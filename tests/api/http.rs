@@ -964,3 +964,29 @@ async fn login_cookie_has_the_domain_and_no_host_prefix_when_a_cookie_domain_is_
         .unwrap();
     expect_error(other, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
+
+/// `idbridge bootstrap` takes the password from `IDBRIDGE_BOOTSTRAP_PASSWORD`, as its help says
+/// (out of the shell history): the settings loader, which refuses unknown `IDBRIDGE_*` keys,
+/// leaves that one to the command.
+#[test]
+fn bootstrap_reads_its_password_from_the_environment() {
+    let dir = std::env::temp_dir().join(format!("idbridge-boot-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+        .args(["bootstrap", "--email", "ada@example.com"])
+        .current_dir(&dir)
+        .env_remove("IDBRIDGE_TEST_DATABASE_URL")
+        .env("IDBRIDGE_DATA__DIR", dir.join("data"))
+        .env("IDBRIDGE_BOOTSTRAP_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains(PASSWORD),
+        "the password is not echoed: {text}"
+    );
+}

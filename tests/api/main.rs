@@ -19,6 +19,7 @@ mod loose_ends;
 mod nginx;
 mod oauth;
 mod oidc;
+mod openapi;
 mod ordering;
 mod outbound;
 mod rbac;
