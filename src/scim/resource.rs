@@ -218,8 +218,10 @@ pub fn is_empty(v: &Value) -> bool {
     }
 }
 
+/// Whether `key` starts with `urn:` (any case). Bytes, not a `str` slice: a key may begin with
+/// a multi-byte character.
 pub fn is_urn(key: &str) -> bool {
-    key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:")
+    key.len() > 4 && key.as_bytes()[..4].eq_ignore_ascii_case(b"urn:")
 }
 
 /// Required attributes (userName, displayName) present and non-empty strings.
@@ -437,6 +439,15 @@ fn remove_ci(m: &mut Map<String, Value>, attr: &str, sub: Option<&str>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_attribute_name_that_begins_with_a_multi_byte_character_is_no_urn() {
+        assert!(!is_urn("\u{c1}\u{5d72d}O"));
+        assert!(!is_urn("é"));
+        assert!(is_urn("URN:ietf:params:scim:schemas:core:2.0:User"));
+        assert!(!is_urn("urn:"));
+        assert!(selectors(Kind::User, Some("\u{c1}\u{5d72d}x,userName")).is_ok());
+    }
 
     #[test]
     fn canonical_names_string_booleans_and_dropped_attributes() {

@@ -1921,3 +1921,49 @@ async fn a_group_provisioned_again_with_its_external_id_takes_its_keys_back() {
     create(Some(oid)).await;
     assert_eq!(role_names(&app, &admin, &bob).await, fulfiller);
 }
+
+/// Found by schemathesis: an attribute name whose first character takes several bytes (in a
+/// body, `attributes` or a PATCH path) crashed the URN check. Each is a client error or ignored,
+/// never a 500.
+#[tokio::test]
+async fn attribute_names_that_begin_with_a_multi_byte_character_are_refused_not_crashed_on() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let odd = "\u{c1}\u{5d72d}O";
+    let user = scim.create_user("odd@corp.example", json!({})).await;
+    let id = user["id"].as_str().unwrap();
+
+    let mut body = json!({"schemas": [USER], "userName": "odd2@corp.example"});
+    body[odd] = json!("x");
+    let (s, v) = scim.post("/Users", body).await;
+    assert!(s.is_success() || s.is_client_error(), "{s} {v}");
+
+    let (s, v) = scim
+        .get(&format!("/Users/{id}?attributes={}", url_encode(odd)))
+        .await;
+    assert!(s.is_success() || s.is_client_error(), "{s} {v}");
+    let (s, v) = scim
+        .get(&format!("/Users?excludedAttributes={}", url_encode(odd)))
+        .await;
+    assert!(s.is_success() || s.is_client_error(), "{s} {v}");
+
+    let (s, v) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": odd, "value": "x"}]),
+        )
+        .await;
+    assert!(s.is_client_error(), "{s} {v}");
+    let (s, v) = scim
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "attributes": [odd]}),
+        )
+        .await;
+    assert!(s.is_success() || s.is_client_error(), "{s} {v}");
+    // The gateway still answers.
+    let (s, _) = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+}
