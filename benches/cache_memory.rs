@@ -19,7 +19,7 @@ use idbridge::auth::principal::{Actor, Principal};
 use idbridge::config::ForwardAuthSettings;
 use idbridge::domain::{PermissionPattern, RbacTier};
 use idbridge::rbac::engine::{CompileInput, Grant, compile};
-use idbridge::tokens::forward_auth::{Verified, VerifiedCache};
+use idbridge::tokens::verified::{Verified, VerifiedCache};
 
 struct Counting;
 

@@ -24,3 +24,4 @@ pub mod telemetry;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod web;

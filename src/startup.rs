@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::state::{AppState, Inner};
+use crate::store::counters::{self, Generations};
 use crate::store::{self, Store};
-use crate::tokens::forward_auth::VerifiedCache;
-use crate::tokens::generations::{self, Generations};
 use crate::tokens::keys::{self, KeyAlg, KeyPolicy, KeyRing};
+use crate::tokens::verified::VerifiedCache;
 
 pub struct App {
     listener: TcpListener,
@@ -180,7 +180,7 @@ async fn watch(state: AppState) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     // Dropping a `JoinHandle` does not stop its task: the guard aborts the counter watcher
     // when this task is aborted at shutdown, or it would poll a closed pool forever.
-    let _watcher = AbortOnDrop(tokio::spawn(generations::watch(
+    let _watcher = AbortOnDrop(tokio::spawn(counters::watch(
         state.store.clone(),
         state.generations.clone(),
         poll,

@@ -11,9 +11,9 @@ use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::store::Store;
-use crate::tokens::forward_auth::VerifiedCache;
-use crate::tokens::generations::Generations;
+use crate::store::counters::Generations;
 use crate::tokens::keys::{KeyPolicy, KeyRing};
+use crate::tokens::verified::VerifiedCache;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -41,7 +41,7 @@ pub struct Inner {
     /// The DNS resolver for domain verification.
     pub dns: crate::net::dns::Resolver,
     /// Upstream identity providers' metadata and keys, per connection.
-    pub sso: crate::sso::oidc::SsoCache,
+    pub sso: crate::sso::cache::SsoCache,
     /// Rate limits per route class (`auth::throttle`).
     pub throttle: crate::auth::throttle::Throttle,
     /// The last SCIM requests per tenant (`GET /api/scim/log`).

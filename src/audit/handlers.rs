@@ -2,33 +2,41 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::EventView;
 use crate::auth::principal::Principal;
 use crate::error::{Error, Result};
+use crate::http::openapi::ErrorBody;
+use crate::http::page::Page;
 use crate::http::{ApiResult, AppQuery};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, audit::AuditQuery};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().route("/api/audit", get(list_h))
+    OpenApiRouter::new().routes(routes!(list_h))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// The tenant's slug; default: the caller's current tenant.
     pub tenant: Option<String>,
+    /// Only events of this action (`user.create`, `role.assign`, ...).
     pub action: Option<String>,
+    /// Only events by this actor (a user or token id).
     pub actor_id: Option<String>,
+    /// Only events about this target id.
     pub target_id: Option<String>,
+    /// 1 to 500 (default 50).
     pub page_size: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -78,11 +86,21 @@ pub async fn list(
     Ok((rows.into_iter().map(EventView::from).collect(), next))
 }
 
+/// The tenant's audit trail, newest first, a page at a time.
+///
+/// Permission: `audit:read` in the tenant.
+#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditParams),
+    responses(
+        (status = 200, body = Page<EventView>),
+        (status = 400, description = "`invalid_page_size`, `invalid_cursor`", body = ErrorBody),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn list_h(
     State(s): State<AppState>,
     p: Principal,
     AppQuery(q): AppQuery<AuditParams>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let (items, next) = list(&s, &p, q).await?;
-    Ok(Json(json!({"items": items, "next_cursor": next})))
+) -> ApiResult<Json<Page<EventView>>> {
+    let (items, next_cursor) = list(&s, &p, q).await?;
+    Ok(Json(Page { items, next_cursor }))
 }

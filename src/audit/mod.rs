@@ -73,10 +73,11 @@ pub fn record_stmt(now: i64, actor: &Actor<'_>, e: Event<'_>) -> Stmt {
 }
 
 /// JSON view of an audit event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub id: String,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub tenant_id: Option<String>,
     pub actor_id: Option<String>,

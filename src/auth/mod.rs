@@ -1,5 +1,6 @@
 //! Local sign-in, sessions, invites, password resets and `/api/me`.
 
+pub mod attempts;
 pub mod handlers;
 pub mod mail;
 pub mod password;

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::principal::{Actor, Method, Principal};
 use crate::audit::{self, Event};
 use crate::crypto;
-use crate::domain::{Email, PersonName, RoleSource, new_id, validate_password};
+use crate::domain::{Email, PersonName, RoleSource, display_name, new_id, validate_password};
 use crate::error::{Error, Result};
-use crate::http::extract::ClientInfo;
+use crate::http::client::ClientInfo;
 use crate::rbac::roles;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
@@ -216,13 +216,6 @@ pub fn session_cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-pub fn display_name(first: &str, last: Option<&str>) -> String {
-    match last {
-        Some(l) if !l.is_empty() => format!("{first} {l}"),
-        _ => first.to_string(),
-    }
-}
-
 /// `Set-Cookie` for a session (`max_age_secs = 0` clears it).
 pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
     let mut c = format!(
@@ -247,9 +240,10 @@ pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> Strin
 // Sessions and tokens
 
 /// What a successful sign-in returns (the session token goes into the cookie, not the body).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     pub access_token: String,
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     pub expires_in: i64,
     pub tenant: String,
@@ -391,7 +385,7 @@ fn permissions_claim(effective: &[String], max_bytes: usize) -> Option<Vec<Strin
 // ---------------------------------------------------------------------------------------------
 // Register, login, logout, switch tenant
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
@@ -444,7 +438,7 @@ fn registration_closed() -> Error {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Registered {
     pub user: UserView,
     pub tenant: TenantView,
@@ -565,7 +559,7 @@ async fn admin_role_of(tx: &mut Tx, tenant: &TenantRow) -> Result<crate::store::
         .ok_or_else(|| Error::internal("the tenant's preset has no admin role"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -587,7 +581,7 @@ pub async fn login(
     };
     let email = Email::parse(&req.email).map_err(|_| bad())?;
     // The account's back-off (kept in the database), before any hashing.
-    super::throttle::account_allowed(state, email.normalized(), client.addr).await?;
+    super::attempts::account_allowed(state, email.normalized(), client.addr).await?;
     let user = {
         let mut c = state.store.acquire().await?;
         store::users::get_by_email(c.conn(), email.normalized()).await?
@@ -606,10 +600,10 @@ pub async fn login(
             "sign-in refused: wrong email or password"
         );
         state.metrics.count("sign_in_failed");
-        super::throttle::account_failed(state, email.normalized(), client.addr).await?;
+        super::attempts::account_failed(state, email.normalized(), client.addr).await?;
         return Err(bad());
     };
-    super::throttle::account_succeeded(state, email.normalized(), client.addr).await?;
+    super::attempts::account_succeeded(state, email.normalized(), client.addr).await?;
     if user.status != "active" {
         return Err(Error::forbidden(
             "account_disabled",
@@ -744,15 +738,16 @@ pub async fn logout(state: &AppState, p: &Principal, request_id: Option<&str>) -
     tx.commit().await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchTenantRequest {
     pub tenant: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Switched {
     pub access_token: String,
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     pub expires_in: i64,
     pub tenant: String,
@@ -797,7 +792,7 @@ pub async fn switch_tenant(
 // ---------------------------------------------------------------------------------------------
 // Invites
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     pub email: String,
@@ -809,13 +804,14 @@ pub struct InviteRequest {
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InviteCreated {
     pub id: String,
     pub email: String,
     pub tenant: String,
     pub role: String,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: i64,
     pub mail_sent: bool,
     /// The one-time link; present only when it was not mailed.
@@ -935,7 +931,7 @@ pub async fn invite(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupExchangeRequest {
     pub token: String,
@@ -1048,7 +1044,7 @@ pub async fn signup_exchange(
     Ok(signed)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvite {
     pub token: String,
@@ -1186,7 +1182,7 @@ fn check_one_time<T>(found: Option<(Option<i64>, i64, T)>, now: i64, what: &str)
 // ---------------------------------------------------------------------------------------------
 // Password resets
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
     pub email: String,
@@ -1332,7 +1328,7 @@ pub async fn admin_reset_link(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     pub token: String,
@@ -1398,7 +1394,7 @@ pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Resu
 // ---------------------------------------------------------------------------------------------
 // /api/me
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     pub user: Option<UserView>,
     pub token: Option<serde_json::Value>,
@@ -1408,7 +1404,7 @@ pub struct Me {
     pub tenants: Vec<MeTenant>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeTenant {
     pub id: String,
     pub slug: String,

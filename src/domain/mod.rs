@@ -9,7 +9,7 @@ mod slug;
 
 pub use domain_name::DomainName;
 pub use email::Email;
-pub use names::{PersonName, validate_password};
+pub use names::{PersonName, display_name, validate_password};
 pub use permission::{Permission, PermissionPattern};
 pub use slug::Slug;
 

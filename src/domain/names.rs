@@ -33,6 +33,14 @@ impl PersonName {
     }
 }
 
+/// "First Last", or the first name alone.
+pub fn display_name(first: &str, last: Option<&str>) -> String {
+    match last {
+        Some(l) if !l.is_empty() => format!("{first} {l}"),
+        _ => first.to_string(),
+    }
+}
+
 /// Checks the password policy; the error names what is missing.
 pub fn validate_password(pw: &str) -> Result<()> {
     let mut missing = Vec::new();

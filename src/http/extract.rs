@@ -1,18 +1,17 @@
 //! Extractors: JSON and query bodies whose rejections speak our error format, the caller's
-//! principal, the client address and the request id.
-
-use std::net::{IpAddr, SocketAddr};
+//! principal and the request id (the client's address: [`super::client`]).
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::auth::principal::Principal;
 use crate::error::Error;
 use crate::state::AppState;
+use crate::web::csrf::cross_origin;
 
 /// `Json<T>` whose rejections are 400/413/415 in the `/api` error format.
 pub struct AppJson<T>(pub T);
@@ -92,91 +91,6 @@ fn check_same_origin(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The one same-origin rule for every browser write that a cookie authorises (the API, the
-/// sign-in, sign-out, tenant switch and consent forms), after OWASP's CSRF cheat sheet: Fetch
-/// Metadata first (`Sec-Fetch-Site: cross-site` is refused), then `Origin`, which must be
-/// idbridge's own (`null`, a sibling subdomain or any other origin is refused). A request with
-/// neither header comes from a non-browser client or an old browser, and passes.
-pub fn cross_origin(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return true;
-    }
-    match headers.get(header::ORIGIN).map(|v| v.to_str()) {
-        None => false,
-        Some(Ok(origin)) => !origin.eq_ignore_ascii_case(origin_of(&state.public_url)),
-        Some(Err(_)) => true,
-    }
-}
-
-/// `scheme://host[:port]` of a URL.
-pub fn origin_of(url: &str) -> &str {
-    let start = url.find("://").map(|i| i + 3).unwrap_or(0);
-    match url[start..].find('/') {
-        Some(j) => &url[..start + j],
-        None => url,
-    }
-}
-
-/// The client's address (from a trusted proxy's `X-Forwarded-For` when configured) and agent.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// The same address, parsed (the throttles key on it).
-    pub addr: Option<IpAddr>,
-}
-
-/// The client's address: the peer, or the last `X-Forwarded-For` hop when the peer is one of
-/// `server.trusted_proxies`.
-pub fn client_addr(state: &AppState, parts: &Parts) -> Option<IpAddr> {
-    let peer: Option<IpAddr> = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    client_addr_of(state, peer, &parts.headers)
-}
-
-/// [`client_addr`] from the peer address and the headers.
-pub fn client_addr_of(
-    state: &AppState,
-    peer: Option<IpAddr>,
-    headers: &axum::http::HeaderMap,
-) -> Option<IpAddr> {
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next_back())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok());
-    match (peer, forwarded) {
-        (Some(p), Some(f)) if state.settings.server.trusted_proxies.contains(&p) => Some(f),
-        (p, _) => p,
-    }
-}
-
-impl FromRequestParts<AppState> for ClientInfo {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ip = client_addr(state, parts);
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(ClientInfo {
-            ip: ip.map(|i| i.to_string()),
-            user_agent,
-            addr: ip,
-        })
-    }
-}
-
 /// The request id set by the request-id middleware (also echoed in `x-request-id`).
 #[derive(Debug, Clone, Default)]
 pub struct RequestId(pub Option<String>);
@@ -193,17 +107,4 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
                 .map(str::to_string),
         ))
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters (for query values).
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

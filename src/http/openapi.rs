@@ -11,10 +11,9 @@
 //!   another media type (415 `unsupported_media_type`);
 //! - query parameters can fail to parse (400 `invalid_query`);
 //! - a write with the session cookie from another origin is refused (403 `csrf`);
+//! - a sign-in attempt (`auth::attempts::SIGN_IN_PATHS`) can be over its address's limit (429);
 //!
 //! SCIM operations (`/scim/v2`) speak RFC 7644 errors instead (`application/scim+json`).
-
-use std::sync::LazyLock;
 
 use serde::Serialize;
 use utoipa::openapi::path::Operation;
@@ -90,32 +89,24 @@ pub struct ScimErrorBody {
     pub detail: Option<String>,
 }
 
-/// The whole document: the annotations of every route the router mounts.
-pub fn document() -> &'static Document {
-    static DOC: LazyLock<Document> = LazyLock::new(|| {
-        let mut doc = super::router::api().split_for_parts().1;
-        // After the routes are in: `ApiDoc`'s own modifiers run before any path exists.
-        SharedRefusals.modify(&mut doc);
-        doc
-    });
-    &DOC
-}
-
-/// This document, as JSON.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "health",
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
-)]
-pub async fn document_json() -> impl axum::response::IntoResponse {
-    static JSON: LazyLock<String> = LazyLock::new(|| {
-        serde_json::to_string(document()).expect("the OpenAPI document serializes")
-    });
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        JSON.as_str(),
-    )
+/// Adds what every operation shares (see the module's comment) once the routes are in:
+/// `ApiDoc`'s own modifiers run before any path exists. `sign_in`: the `POST` paths whose
+/// per-address limit is checked before routing (429 `rate_limited`).
+pub fn finish(doc: &mut Document, sign_in: &[&str]) {
+    SharedRefusals.modify(doc);
+    for path in sign_in {
+        if let Some(op) = doc.paths.paths.get_mut(*path).and_then(|i| i.post.as_mut()) {
+            add(
+                op,
+                "429",
+                "`rate_limited`: too many sign-in attempts from the caller's address; \
+                 `Retry-After` says when to try again"
+                    .into(),
+                "ErrorBody",
+                "application/json",
+            );
+        }
+    }
 }
 
 struct Security;
@@ -171,6 +162,8 @@ impl Modify for SharedRefusals {
     fn modify(&self, doc: &mut Document) {
         unique_operation_ids(doc);
         for (path, item) in doc.paths.paths.iter_mut() {
+            // The admin API and forward auth share the `/api` refusals (`http::extract`); the
+            // OAuth and OIDC endpoints speak their own protocol and document their answers.
             let scim = path.starts_with("/scim/");
             for (write, op) in [
                 (false, &mut item.get),
@@ -182,7 +175,7 @@ impl Modify for SharedRefusals {
                 let Some(op) = op else { continue };
                 if scim {
                     scim_refusals(op);
-                } else {
+                } else if path.starts_with("/api/") || path.starts_with("/auth/") {
                     api_refusals(op, write);
                 }
                 described(op);
@@ -208,6 +201,14 @@ fn json_body(op: &Operation) -> bool {
     op.request_body
         .as_ref()
         .is_some_and(|b| matches!(b, RefOr::T(b) if b.content.contains_key("application/json")))
+}
+
+/// An optional body is read as raw bytes (empty means the defaults), so its content type is
+/// never refused.
+fn body_required(op: &Operation) -> bool {
+    op.request_body.as_ref().is_some_and(
+        |b| matches!(b, RefOr::T(b) if matches!(b.required, Some(utoipa::openapi::Required::True))),
+    )
 }
 
 fn has_query(op: &Operation) -> bool {
@@ -356,13 +357,16 @@ fn api_refusals(op: &mut Operation, write: bool) {
             "ErrorBody",
             json,
         );
-        add(
-            op,
-            "415",
-            "`unsupported_media_type`: send the body with `Content-Type: application/json`".into(),
-            "ErrorBody",
-            json,
-        );
+        if body_required(op) {
+            add(
+                op,
+                "415",
+                "`unsupported_media_type`: send the body with `Content-Type: application/json`"
+                    .into(),
+                "ErrorBody",
+                json,
+            );
+        }
     }
     if has_query(op) {
         add(

@@ -7,6 +7,7 @@
 //! by the database pool's acquire timeout, so the timeout layer and the per-request trace span
 //! would only cost it throughput. Its errors are still logged by `ApiError`.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -30,22 +31,56 @@ use utoipa_axum::routes;
 use super::error::body;
 use crate::state::AppState;
 
+/// Operations served outside the feature router: forward auth has a lean stack of its own.
+#[derive(OpenApi)]
+#[openapi(paths(crate::tokens::forward_auth::verify))]
+struct OutsideTheRouter;
+
 /// Every feature's routes with their OpenAPI annotations (see [`super::openapi`]).
 pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(super::openapi::ApiDoc::openapi())
-        .merge(super::health::routes())
-        .merge(crate::auth::handlers::routes())
-        .merge(crate::users::handlers::routes())
-        .merge(crate::tenants::handlers::routes())
-        .merge(crate::rbac::handlers::routes())
-        .merge(crate::tokens::api_tokens::routes())
-        .merge(crate::tokens::handlers::routes())
-        .merge(crate::tokens::oauth::routes())
-        .merge(crate::tokens::oidc::routes())
-        .merge(crate::audit::handlers::routes())
-        .merge(crate::sso::handlers::routes())
-        .merge(crate::scim::routes())
-        .routes(routes!(super::openapi::document_json))
+    OpenApiRouter::with_openapi(
+        super::openapi::ApiDoc::openapi().merge_from(OutsideTheRouter::openapi()),
+    )
+    .merge(super::health::routes())
+    .merge(crate::auth::handlers::routes())
+    .merge(crate::users::handlers::routes())
+    .merge(crate::tenants::handlers::routes())
+    .merge(crate::rbac::handlers::routes())
+    .merge(crate::tokens::api_tokens::routes())
+    .merge(crate::tokens::handlers::routes())
+    .merge(crate::tokens::oauth::routes())
+    .merge(crate::tokens::oidc::routes())
+    .merge(crate::audit::handlers::routes())
+    .merge(crate::sso::handlers::routes())
+    .merge(crate::scim::routes())
+    .routes(routes!(document_json))
+}
+
+/// The whole OpenAPI document: the annotations of every route the router mounts.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+        let mut doc = api().split_for_parts().1;
+        super::openapi::finish(&mut doc, &crate::auth::attempts::SIGN_IN_PATHS);
+        doc
+    });
+    &DOC
+}
+
+/// This document, as JSON.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "health",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn document_json() -> impl axum::response::IntoResponse {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        serde_json::to_string(document()).expect("the OpenAPI document serializes")
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        JSON.as_str(),
+    )
 }
 
 pub fn build(state: AppState) -> Router {
@@ -179,7 +214,7 @@ impl tower::Service<Request> for Dispatch {
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         use futures_util::future::Either;
-        if let Some(mut resp) = crate::auth::throttle::refuse_early(&self.state, self.peer, &req) {
+        if let Some(mut resp) = crate::auth::attempts::refuse_early(&self.state, self.peer, &req) {
             if let Some(id) = req.headers().get(REQUEST_ID) {
                 resp.headers_mut().insert(REQUEST_ID, id.clone());
             }

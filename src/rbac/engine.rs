@@ -145,7 +145,7 @@ impl PermissionSet {
 }
 
 /// Why a decision came out as it did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "code")]
 pub enum Reason {
     GrantedByRole {

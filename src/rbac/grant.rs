@@ -5,12 +5,13 @@
 //! every permission of the role in that tenant ("you cannot grant what you do not hold").
 
 use crate::auth::principal::Principal;
+use crate::domain::PermissionPattern;
 use crate::error::{Error, Result};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
-use crate::store::AsConn;
 use crate::store::roles::RoleRow;
 use crate::store::tenants::TenantRow;
+use crate::store::{self, AsConn};
 
 /// Fails unless `p` may hand out `role` in `tenant` through a place that needs one of
 /// `permission` (`rbac:assign`, `sso:manage`, `users:write`, ...).
@@ -38,7 +39,16 @@ pub async fn require_may_grant(
             ),
         ));
     }
-    let perms = super::roles::patterns(db, &role.id).await?;
+    let perms = patterns(db, &role.id).await?;
     let compiled = rbac::compiled(state, db, p, tenant).await?;
     rbac::require_holds_all(&compiled, &perms)
+}
+
+/// A role's permissions as patterns.
+pub async fn patterns(db: &mut impl AsConn, role_id: &str) -> Result<Vec<PermissionPattern>> {
+    Ok(store::roles::permissions(db.conn(), role_id)
+        .await?
+        .iter()
+        .filter_map(|p| PermissionPattern::parse(&p.permission).ok())
+        .collect())
 }

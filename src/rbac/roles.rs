@@ -68,15 +68,6 @@ pub async fn default_role(db: &mut impl AsConn, tenant: &TenantRow) -> Result<Ro
         .ok_or_else(|| Error::internal("the tenant has no default role"))
 }
 
-/// A role's permissions as patterns.
-pub async fn patterns(db: &mut impl AsConn, role_id: &str) -> Result<Vec<PermissionPattern>> {
-    Ok(store::roles::permissions(db.conn(), role_id)
-        .await?
-        .iter()
-        .filter_map(|p| PermissionPattern::parse(&p.permission).ok())
-        .collect())
-}
-
 /// Fails with 400 naming the first permission that the tenant boundary does not allow.
 fn check_boundary(tenant: &TenantRow, perms: &[PermissionPattern]) -> Result<()> {
     let boundary = boundary_of(tenant);
@@ -171,19 +162,24 @@ impl AdminGuard {
 // ---------------------------------------------------------------------------------------------
 // Views
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub id: String,
     pub name: String,
     pub display_name: String,
     pub description: String,
+    /// A role of the preset (cannot be renamed or deleted).
     pub builtin: bool,
+    /// The admin role (holds `*`; the tenant's last active admin keeps it).
     pub admin: bool,
+    /// The organisation's default (least-privileged) role.
     pub default: bool,
+    /// The RBAC tier the role needs, if any.
     pub tier: Option<String>,
     /// Whether the tenant's RBAC tier exposes the role.
     pub available: bool,
     pub permissions: Vec<String>,
+    /// How many users hold the role.
     pub holder_count: i64,
 }
 
@@ -239,7 +235,7 @@ pub async fn list(state: &AppState, p: &Principal, tenant: Option<&str>) -> Resu
         .collect())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoleDetail {
     #[serde(flatten)]
     pub role: RoleView,
@@ -297,7 +293,7 @@ pub async fn get(
     })
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopedPermission {
     pub permission: String,
@@ -349,16 +345,22 @@ impl From<AssignmentView> for AssignmentOut {
 // ---------------------------------------------------------------------------------------------
 // Role CRUD
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRole {
+    /// 1-64 letters, digits, spaces, dots, dashes or underscores; unique in the organisation
+    /// (case-insensitive).
     pub name: String,
+    /// Default: the name.
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// `resource:action` patterns (`users:read`, `itsm:*`, `*`), at most 10000.
     #[serde(default)]
     pub permissions: Vec<String>,
+    /// The tenant's slug (the role goes to its organisation); default: the caller's current
+    /// tenant.
     #[serde(default)]
     pub tenant: Option<String>,
 }
@@ -456,17 +458,20 @@ async fn org_tenant(tx: &mut Tx, t: &TenantRow) -> Result<TenantRow> {
         .ok_or(Error::NotFound("tenant"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRole {
+    /// A new name (built-in roles keep theirs).
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Replaces every permission of the role (unscoped), when given.
     #[serde(default)]
     pub permissions: Option<Vec<String>>,
+    /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
 }
@@ -642,9 +647,10 @@ pub async fn delete(
 // ---------------------------------------------------------------------------------------------
 // Scoped permission editor (`/api/rbac/role-permissions?role_id=`)
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RolePermissions {
     pub role_id: String,
+    /// The role's name.
     pub role: String,
     pub permissions: Vec<ScopedPermission>,
 }
@@ -672,14 +678,14 @@ pub async fn get_permissions(
 }
 
 /// Either `["users:read"]` or `[{"permission": "runbooks:run", "scope": "sub-a"}]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PermissionEntry {
     Plain(String),
     Scoped(ScopedPermission),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutPermissions {
     pub permissions: Vec<PermissionEntry>,
@@ -984,7 +990,7 @@ pub async fn remove_user_role(
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BulkMode {
     Add,
@@ -992,25 +998,34 @@ pub enum BulkMode {
     Replace,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkAssign {
+    /// 1 to 10000 user ids.
     pub user_ids: Vec<String>,
+    /// Roles by id.
     #[serde(default)]
     pub role_ids: Vec<String>,
+    /// Roles by name.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// `add`, `remove`, or `replace` (every role the users hold there is removed first).
     pub mode: BulkMode,
+    /// Assign at this subtenant of the tenant instead of the tenant itself.
     #[serde(default)]
     pub subtenant: Option<String>,
+    /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
+    /// Distinct users changed.
     pub users: usize,
+    /// Assignments added.
     pub added: u64,
+    /// Assignments removed.
     pub removed: u64,
 }
 
@@ -1135,23 +1150,30 @@ pub async fn bulk_assign(
 // ---------------------------------------------------------------------------------------------
 // can-i
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CanIParams {
+    /// The permission asked about (`resource:action`, e.g. `users:read`).
     pub permission: String,
+    /// The tenant's slug; default: the caller's current tenant.
     pub tenant: Option<String>,
+    /// Ask about this subtenant of the tenant instead.
     pub subtenant: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CanI {
     pub allowed: bool,
+    /// Why, for a person.
     pub reason: String,
     /// Flattened: `"code": "granted_by_role"` (plus `"role"` when a role grants), not a nested
     /// object.
     #[serde(flatten)]
     pub code: super::engine::Reason,
+    /// The permission asked about, normalised.
     pub permission: String,
+    /// The slug of the tenant (or subtenant) decided in.
     pub tenant: String,
 }
 

@@ -2,12 +2,19 @@
 //! looked up by its hash) decides the tenant; cookies, sessions, access tokens and integration
 //! tokens are never accepted here, and SCIM tokens are never accepted by `/api`.
 
+use std::sync::{Arc, Mutex};
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ScimError;
 use crate::state::AppState;
+
+/// Filled by [`ScimClient`] when it authenticates (tenant, token name, state), read by the
+/// request log.
+#[derive(Clone, Default)]
+pub struct LogSlot(pub Arc<Mutex<Option<(String, String, AppState)>>>);
 
 /// The tenant a SCIM request acts on, and the token that authenticated it.
 #[derive(Debug, Clone)]
@@ -21,7 +28,7 @@ impl FromRequestParts<AppState> for ScimClient {
     type Rejection = ScimError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let addr = crate::http::extract::client_addr(s, parts);
+        let addr = crate::http::client::client_addr(s, parts);
         s.throttle.client_auth_allowed(addr, &s.metrics)?;
         let token = parts
             .headers
@@ -45,7 +52,7 @@ impl FromRequestParts<AppState> for ScimClient {
         };
         s.throttle.scim_request(&row.id, &s.metrics)?;
         crate::http::access::RequestTenant::record(parts, &row.tenant_id);
-        if let Some(slot) = parts.extensions.get::<super::LogSlot>()
+        if let Some(slot) = parts.extensions.get::<LogSlot>()
             && let Ok(mut g) = slot.0.lock()
         {
             *g = Some((row.tenant_id.clone(), row.name.clone(), s.clone()));

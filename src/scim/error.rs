@@ -9,6 +9,10 @@ use crate::error::Error;
 
 pub const CONTENT_TYPE: &str = "application/scim+json";
 
+/// The detail of a SCIM error response, put in the response's extensions for the request log.
+#[derive(Clone)]
+pub struct ErrorDetail(pub String);
+
 #[derive(Debug)]
 pub struct ScimError {
     pub status: StatusCode,
@@ -137,8 +141,7 @@ impl IntoResponse for ScimError {
             body["scimType"] = json!(t);
         }
         let mut r = (self.status, body.to_string()).into_response();
-        r.extensions_mut()
-            .insert(super::ErrorDetail(self.detail.clone()));
+        r.extensions_mut().insert(ErrorDetail(self.detail.clone()));
         let h = r.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if self.status == StatusCode::UNAUTHORIZED {

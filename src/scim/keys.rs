@@ -18,11 +18,11 @@ use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::error::{Error, Result};
 use crate::http::openapi::ErrorBody;
+use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store;
-use crate::users::service::{Page, TenantParam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

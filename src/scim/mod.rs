@@ -23,8 +23,6 @@ pub mod tokens;
 pub mod users;
 pub mod wire;
 
-use std::sync::{Arc, Mutex};
-
 use axum::Json;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,18 +31,19 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use self::auth::LogSlot;
 use self::doc::{
     ScimBulkRequest, ScimBulkResponse, ScimGroup, ScimGroupRequest, ScimListResponse, ScimPatchOp,
     ScimResource, ScimSearchRequest, ScimUser, ScimUserRequest,
 };
-use self::error::ScimError;
+use self::error::{ErrorDetail, ScimError};
 use self::schema::Kind;
 use self::wire::{Call, Projection, ScimBody};
 use crate::auth::principal::Principal;
 use crate::http::openapi::{ErrorBody, ScimErrorBody};
+use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppQuery};
 use crate::state::AppState;
-use crate::users::service::{Page, TenantParam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     let scim = OpenApiRouter::new()
@@ -78,15 +77,6 @@ async fn not_found() -> ScimError {
         "no such SCIM endpoint: see /ServiceProviderConfig, /ResourceTypes and /Schemas",
     )
 }
-
-/// Filled by [`auth::ScimClient`] when it authenticates (tenant, token name, state), read by the
-/// request log.
-#[derive(Clone, Default)]
-pub struct LogSlot(pub Arc<Mutex<Option<(String, String, AppState)>>>);
-
-/// The detail of a SCIM error response, for the request log.
-#[derive(Clone)]
-pub struct ErrorDetail(pub String);
 
 async fn log_request(mut req: Request, next: Next) -> Response {
     let slot = LogSlot::default();

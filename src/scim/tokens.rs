@@ -15,12 +15,12 @@ use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::error::Result;
 use crate::http::openapi::ErrorBody;
+use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store;
 use crate::tokens::api_tokens::{self, Kind, TokenView};
-use crate::users::service::{Page, TenantParam};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -885,7 +885,7 @@ pub async fn update_sso_config(
     let mut tx = state.store.begin().await?;
     let mut t = tenant_guard(state, &mut tx, p, req.tenant.as_deref(), "sso:manage").await?;
     let (before, after) =
-        crate::tenants::settings::apply(state, &mut tx, p, &mut t, req.settings).await?;
+        crate::tenants::settings_change::apply(state, &mut tx, p, &mut t, req.settings).await?;
     t.updated_at = state.now_ms();
     store::tenants::update(tx.conn(), &t).await?;
     audit::record(

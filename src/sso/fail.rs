@@ -76,7 +76,7 @@ impl Fail {
         let body = format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
              <h1>{title}</h1><p>{text}</p><p>Reference: <code>{}</code></p><p><a href=\"/login\">Back to sign-in</a></p></body></html>",
-            crate::tokens::oidc::escape(id)
+            crate::web::html::escape(id)
         );
         let mut r = (self.status, body).into_response();
         let h = r.headers_mut();

@@ -23,12 +23,12 @@ use super::{ExternalIdentity, jit, oidc};
 use crate::auth::principal::Principal;
 use crate::error::{Error, Result};
 use crate::http::openapi::ErrorBody;
+use crate::http::page::TenantParam;
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
 use crate::tenants::settings::RoleSource;
-use crate::tokens::oidc::escape;
-use crate::users::service::TenantParam;
+use crate::web::html::escape;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -579,7 +579,7 @@ fn see_other(to: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    crate::tokens::oidc::no_store(r)
+    crate::web::html::no_store(r)
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -620,7 +620,7 @@ async fn start_h(
         Ok(r) => r,
         Err(f) => return f.page(rid.as_deref(), &clear),
     };
-    let rd = crate::tokens::oidc::safe_rd(&s, q.rd.as_deref());
+    let rd = crate::web::redirect::safe_rd(&s, q.rd.as_deref());
     let saml = row.kind == "saml";
     let begun = if saml {
         super::saml_sp::begin(&s, &row, rd).await
@@ -752,7 +752,7 @@ async fn saml_slo(
     .await;
     match result {
         Ok(super::saml_sp::SloOutcome::Redirect(to)) => see_other(&to),
-        Ok(super::saml_sp::SloOutcome::Done) => crate::tokens::oidc::page(
+        Ok(super::saml_sp::SloOutcome::Done) => crate::web::html::page(
             StatusCode::OK,
             "Signed out",
             "<p>You are signed out.</p><p><a href=\"/login\">Sign in again</a></p>",
@@ -1072,15 +1072,15 @@ async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> R
             let mut to = format!(
                 "/sso/{}/start?login_hint={}",
                 row.id,
-                crate::http::extract::url_encode(f.email.trim())
+                crate::web::url::url_encode(f.email.trim())
             );
-            if let Some(rd) = crate::tokens::oidc::safe_rd(&s, Some(&f.rd)) {
+            if let Some(rd) = crate::web::redirect::safe_rd(&s, Some(&f.rd)) {
                 to.push_str("&rd=");
-                to.push_str(&crate::http::extract::url_encode(&rd));
+                to.push_str(&crate::web::url::url_encode(&rd));
             }
             see_other(&to)
         }
-        None => crate::tokens::oidc::page(
+        None => crate::web::html::page(
             StatusCode::OK,
             "Sign in",
             "<p class=\"err\">No single sign-on is set up for this email domain. Sign in with your password, or ask your administrator.</p><p><a href=\"/login\">Back</a></p>",
@@ -1092,7 +1092,7 @@ async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> R
 // Logout: the idbridge session, then the IdP's (OIDC RP-initiated logout) when it offers one.
 
 async fn logout_page() -> Response {
-    crate::tokens::oidc::page(
+    crate::web::html::page(
         StatusCode::OK,
         "Sign out",
         "<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
@@ -1104,8 +1104,8 @@ async fn logout_submit(
     RequestId(rid): RequestId,
     headers: HeaderMap,
 ) -> Response {
-    if crate::http::extract::cross_origin(&s, &headers) {
-        return crate::tokens::oidc::page(
+    if crate::web::csrf::cross_origin(&s, &headers) {
+        return crate::web::html::page(
             StatusCode::FORBIDDEN,
             "Sign out",
             "<p class=\"err\">Cross-site sign-out refused.</p>",
@@ -1146,15 +1146,15 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
     let mut url = format!(
         "{end}{}client_id={}&post_logout_redirect_uri={}",
         if end.contains('?') { '&' } else { '?' },
-        crate::http::extract::url_encode(&cfg.client_id),
-        crate::http::extract::url_encode(&connections::post_logout_uri(s)),
+        crate::web::url::url_encode(&cfg.client_id),
+        crate::web::url::url_encode(&connections::post_logout_uri(s)),
     );
     if let Some(t) = sealed
         .and_then(|x| s.master_key.open("sso_id_token", &x).ok())
         .and_then(|b| String::from_utf8(b).ok())
     {
         url.push_str("&id_token_hint=");
-        url.push_str(&crate::http::extract::url_encode(&t));
+        url.push_str(&crate::web::url::url_encode(&t));
     }
     Some(url)
 }
@@ -1171,8 +1171,8 @@ async fn switch_tenant_submit(
     headers: HeaderMap,
     Form(f): Form<SwitchForm>,
 ) -> Response {
-    if crate::http::extract::cross_origin(&s, &headers) {
-        return crate::tokens::oidc::page(
+    if crate::web::csrf::cross_origin(&s, &headers) {
+        return crate::web::html::page(
             StatusCode::FORBIDDEN,
             "Switch organisation",
             "<p class=\"err\">Cross-site request refused.</p>",
@@ -1194,7 +1194,7 @@ async fn switch_tenant_submit(
         Ok(_) => see_other("/login"),
         Err(e) => {
             let text = e.to_string();
-            crate::tokens::oidc::page(
+            crate::web::html::page(
                 crate::http::ApiError(e).status(),
                 "Switch organisation",
                 &format!(

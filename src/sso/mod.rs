@@ -2,6 +2,7 @@
 //! just-in-time users and group -> role mapping. SAML (issue 5) feeds the same `ExternalIdentity`
 //! into the same JIT code.
 
+pub mod cache;
 pub mod connections;
 pub mod fail;
 pub mod handlers;

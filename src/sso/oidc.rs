@@ -8,26 +8,22 @@
 //! userinfo `sub`. The issuer's metadata and JWKS are cached per connection; an unknown `kid`
 //! refetches the JWKS at most once per `JWKS_COOLDOWN`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreGrantType, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError,
-    ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::ExternalIdentity;
+use super::cache::Metadata;
 use super::connections::{OidcConfig, client_secret, config_of, redirect_uri};
 use super::fail::{Fail, fail};
 use crate::crypto;
@@ -35,113 +31,9 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, sso::ConnectionRow, sso::PendingRow};
 
-/// Provider metadata fields the crate does not model.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Extra {
-    #[serde(default)]
-    pub authorization_response_iss_parameter_supported: bool,
-    #[serde(default)]
-    pub end_session_endpoint: Option<String>,
-}
-impl AdditionalProviderMetadata for Extra {}
-
-pub type Metadata = ProviderMetadata<
-    Extra,
-    CoreAuthDisplay,
-    CoreClientAuthMethod,
-    CoreClaimName,
-    CoreClaimType,
-    CoreGrantType,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
-    CoreResponseMode,
-    CoreResponseType,
-    CoreSubjectIdentifierType,
->;
-
-/// Metadata is refreshed after this long.
-const METADATA_TTL: Duration = Duration::from_secs(3600);
-const JWKS_COOLDOWN: Duration = Duration::from_secs(30);
 const PENDING_TTL_MS: i64 = 10 * 60_000;
 /// ID tokens issued longer ago than this (plus the skew) are refused.
 const MAX_IAT_AGE_SECS: i64 = 600;
-
-struct Cached {
-    issuer: String,
-    metadata: Arc<Metadata>,
-    fetched: Instant,
-    jwks_refreshed: Option<Instant>,
-}
-
-/// Per-connection cache of the IdP's metadata and keys.
-#[derive(Default)]
-pub struct SsoCache {
-    map: Mutex<HashMap<String, Cached>>,
-}
-
-impl SsoCache {
-    /// Connections whose IdP metadata and keys are held.
-    pub fn len(&self) -> usize {
-        self.map.lock().map_or(0, |m| m.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn forget(&self, connection_id: &str) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(connection_id);
-        }
-    }
-
-    fn get(&self, id: &str, issuer: &str) -> Option<Arc<Metadata>> {
-        let m = self.map.lock().ok()?;
-        m.get(id)
-            .filter(|c| c.issuer == issuer && c.fetched.elapsed() < METADATA_TTL)
-            .map(|c| c.metadata.clone())
-    }
-
-    fn put(&self, id: &str, issuer: &str, metadata: Arc<Metadata>) {
-        if let Ok(mut m) = self.map.lock() {
-            m.insert(
-                id.to_string(),
-                Cached {
-                    issuer: issuer.to_string(),
-                    metadata,
-                    fetched: Instant::now(),
-                    jwks_refreshed: None,
-                },
-            );
-        }
-    }
-
-    /// Whether a JWKS refetch is allowed now (and records it).
-    fn may_refresh_jwks(&self, id: &str) -> bool {
-        let Ok(mut m) = self.map.lock() else {
-            return false;
-        };
-        match m.get_mut(id) {
-            Some(c)
-                if c.jwks_refreshed
-                    .is_none_or(|t| t.elapsed() >= JWKS_COOLDOWN) =>
-            {
-                c.jwks_refreshed = Some(Instant::now());
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn set_jwks(&self, id: &str, jwks: CoreJsonWebKeySet) -> Option<Arc<Metadata>> {
-        let mut m = self.map.lock().ok()?;
-        let c = m.get_mut(id)?;
-        let updated = Arc::new((*c.metadata).clone().set_jwks(jwks));
-        c.metadata = updated.clone();
-        Some(updated)
-    }
-}
 
 /// Fetches and checks the issuer's discovery document and JWKS. `strict` (saving a connection):
 /// the error names the cause for the admin.

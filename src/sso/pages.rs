@@ -5,7 +5,7 @@
 use crate::auth::principal::Principal;
 use crate::state::AppState;
 use crate::store;
-use crate::tokens::oidc::escape;
+use crate::web::html::escape;
 
 /// The tenant a sign-in page is for: `?tenant=`, else the first label of a host that is a
 /// subdomain of the public URL's host (`acme.id.example.com` with public URL `id.example.com`).
@@ -50,7 +50,7 @@ pub async fn tenant_sign_in(s: &AppState, tenant: Option<&str>, rd: &str) -> (St
         let mut href = format!("/sso/{}/start", c.id);
         if !rd.is_empty() {
             href.push_str("?rd=");
-            href.push_str(&crate::http::extract::url_encode(rd));
+            href.push_str(&crate::web::url::url_encode(rd));
         }
         html.push_str(&format!(
             "<p><a class=\"sso\" href=\"{}\">Sign in with {}</a></p>",

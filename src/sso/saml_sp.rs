@@ -847,7 +847,7 @@ pub async fn finish(
         }
         None if c.allow_idp_initiated => {
             // RelayState of an unsolicited response is only a target, and only an allowed one.
-            (None, crate::tokens::oidc::safe_rd(state, relay))
+            (None, crate::web::redirect::safe_rd(state, relay))
         }
         None => {
             return Err(fail(

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use super::pool::{Conn, Store};
 use crate::error::Result;
 use crate::on_conn;
-use crate::store::{Conn, Store};
 
 /// The notification channel writers signal after a commit that moved a counter.
 pub const CHANNEL: &str = "idbridge_changes";

@@ -7,7 +7,8 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::Conn;
+use super::counters::CHANNEL;
+use super::pool::{Conn, Store};
 use crate::error::Result;
 
 /// A bind parameter of a dynamic statement.
@@ -183,7 +184,7 @@ impl Batch {
                 for name in &self.bumped {
                     // Delivered at commit: the other replicas re-read the counters at once.
                     sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(crate::tokens::generations::CHANNEL)
+                        .bind(CHANNEL)
                         .bind(*name)
                         .execute(&mut *c)
                         .await?;
@@ -292,6 +293,24 @@ fn join_ctes(stmts: &[Stmt]) -> (String, Vec<Arg>) {
     }
     sql.push_str(&last);
     (sql, args)
+}
+
+impl Store {
+    /// Runs a batch as a transaction of its own. On PostgreSQL a batch that is one statement
+    /// (a run of INSERTs) runs without BEGIN and COMMIT: a statement is atomic by itself.
+    pub async fn write(&self, batch: Batch) -> Result<()> {
+        match self {
+            Store::Postgres(p) if batch.is_one_statement_on_postgres() => {
+                let mut c = p.acquire().await?;
+                batch.run(Conn::Postgres(&mut c)).await
+            }
+            _ => {
+                let mut tx = self.begin().await?;
+                batch.run(tx.conn()).await?;
+                tx.commit().await
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub fn txt_value(token: &str) -> String {
     format!("idbridge-verification={token}")
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainView {
     pub id: String,
     pub domain: String,
@@ -36,19 +36,22 @@ pub struct DomainView {
     pub tenant: String,
     pub verified: bool,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub verified_at: Option<i64>,
     /// `dns` or `admin`.
     pub verified_by: Option<String>,
     /// What to publish: a TXT record named `name` with the value `value`.
     pub txt_record: TxtRecord,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TxtRecord {
     pub name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub value: String,
 }
@@ -113,7 +116,7 @@ pub async fn list(
         .collect())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
     pub domain: String,
@@ -184,7 +187,7 @@ async fn load(
     Ok((row, org))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
     /// `dns` (default): look the TXT record up. `admin`: a platform admin vouches for it.
@@ -301,7 +304,7 @@ pub async fn delete(state: &AppState, p: &Principal, rid: Option<&str>, id: &str
     tx.commit().await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Conflict {
     pub domain: String,
     /// The organisation that verified the domain (slug).

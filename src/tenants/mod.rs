@@ -4,12 +4,13 @@ pub mod domains;
 pub mod handlers;
 pub mod service;
 pub mod settings;
+pub mod settings_change;
 
 use serde::Serialize;
 
 use crate::store::tenants::TenantRow;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     pub id: String,
     pub slug: String,
@@ -22,8 +23,10 @@ pub struct TenantView {
     /// The stored settings as they are (see `settings::TenantSettings`).
     pub settings: serde_json::Value,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 

@@ -155,7 +155,7 @@ pub async fn create_in_tx(
     Ok(row)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     pub slug: String,
@@ -287,7 +287,7 @@ pub async fn get(state: &AppState, p: &Principal, slug: &str) -> Result<TenantVi
     Ok(visible(state, &mut tx, p, slug).await?.into())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTenant {
     #[serde(default)]
@@ -358,7 +358,7 @@ pub async fn patch(
         t.boundary = json!(parsed.iter().map(|b| b.as_string()).collect::<Vec<_>>()).to_string();
     }
     if let Some(patch) = req.settings {
-        crate::tenants::settings::apply(state, &mut tx, p, &mut t, patch).await?;
+        crate::tenants::settings_change::apply(state, &mut tx, p, &mut t, patch).await?;
     }
     t.updated_at = now;
     store::tenants::update(tx.conn(), &t).await?;
@@ -424,7 +424,7 @@ pub async fn members(state: &AppState, p: &Principal, slug: &str) -> Result<Vec<
         .collect())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     #[serde(default)]
@@ -525,7 +525,7 @@ pub async fn add_member(
         rbac::require_any(state, &mut tx, p, &t, &["rbac:assign", "rbac:manage"]).await?;
         rbac::require_holds_all(
             &compiled,
-            &crate::rbac::roles::patterns(&mut tx, &role.id).await?,
+            &crate::rbac::grant::patterns(&mut tx, &role.id).await?,
         )?;
         store::roles::assign(
             tx.conn(),

@@ -4,32 +4,34 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::domain::{new_id, parse_id};
 use crate::error::{Error, Result};
+use crate::http::openapi::ErrorBody;
+use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
 use crate::rbac::{roles, service as rbac};
 use crate::state::AppState;
 use crate::store::{self, tokens::ApiTokenRow};
-use crate::users::service::TenantParam;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/tokens", get(list_h).post(create_h))
-        .route("/api/tokens/{id}", axum::routing::delete(delete_h))
+        .routes(routes!(list_h, create_h))
+        .routes(routes!(delete_h))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
+    /// The role the token acts with (integration tokens).
     pub role_id: Option<String>,
     #[serde(with = "crate::clock::serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -37,8 +39,9 @@ pub struct TokenView {
     #[serde(with = "crate::clock::serde_rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<i64>,
+    /// The user who created it.
     pub created_by: Option<String>,
-    /// Only in the response that created it.
+    /// The secret: only in the response that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }
@@ -250,14 +253,18 @@ pub(crate) async fn delete_kind(
     tx.commit().await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    /// 1-100 characters, unique among the tenant's tokens.
     pub name: String,
+    /// The role the token acts with, by name; default: the tenant's default role.
     #[serde(default)]
     pub role: Option<String>,
+    /// The role, by id (wins over `role`).
     #[serde(default)]
     pub role_id: Option<String>,
+    /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
 }
@@ -309,16 +316,41 @@ pub async fn delete(
     delete_kind(state, p, rid, id, tenant, &INTEGRATION, "delete").await
 }
 
+/// The tenant's integration tokens, without their secrets.
+///
+/// Permission: `tokens:manage` in the tenant.
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens", params(TenantParam),
+    responses(
+        (status = 200, body = Page<TokenView>),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn list_h(
     State(s): State<AppState>,
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        json!({"items": list(&s, &p, q.tenant.as_deref()).await?, "next_cursor": null}),
-    ))
+) -> ApiResult<Json<Page<TokenView>>> {
+    Ok(Json(Page {
+        items: list(&s, &p, q.tenant.as_deref()).await?,
+        next_cursor: None,
+    }))
 }
 
+/// Creates an integration token: a named bearer token of the tenant that acts with one role.
+///
+/// The secret is in this response only (stored as SHA-256). The token stops working when the
+/// user who created it is deactivated or deleted.
+///
+/// Permission: `tokens:manage` in the tenant; the role must be in the tenant's RBAC tier and
+/// the caller must hold every permission of it.
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
+    responses(
+        (status = 201, body = TokenView),
+        (status = 400, description = "`invalid_name`; `role_not_available`: the role is beyond the tenant's RBAC tier", body = ErrorBody),
+        (status = 403, description = "`permission_denied`; `privilege_escalation`: the caller does not hold every permission of the role", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant or role", body = ErrorBody),
+        (status = 409, description = "`token_name_taken`", body = ErrorBody),
+    ))]
 async fn create_h(
     State(s): State<AppState>,
     p: Principal,
@@ -331,6 +363,16 @@ async fn create_h(
     ))
 }
 
+/// Deletes an integration token: it stops working at once.
+///
+/// Permission: `tokens:manage` in the tenant.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's id"), TenantParam),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such token in the tenant, or no such tenant", body = ErrorBody),
+    ))]
 async fn delete_h(
     State(s): State<AppState>,
     p: Principal,

@@ -12,115 +12,24 @@
 //! membership change moves a generation and every replica drops its stale entries within the
 //! poll interval (LISTEN/NOTIFY: at once).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::auth::principal::Principal;
+use super::verified::{CacheKey, Verified};
 use crate::domain::PermissionPattern;
 use crate::error::Error;
+use crate::http::openapi::ErrorBody;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store;
 
-/// Bounded cache of verified callers, keyed by the SHA-256 of the credential.
-pub struct VerifiedCache {
-    map: RwLock<HashMap<CacheKey, Arc<Verified>>>,
-    /// The identity header names (user, email, tenant, roles, groups), parsed once.
-    names: [Option<HeaderName>; 5],
-}
-
-/// The kind of credential (cookie or bearer) and the SHA-256 of its value: no allocation.
-pub type CacheKey = [u8; 33];
-
-/// What a verified credential resolved to in one tenant: only what an answer needs (about 1 KB
-/// with a shared compiled RBAC set; see `benches/cache_memory.rs`).
-pub struct Verified {
-    /// Set: the caller may not pass in this tenant (not a member, tenant suspended, password
-    /// session where SSO is required): the 403's code and message.
-    pub deny: Option<(&'static str, String)>,
-    pub expires_at_ms: i64,
-    pub auth_generation: i64,
-    pub rbac_generation: i64,
-    /// With `forward_auth.pass_access_token`: the access token's claims, serialized and
-    /// base64url-encoded once (see `claims_prefix`).
-    pub claims_prefix: Option<Box<str>>,
-    /// Compiled RBAC for `?permission=` checks.
-    pub compiled: Arc<crate::rbac::engine::Compiled>,
-    /// The identity header values of a 200 (user id, email, tenant slug, roles, groups), in the
-    /// order of the cache's header names, concatenated: value `i` ends at `ends[i]`. One
-    /// allocation instead of five, and copying them per response touches no shared reference
-    /// count (every request of a session reads the same entry, from every core).
-    values: Box<str>,
-    ends: [u32; 5],
-    /// Bit `i` set: value `i` is a valid header value (else the header is left out).
-    valid: u8,
-}
-
-const MAX_ENTRIES: usize = 200_000;
-
-impl VerifiedCache {
-    pub fn new(names: &crate::config::ForwardAuthSettings) -> Self {
-        // Backed by a `'static` string, a header name clones without touching a reference count.
-        // The five names live as long as the process; they are parsed once per start.
-        let parse = |n: &str| {
-            let name = HeaderName::try_from(n).ok()?;
-            let text: &'static str = Box::leak(name.as_str().to_owned().into_boxed_str());
-            Some(HeaderName::from_static(text))
-        };
-        Self {
-            map: RwLock::default(),
-            names: [
-                parse(&names.user_header),
-                parse(&names.email_header),
-                parse(&names.tenant_header),
-                parse(&names.roles_header),
-                parse(&names.groups_header),
-            ],
-        }
-    }
-
-    fn get(&self, key: &CacheKey) -> Option<Arc<Verified>> {
-        self.map.read().ok()?.get(key).cloned()
-    }
-
-    /// Runs `f` on the entry under the read lock, without taking a reference to it.
-    fn with<T>(&self, key: &CacheKey, f: impl FnOnce(&Verified) -> Option<T>) -> Option<T> {
-        f(self.map.read().ok()?.get(key)?)
-    }
-
-    /// Caches a verified caller (public for the memory benchmark, `benches/cache_memory.rs`).
-    pub fn put(&self, key: CacheKey, v: Arc<Verified>) {
-        if let Ok(mut m) = self.map.write() {
-            if m.len() >= MAX_ENTRIES {
-                // Cheap bound: drop everything; live callers re-verify once.
-                m.clear();
-            }
-            m.insert(key, v);
-        }
-    }
-
-    pub fn clear(&self) {
-        if let Ok(mut m) = self.map.write() {
-            m.clear();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.read().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyParams {
     /// A permission the caller must hold (`users:read`): in the rule's tenant, else in
     /// `tenant`, which is then required.
@@ -133,6 +42,46 @@ pub struct VerifyParams {
     pub rd: Option<String>,
 }
 
+/// Forward auth for reverse proxies: may this request pass, and as whom?
+///
+/// The proxy sends the browser's session cookie, or `Authorization: Bearer` with an access
+/// token whose audience is the upstream's (only for hosts with a forward_auth rule naming an
+/// audience; API tokens are never accepted here). The request is decided in the tenant of the
+/// forward_auth rule matching `X-Forwarded-Host` and `X-Forwarded-Uri` (read from trusted
+/// proxies only), else in `tenant`, else in the caller's current tenant. 200 carries the
+/// identity headers (oauth2-proxy's names by default, `forward_auth.*_header`), and with
+/// `forward_auth.pass_access_token` a fresh access token for the upstream. Every answer has
+/// `Cache-Control: no-store` and `Vary: Cookie, Authorization`.
+///
+/// Permission: membership of the tenant (platform administrators pass everywhere), plus the
+/// rule's `permission` and `permission` when given.
+#[utoipa::path(get, path = "/auth/verify", tag = "tokens",
+    params(
+        VerifyParams,
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The original host, from a trusted proxy (else `Host`)"),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "The original path and query, from a trusted proxy: picks the forward_auth rule and the return address"),
+        ("X-Forwarded-Proto" = Option<String>, Header, description = "The original scheme, from a trusted proxy (default `https`)"),
+    ),
+    responses(
+        (status = 200, description = "The caller may pass: the identity headers of the user (those whose value is a valid header value)",
+            headers(
+                ("X-Auth-Request-User" = String, description = "The user's id (`forward_auth.user_header`)"),
+                ("X-Auth-Request-Email" = String, description = "The user's email (`forward_auth.email_header`)"),
+                ("X-Auth-Request-Tenant" = String, description = "The tenant's slug (`forward_auth.tenant_header`)"),
+                ("X-Auth-Request-Roles" = String, description = "The user's roles in the tenant, comma-separated (`forward_auth.roles_header`)"),
+                ("X-Auth-Request-Groups" = String, description = "The user's groups in the tenant, comma-separated (`forward_auth.groups_header`)"),
+                ("Authorization" = String, description = "With `forward_auth.pass_access_token`: `Bearer` and an access token for the upstream's audience"),
+            )),
+        (status = 302, description = "No valid credential, on a top-level browser navigation (`Sec-Fetch-Mode: navigate` or `Accept: text/html`) without `mode=status`: to the sign-in page, with `rd` when the return address is allowed",
+            headers(("Location" = String))),
+        (status = 400, description = "`tenant_required`: `permission` without a rule for the host needs `tenant`; `invalid_permission`; or (as text) the query does not parse",
+            content(
+                (ErrorBody = "application/json"),
+                (String = "text/plain"),
+            )),
+        (status = 401, description = "No valid credential, for an API client or with `mode=status` (with `WWW-Authenticate: Bearer realm=\"idbridge\"`)", body = ErrorBody),
+        (status = 403, description = "`not_a_member`, `tenant_suspended`, `password_login_disabled`: the tenant signs in with SSO only, `tenant_unknown`: the rule's tenant does not exist, `permission_denied`", body = ErrorBody),
+    ))]
 pub async fn verify(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -524,60 +473,6 @@ async fn load(s: &AppState, credential: Credential<'_>, t: &Target<'_>) -> Resul
     Ok(v)
 }
 
-impl Verified {
-    /// Builds the cache entry and its identity headers once.
-    pub fn new(
-        principal: Principal,
-        tenant_slug: String,
-        email: String,
-        groups: String,
-        expires_at_ms: i64,
-        auth_generation: i64,
-        compiled: Arc<crate::rbac::engine::Compiled>,
-    ) -> Self {
-        let roles = compiled.roles.join(",");
-        let parts = [
-            principal.user_id().unwrap_or_default(),
-            &email,
-            &tenant_slug,
-            &roles,
-            &groups,
-        ];
-        let mut values = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let (mut ends, mut valid) = ([0u32; 5], 0u8);
-        for (i, part) in parts.iter().enumerate() {
-            if HeaderValue::from_str(part).is_ok() {
-                values.push_str(part);
-                valid |= 1 << i;
-            }
-            ends[i] = values.len() as u32;
-        }
-        Verified {
-            deny: None,
-            values: values.into_boxed_str(),
-            ends,
-            valid,
-            claims_prefix: None,
-            expires_at_ms,
-            auth_generation,
-            rbac_generation: principal.rbac_generation,
-            compiled,
-        }
-    }
-}
-
-impl Verified {
-    /// Identity header `i` (0 user id, 1 email, 2 tenant, 3 roles, 4 groups), as a fresh value.
-    pub fn header(&self, i: usize) -> Option<HeaderValue> {
-        if self.valid & (1 << i) == 0 {
-            return None;
-        }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let text = self.values.get(start..self.ends[i] as usize)?;
-        HeaderValue::from_str(text).ok()
-    }
-}
-
 /// 302 to sign-in for a browser navigation (unless `mode=status`), else 401.
 fn unauthenticated(
     s: &AppState,
@@ -604,7 +499,7 @@ fn unauthenticated(
     let mut login = format!("{}/login", s.public_url);
     if let Some(rd) = target {
         login.push_str("?rd=");
-        login.push_str(&crate::http::extract::url_encode(&rd));
+        login.push_str(&crate::web::url::url_encode(&rd));
     }
     let mut resp = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(&login) {

@@ -3,34 +3,43 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::keys;
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::error::{Error, Result};
+use crate::http::openapi::ErrorBody;
+use crate::http::page::Page;
 use crate::http::{ApiResult, RequestId};
 use crate::state::AppState;
 use crate::store;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/keys", get(list_h))
-        .route("/api/keys/rotate", post(rotate_h))
+        .routes(routes!(list_h))
+        .routes(routes!(rotate_h))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
+    /// The key id (`kid` of the JWK and of the tokens it signs).
     pub kid: String,
+    /// `ES256`, `EdDSA` or `RS256`.
     pub alg: String,
+    /// `next` (published, not signing yet), `active` (signing) or `retired` (published until
+    /// the tokens it signed expire).
     pub state: String,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub activated_at: Option<i64>,
     #[serde(with = "crate::clock::serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub retired_at: Option<i64>,
 }
 
@@ -62,7 +71,7 @@ pub async fn list(state: &AppState, p: &Principal) -> Result<Vec<KeyView>> {
         .collect())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// Promote the next key even if it was published less than one JWKS cache lifetime ago.
@@ -109,13 +118,38 @@ pub async fn rotate(
     Ok(rotation)
 }
 
-async fn list_h(State(s): State<AppState>, p: Principal) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        serde_json::json!({"items": list(&s, &p).await?, "next_cursor": null}),
-    ))
+/// The published signing keys: the next, the active and the retired ones, newest first.
+///
+/// Permission: platform administrators only.
+#[utoipa::path(get, path = "/api/keys", tag = "tokens",
+    responses(
+        (status = 200, body = Page<KeyView>),
+        (status = 403, description = "`platform_admin_required`", body = ErrorBody),
+    ))]
+async fn list_h(State(s): State<AppState>, p: Principal) -> ApiResult<Json<Page<KeyView>>> {
+    Ok(Json(Page {
+        items: list(&s, &p).await?,
+        next_cursor: None,
+    }))
 }
 
-/// The body is optional: an empty POST rotates without `force`.
+/// Rotates the signing keys now: the next key signs, the active one retires, a new next key is
+/// published.
+///
+/// The body is optional: an empty POST rotates without `force`. Without `force` the rotation
+/// is refused while the next key is younger than one JWKS cache lifetime (verifiers may not
+/// know it yet). The body is parsed as JSON whatever its `Content-Type`.
+///
+/// Permission: platform administrators only.
+#[utoipa::path(post, path = "/api/keys/rotate", tag = "tokens",
+    request_body(content = Option<RotateRequest>, description = "Optional: `{\"force\": true}` promotes the next key even if verifiers may not have fetched it yet"),
+    responses(
+        (status = 200, body = keys::Rotation),
+        (status = 400, description = "`invalid_json`: the body is neither empty nor the JSON of this operation", body = ErrorBody),
+        (status = 403, description = "`platform_admin_required`", body = ErrorBody),
+        (status = 409, description = "`next_key_too_new`: the next key was published less than one JWKS cache lifetime ago; rotate later, or with `force`", body = ErrorBody),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes` (a plain-text answer: the body is read as bytes)", content_type = "text/plain", body = String),
+    ))]
 async fn rotate_h(
     State(s): State<AppState>,
     p: Principal,

@@ -176,10 +176,13 @@ pub struct KeyRing {
 }
 
 /// What a rotation did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rotation {
+    /// The `kid` of the key that signs now.
     pub active: String,
+    /// The `kid` of the new next key.
     pub next: String,
+    /// The `kid` of the key that stopped signing, if there was one.
     pub retired: Option<String>,
 }
 

@@ -1,12 +1,13 @@
 //! Tokens idbridge issues: signing keys and their rotation, access-token JWTs, integration
-//! tokens, and the generation counters replicas watch to learn of changes.
+//! tokens, OAuth clients and the OpenID Connect provider, forward auth.
 
 pub mod api_tokens;
 pub mod backchannel;
 pub mod forward_auth;
-pub mod generations;
 pub mod handlers;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;
 pub mod oidc;
+pub mod protocol;
+pub mod verified;

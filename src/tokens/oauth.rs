@@ -8,36 +8,35 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Form, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::jwt;
+use super::protocol::{OAuthError, OAuthErrorBody, OAuthForm, TokenResponse, list_of};
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::domain::new_id;
 use crate::error::{Error, Result};
+use crate::http::openapi::ErrorBody;
+use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
-use crate::users::service::TenantParam;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/oauth-clients", get(list_h).post(create_h))
-        .route(
-            "/api/oauth-clients/{id}",
-            get(get_h).patch(patch_h).delete(delete_h),
-        )
-        .route("/oauth2/token", post(token_h))
-        .route("/oauth2/introspect", post(introspect_h))
-        .route("/oauth2/revoke", post(revoke_h))
+        .routes(routes!(list_h, create_h))
+        .routes(routes!(get_h, patch_h, delete_h))
+        .routes(routes!(token_h))
+        .routes(routes!(introspect_h))
+        .routes(routes!(revoke_h))
 }
 
 const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
@@ -45,22 +44,35 @@ const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credent
 // ---------------------------------------------------------------------------------------------
 // Client registration
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
+    /// 1-100 characters.
     pub name: String,
+    /// Exact redirect URIs: absolute https (http only on 127.0.0.1, localhost or [::1]), no
+    /// fragment, no wildcard. At least one for `authorization_code`.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// A confidential client gets a secret (default `true`); a public one (SPA, native app)
+    /// authenticates with its id alone and must use PKCE.
     #[serde(default = "yes")]
     pub confidential: bool,
+    /// Of `authorization_code`, `refresh_token`, `client_credentials` (confidential clients
+    /// only); default: `authorization_code` and `refresh_token`.
     #[serde(default)]
     pub grant_types: Option<Vec<String>>,
+    /// The scopes the client may ask for; default: `openid`, `profile`, `email`.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// Where RP-initiated logout may send the browser back to (the same rules as
+    /// `redirect_uris`).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect back-channel logout: idbridge posts a logout token here when a session
+    /// ends. It must not point to a private address.
     #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
+    /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
     /// A client of every tenant (platform admins only).
@@ -76,10 +88,11 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub name: String,
+    /// `null` for a global client (of every tenant).
     pub tenant_id: Option<String>,
     pub confidential: bool,
     pub redirect_uris: Vec<String>,
@@ -87,17 +100,14 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// Signs users in without a consent screen.
     pub first_party: bool,
     #[serde(with = "crate::clock::serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
-    /// Only in the response that created the client.
+    /// Only in the response that created a confidential client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
-}
-
-/// A JSON array column as strings (empty when malformed).
-pub(crate) fn list_of(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
 }
 
 impl From<ClientRow> for ClientView {
@@ -365,109 +375,6 @@ pub async fn delete(
 // ---------------------------------------------------------------------------------------------
 // /oauth2/*: RFC 6749 errors and client authentication
 
-/// An RFC 6749 §5.2 error.
-pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-    basic_challenge: bool,
-    retry_after: Option<u64>,
-}
-
-impl OAuthError {
-    /// An error with a code from RFC 6749 §5.2 and a description for the developer.
-    pub fn from_parts(error: &'static str, description: &str) -> Self {
-        Self::new(error, description)
-    }
-
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error,
-            description: description.into(),
-            basic_challenge: false,
-            retry_after: None,
-        }
-    }
-
-    fn invalid_client(basic: bool) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: "client authentication failed".into(),
-            basic_challenge: basic,
-            retry_after: None,
-        }
-    }
-}
-
-impl From<Error> for OAuthError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error at the token endpoint");
-                Self {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    error: "server_error",
-                    description: "internal error".into(),
-                    basic_challenge: false,
-                    retry_after: None,
-                }
-            }
-            e @ (Error::RateLimited { .. } | Error::Overloaded) => Self {
-                status: if matches!(e, Error::Overloaded) {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::TOO_MANY_REQUESTS
-                },
-                // RFC 6749 has no code for it; `temporarily_unavailable` is the closest (§4.1.2.1).
-                error: "temporarily_unavailable",
-                retry_after: e.retry_after(),
-                description: e.to_string(),
-                basic_challenge: false,
-            },
-            other => Self::new("invalid_request", other.to_string()),
-        }
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut resp = (
-            self.status,
-            Json(json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.basic_challenge {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"idbridge\""),
-            );
-        }
-        if let Some(secs) = self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
-
-/// The form fields every `/oauth2/*` endpoint may carry.
-#[derive(Debug, Default, Deserialize)]
-pub struct OAuthForm {
-    pub grant_type: Option<String>,
-    pub scope: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub token: Option<String>,
-    pub token_type_hint: Option<String>,
-    pub code: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub code_verifier: Option<String>,
-    pub refresh_token: Option<String>,
-}
-
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -592,6 +499,28 @@ impl jwt::HasTimes for ClientClaims {
     }
 }
 
+/// The token endpoint (RFC 6749 §3.2): `client_credentials` (§4.4), `authorization_code`
+/// with PKCE (§4.1.3, RFC 7636) and `refresh_token` (§6, rotating: a spent refresh token
+/// presented again revokes its whole family).
+///
+/// The client authenticates with HTTP Basic (`client_secret_basic`), with `client_id` and
+/// `client_secret` form fields (`client_secret_post`), or, for a public client, with
+/// `client_id` alone. Repeated failed client authentications from one address are refused for
+/// a while (429).
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth",
+    security(("client_credentials" = []), ()),
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, description = "`invalid_request` (no `grant_type`, `code` or `refresh_token`; two client authentication methods), `invalid_grant` (unknown, expired or used code or refresh token; `redirect_uri` or `code_verifier` mismatch; the session ended), `unauthorized_client` (the grant type is not the client's), `invalid_scope`, `unsupported_grant_type`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: client authentication failed (with `WWW-Authenticate: Basic` when it came as HTTP Basic)", body = OAuthErrorBody),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", content_type = "text/plain", body = String),
+        (status = 422, description = "The form does not parse (a field given twice)", content_type = "text/plain", body = String),
+        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address; `Retry-After` says when to try again", body = OAuthErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn token_h(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -616,7 +545,7 @@ async fn token(
     headers: &HeaderMap,
     addr: Option<std::net::IpAddr>,
     form: OAuthForm,
-) -> Result<serde_json::Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let grant = form
         .grant_type
         .clone()
@@ -667,9 +596,14 @@ async fn token(
                 tid: client.tenant_id.clone(),
             };
             let access_token = jwt::mint_any(&s.keys, &claims)?;
-            Ok(
-                json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": claims.scope}),
-            )
+            Ok(TokenResponse {
+                access_token,
+                token_type: "Bearer",
+                expires_in: ttl,
+                scope: claims.scope,
+                id_token: None,
+                refresh_token: None,
+            })
         }
         "authorization_code" => super::oidc::exchange_code(s, &client, &form).await,
         "refresh_token" => {
@@ -733,31 +667,123 @@ async fn inspect(s: &AppState, token: &str) -> Result<Option<Inspected>> {
     Ok(Some(Inspected::Client(c)))
 }
 
+/// An introspection answer (RFC 7662 §2.2). A token that is not valid now, or that belongs to
+/// another tenant than the client's, is `{"active": false}` alone.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    /// `Bearer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// The user (user tokens) or the client (`client_credentials` tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// User tokens: the user's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `client_credentials` tokens: the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `client_credentials` tokens: the granted scopes, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// User tokens: the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// User tokens: the tenant's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+    /// User tokens: the tenant's slug.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// User tokens: the user's roles in the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+/// Token introspection (RFC 7662): whether an access token is valid now, and its claims.
+///
+/// For confidential clients only, authenticated like at the token endpoint. A tenant's client
+/// learns only about tokens of its own tenant; a global client about every token.
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth",
+    security(("client_credentials" = []), ()),
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = Introspection, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request` (no `token`; two client authentication methods), `unauthorized_client` (a public client)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: client authentication failed (with `WWW-Authenticate: Basic` when it came as HTTP Basic)", body = OAuthErrorBody),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", content_type = "text/plain", body = String),
+        (status = 422, description = "The form does not parse (a field given twice)", content_type = "text/plain", body = String),
+        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address; `Retry-After` says when to try again", body = OAuthErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn introspect_h(
     State(s): State<AppState>,
     headers: HeaderMap,
     info: ClientInfo,
     Form(form): Form<OAuthForm>,
 ) -> Response {
-    let result: Result<serde_json::Value, OAuthError> = async {
+    let result: Result<Introspection, OAuthError> = async {
         let client = authenticate_client(&s, &headers, info.addr, &form).await?;
         if !client.confidential {
-            return Err(OAuthError::new("unauthorized_client", "only confidential clients may introspect"));
+            return Err(OAuthError::new(
+                "unauthorized_client",
+                "only confidential clients may introspect",
+            ));
         }
-        let token = form.token.clone().ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
+        let token = form
+            .token
+            .clone()
+            .ok_or_else(|| OAuthError::new("invalid_request", "token is required"))?;
         // A tenant's client only learns about tokens of its own tenant.
-        let visible = |tid: Option<&str>| client.tenant_id.is_none() || client.tenant_id.as_deref() == tid;
+        let visible =
+            |tid: Option<&str>| client.tenant_id.is_none() || client.tenant_id.as_deref() == tid;
         Ok(match inspect(&s, &token).await? {
-            Some(Inspected::User(c)) if visible(Some(&c.tid)) => json!({
-                "active": true, "token_type": "Bearer", "sub": c.sub, "username": c.email, "exp": c.exp, "iat": c.iat,
-                "nbf": c.nbf, "iss": c.iss, "aud": c.aud, "jti": c.jti, "sid": c.sid, "tid": c.tid, "tenant": c.tenant,
-                "roles": c.roles,
-            }),
-            Some(Inspected::Client(c)) if visible(c.tid.as_deref()) => json!({
-                "active": true, "token_type": "Bearer", "sub": c.sub, "client_id": c.client_id, "scope": c.scope,
-                "exp": c.exp, "iat": c.iat, "nbf": c.nbf, "iss": c.iss, "aud": c.aud, "jti": c.jti,
-            }),
-            _ => json!({"active": false}),
+            Some(Inspected::User(c)) if visible(Some(&c.tid)) => Introspection {
+                active: true,
+                token_type: Some("Bearer"),
+                sub: Some(c.sub),
+                username: Some(c.email),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                iss: Some(c.iss),
+                aud: Some(c.aud),
+                jti: Some(c.jti),
+                sid: Some(c.sid),
+                tid: Some(c.tid),
+                tenant: Some(c.tenant),
+                roles: Some(c.roles),
+                ..Introspection::default()
+            },
+            Some(Inspected::Client(c)) if visible(c.tid.as_deref()) => Introspection {
+                active: true,
+                token_type: Some("Bearer"),
+                sub: Some(c.sub),
+                client_id: Some(c.client_id),
+                scope: Some(c.scope),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                iss: Some(c.iss),
+                aud: Some(c.aud),
+                jti: Some(c.jti),
+                ..Introspection::default()
+            },
+            _ => Introspection::default(),
         })
     }
     .await;
@@ -772,7 +798,24 @@ async fn introspect_h(
     }
 }
 
-/// Always 200 for a well-authenticated client (RFC 7009 §2.2), whether or not the token was valid.
+/// Token revocation (RFC 7009): ends an access token before it expires.
+///
+/// Always 200 for a well-authenticated client (RFC 7009 §2.2), whether or not the token was
+/// valid. A client revokes its own `client_credentials` tokens; a tenant's client the user
+/// tokens of its tenant, a global client any user token.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth",
+    security(("client_credentials" = []), ()),
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (empty body)"),
+        (status = 400, description = "`invalid_request` (no `token`; two client authentication methods)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: client authentication failed (with `WWW-Authenticate: Basic` when it came as HTTP Basic)", body = OAuthErrorBody),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", content_type = "text/plain", body = String),
+        (status = 422, description = "The form does not parse (a field given twice)", content_type = "text/plain", body = String),
+        (status = 429, description = "`temporarily_unavailable`: too many failed client authentications from this address; `Retry-After` says when to try again", body = OAuthErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn revoke_h(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -810,16 +853,39 @@ async fn revoke_h(
 // ---------------------------------------------------------------------------------------------
 // /api/oauth-clients handlers
 
+/// The tenant's OAuth clients (for platform administrators, the global clients too), without
+/// secrets.
+///
+/// Permission: `clients:manage` in the tenant.
+#[utoipa::path(get, path = "/api/oauth-clients", tag = "oauth", params(TenantParam),
+    responses(
+        (status = 200, body = Page<ClientView>),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn list_h(
     State(s): State<AppState>,
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
-        json!({"items": list(&s, &p, q.tenant.as_deref()).await?, "next_cursor": null}),
-    ))
+) -> ApiResult<Json<Page<ClientView>>> {
+    Ok(Json(Page {
+        items: list(&s, &p, q.tenant.as_deref()).await?,
+        next_cursor: None,
+    }))
 }
 
+/// Registers an OAuth client of the tenant (or a global one); a confidential client's secret is
+/// in this response only.
+///
+/// Permission: `clients:manage` in the tenant; a `global` or `first_party` client: platform
+/// administrators only.
+#[utoipa::path(post, path = "/api/oauth-clients", tag = "oauth", request_body = CreateClient,
+    responses(
+        (status = 201, body = ClientView),
+        (status = 400, description = "`invalid_name`, `invalid_grant_types`, `invalid_redirect_uri` (the field named by `field`: `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`), `url_refused`: the back-channel logout URI points to an address idbridge does not call, `invalid_scope`", body = ErrorBody),
+        (status = 403, description = "`permission_denied`, `platform_admin_required`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
 async fn create_h(
     State(s): State<AppState>,
     p: Principal,
@@ -832,6 +898,17 @@ async fn create_h(
     ))
 }
 
+/// One OAuth client, without its secret.
+///
+/// Permission: `clients:manage` in the client's tenant; a global client: platform
+/// administrators only (others get 404).
+#[utoipa::path(get, path = "/api/oauth-clients/{id}", tag = "oauth",
+    params(("id" = String, Path, description = "The client's id (`client_id`)"), TenantParam),
+    responses(
+        (status = 200, body = ClientView),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such client in the tenant, or no such tenant", body = ErrorBody),
+    ))]
 async fn get_h(
     State(s): State<AppState>,
     p: Principal,
@@ -842,13 +919,24 @@ async fn get_h(
     Ok(Json(row.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchClient {
+    /// Sign users in without a consent screen.
     pub first_party: bool,
 }
 
-/// Marks a client first-party or not: platform admins only.
+/// Marks a client first-party (no consent screen) or not.
+///
+/// Permission: platform administrators only.
+#[utoipa::path(patch, path = "/api/oauth-clients/{id}", tag = "oauth",
+    params(("id" = String, Path, description = "The client's id (`client_id`)"), TenantParam),
+    request_body = PatchClient,
+    responses(
+        (status = 200, body = ClientView),
+        (status = 403, description = "`platform_admin_required`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such client in the tenant, or no such tenant", body = ErrorBody),
+    ))]
 async fn patch_h(
     State(s): State<AppState>,
     p: Principal,
@@ -886,6 +974,17 @@ async fn patch_h(
     Ok(Json(row.into()))
 }
 
+/// Deletes an OAuth client.
+///
+/// Permission: `clients:manage` in the client's tenant; a global client: platform
+/// administrators only (others get 404).
+#[utoipa::path(delete, path = "/api/oauth-clients/{id}", tag = "oauth",
+    params(("id" = String, Path, description = "The client's id (`client_id`)"), TenantParam),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such client in the tenant, or no such tenant", body = ErrorBody),
+    ))]
 async fn delete_h(
     State(s): State<AppState>,
     p: Principal,

@@ -6,133 +6,173 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::jwt;
-use super::oauth::{OAuthError, OAuthForm, list_of};
+use super::protocol::{OAuthError, OAuthForm, TokenResponse, list_of};
 use crate::audit::{self, Event};
 use crate::crypto;
 use crate::domain::new_id;
 use crate::error::Error;
-use crate::http::extract::{ClientInfo, url_encode};
+use crate::http::client::ClientInfo;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
+use crate::web::html::{escape, no_store, page, redirect};
+use crate::web::redirect::safe_rd;
+use crate::web::url::{append_query, url_encode};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/oauth2/authorize", get(authorize))
+        .routes(routes!(discovery))
+        .routes(routes!(authorize))
+        // HTML pages for people, left out of the OpenAPI document on purpose.
         .route("/oauth2/consent", axum::routing::post(consent_submit))
-        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
-        .route("/oauth2/logout", get(logout).post(logout))
+        .routes(routes!(userinfo))
+        .routes(routes!(logout))
         .route("/login", get(login_page).post(login_submit))
 }
 
 const CODE_TTL_MS: i64 = 60_000;
 
-pub(crate) fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-/// An HTML page for people: errors that must not redirect (bad client or redirect URI), the
-/// sign-in form, "signed out".
-pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{t} - idbridge</title><style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}}\
-         input,button{{display:block;width:100%;margin:.4rem 0 1rem;padding:.5rem;font-size:1rem}}.err{{color:#b00020}}</style></head>\
-         <body><h1>{t}</h1>{body}</body></html>",
-        t = escape(title)
-    );
-    no_store((status, Html(html)).into_response())
-}
-
-pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn append_query(uri: &str, params: &[(&str, &str)]) -> String {
-    let mut out = uri.to_string();
-    let mut sep = if uri.contains('?') { '&' } else { '?' };
-    for (k, v) in params {
-        out.push(sep);
-        out.push_str(k);
-        out.push('=');
-        out.push_str(&url_encode(v));
-        sep = '&';
-    }
-    out
-}
-
-fn redirect(to: &str) -> Response {
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    no_store(r)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Discovery
 
+/// The provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Discovery {
+    /// `server.public_url`.
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub end_session_endpoint: String,
+    pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    /// `keys.algorithm`.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub scopes_supported: Vec<&'static str>,
+    pub claims_supported: Vec<&'static str>,
+    pub authorization_response_iss_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
+}
+
+/// The OpenID Connect discovery document: endpoints, supported grants, scopes and claims.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oidc", security(()),
+    responses(
+        (status = 200, body = Discovery,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    ))]
 async fn discovery(State(s): State<AppState>) -> Response {
     let u = |p: &str| format!("{}{p}", s.public_url);
     let alg = s.settings.keys.algorithm.clone();
-    let doc = json!({
-        "issuer": s.public_url,
-        "authorization_endpoint": u("/oauth2/authorize"),
-        "token_endpoint": u("/oauth2/token"),
-        "userinfo_endpoint": u("/oauth2/userinfo"),
-        "jwks_uri": u("/.well-known/jwks.json"),
-        "introspection_endpoint": u("/oauth2/introspect"),
-        "revocation_endpoint": u("/oauth2/revoke"),
-        "end_session_endpoint": u("/oauth2/logout"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [alg],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "profile", "email", "roles", "groups", "offline_access"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "email", "name", "given_name", "family_name", "roles", "groups", "tenant"],
-        "authorization_response_iss_parameter_supported": true,
-        "request_parameter_supported": false,
-        "backchannel_logout_supported": true,
-        "backchannel_logout_session_supported": true,
-    });
+    let doc = Discovery {
+        issuer: s.public_url.clone(),
+        authorization_endpoint: u("/oauth2/authorize"),
+        token_endpoint: u("/oauth2/token"),
+        userinfo_endpoint: u("/oauth2/userinfo"),
+        jwks_uri: u("/.well-known/jwks.json"),
+        introspection_endpoint: u("/oauth2/introspect"),
+        revocation_endpoint: u("/oauth2/revoke"),
+        end_session_endpoint: u("/oauth2/logout"),
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query"],
+        grant_types_supported: vec!["authorization_code", "refresh_token", "client_credentials"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec![alg],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        revocation_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        code_challenge_methods_supported: vec!["S256"],
+        scopes_supported: vec![
+            "openid",
+            "profile",
+            "email",
+            "roles",
+            "groups",
+            "offline_access",
+        ],
+        claims_supported: vec![
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "email",
+            "name",
+            "given_name",
+            "family_name",
+            "roles",
+            "groups",
+            "tenant",
+        ],
+        authorization_response_iss_parameter_supported: true,
+        request_parameter_supported: false,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
+    };
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Authorization endpoint
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeParams {
+    /// The client; an unknown one gets an error page.
     pub client_id: Option<String>,
+    /// One of the client's registered redirect URIs, exactly; another gets an error page.
     pub redirect_uri: Option<String>,
+    /// `code`, the only one supported.
     pub response_type: Option<String>,
+    /// Space-separated scopes the client may ask for (plus `offline_access`); default `openid`.
     pub scope: Option<String>,
+    /// Returned as it is with the code or the error.
     pub state: Option<String>,
+    /// Put in the ID token.
     pub nonce: Option<String>,
+    /// PKCE (RFC 7636): the S256 challenge, 43-128 characters; required for public clients.
     pub code_challenge: Option<String>,
+    /// `S256`, the only one supported.
     pub code_challenge_method: Option<String>,
+    /// Space-separated: `none` (never show a page: fail with `login_required` or
+    /// `consent_required`), `login` (sign in again), `consent` (ask again).
     pub prompt: Option<String>,
+    /// Accepted and not used.
     pub login_hint: Option<String>,
+    /// Seconds: an older sign-in must be repeated.
     pub max_age: Option<i64>,
 }
 
@@ -167,6 +207,25 @@ impl AuthorizeParams {
     }
 }
 
+/// The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2): the code flow with PKCE.
+///
+/// A signed-in browser (the session cookie) goes back to the client's redirect URI with a code
+/// (valid one minute) and `iss` (RFC 9207), after a consent page when the client is not
+/// first-party and the user has not yet allowed these scopes in the tenant. A browser that is
+/// not signed in (or must sign in again: `prompt=login`, `max_age`) goes to `/login` and
+/// returns here after. The tenant is the client's, or the session's for a global client.
+/// Errors about the client or the redirect URI are shown, never redirected (RFC 6749
+/// §4.1.2.1).
+#[utoipa::path(get, path = "/oauth2/authorize", tag = "oidc",
+    security(("session" = []), ()),
+    params(AuthorizeParams),
+    responses(
+        (status = 200, description = "The consent page (Allow / Deny)", content_type = "text/html", body = String,
+            headers(("X-Frame-Options" = String, description = "`DENY`"), ("Content-Security-Policy" = String, description = "`frame-ancestors 'none'`"))),
+        (status = 302, description = "To the redirect URI with `code`, `state` and `iss`; or with `error` (`unsupported_response_type`, `unauthorized_client`, `invalid_scope`, `invalid_request`, `login_required`, `consent_required`, `access_denied`), `error_description`, `state` and `iss`; or to `/login?rd=...` to sign in first (`/login?force=1&rd=...` to sign in again)",
+            headers(("Location" = String))),
+        (status = 400, description = "An HTML error page: the query does not parse, the client is unknown, or the redirect URI is not registered for it", content_type = "text/html", body = String),
+    ))]
 async fn authorize(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -491,7 +550,7 @@ async fn consent_submit(
             &format!("<p class=\"err\">{}</p>", escape(m)),
         )
     };
-    if crate::http::extract::cross_origin(&s, &headers) {
+    if crate::web::csrf::cross_origin(&s, &headers) {
         return refused("Cross-site request refused.");
     }
     let Some(t) = s
@@ -623,7 +682,7 @@ fn has_scope(scope: &str, want: &str) -> bool {
 
 /// Issues the access token, the ID token (scope `openid`) and a new refresh token (when the
 /// client may refresh) for a live session.
-async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
+async fn issue(s: &AppState, g: Grant<'_>) -> Result<TokenResponse, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
     // Plain pooled reads, no transaction: each row is read once and checked on its own.
     let mut tx = s.store.acquire().await?;
@@ -652,12 +711,14 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
     claims.client_id = Some(g.client.id.clone());
     claims.scope = Some(g.scope.clone());
     let access_token = jwt::mint(&s.keys, &claims)?;
-    let mut body = json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": s.settings.session.access_token_ttl_secs,
-        "scope": g.scope,
-    });
+    let mut body = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: s.settings.session.access_token_ttl_secs,
+        scope: g.scope.clone(),
+        id_token: None,
+        refresh_token: None,
+    };
     if has_scope(&g.scope, "openid") {
         let profile = has_scope(&g.scope, "profile");
         let id = IdClaims {
@@ -682,7 +743,7 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
             groups: has_scope(&g.scope, "groups").then_some(groups),
             tenant: tenant.slug.clone(),
         };
-        body["id_token"] = json!(jwt::mint_typed(&s.keys, &id, "JWT")?);
+        body.id_token = Some(jwt::mint_typed(&s.keys, &id, "JWT")?);
     }
     if list_of(&g.client.grant_types)
         .iter()
@@ -720,7 +781,7 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<Value, OAuthError> {
         }
         store::oauth::insert_refresh(tx.conn(), &row).await?;
         tx.commit().await?;
-        body["refresh_token"] = json!(token);
+        body.refresh_token = Some(token);
     }
     Ok(body)
 }
@@ -730,7 +791,7 @@ pub async fn exchange_code(
     s: &AppState,
     client: &ClientRow,
     form: &OAuthForm,
-) -> Result<Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
     if !list_of(&client.grant_types)
         .iter()
@@ -821,7 +882,7 @@ pub async fn refresh(
     s: &AppState,
     client: &ClientRow,
     form: &OAuthForm,
-) -> Result<Value, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
     let token = form
         .refresh_token
@@ -934,11 +995,58 @@ async fn reused(
 // ---------------------------------------------------------------------------------------------
 // Userinfo
 
+/// The userinfo answer (OIDC Core §5.3.2): the claims the token's scope grants.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserInfo {
+    /// The user's id.
+    pub sub: String,
+    /// The slug of the token's tenant.
+    pub tenant: String,
+    /// Scope `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Scope `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Scope `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Scope `profile`, when the user has a last name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Scope `roles`: the user's roles in the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// Scope `groups`: the user's groups in the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+}
+
+/// A refused bearer token (RFC 6750 §3.1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BearerError {
+    /// `invalid_token`.
+    pub error: &'static str,
+}
+
+/// Userinfo (OIDC Core §5.3): the signed-in user's claims, as the access token's scope allows.
+///
+/// Takes `Authorization: Bearer` with an access token idbridge issued (to a client, or
+/// first-party: a first-party token, which has no scope, sees every claim) for a session that
+/// is still live. API tokens (`idb_...`) are refused.
+#[utoipa::path(method(get, post), path = "/oauth2/userinfo", tag = "oidc",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserInfo, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, description = "`invalid_token`: no bearer token, or not a valid access token of a live session (with `WWW-Authenticate: Bearer error=\"invalid_token\"`)", body = BearerError),
+    ))]
 async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let invalid = || {
         let mut r = (
             StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_token"})),
+            Json(BearerError {
+                error: "invalid_token",
+            }),
         )
             .into_response();
         r.headers_mut().insert(
@@ -978,34 +1086,34 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     // First-party tokens (no scope) see everything; client tokens what their scope grants.
     let scope = claims.scope.clone();
     let has = |w: &str| scope.as_deref().is_none_or(|sc| has_scope(sc, w));
-    let mut body = json!({"sub": user.id, "tenant": claims.tenant});
-    if has("email") {
-        body["email"] = json!(user.email);
-    }
-    if has("profile") {
-        body["name"] = json!(claims.name);
-        body["given_name"] = json!(user.first_name);
-        if let Some(l) = &user.last_name {
-            body["family_name"] = json!(l);
-        }
-    }
-    if has("roles") {
-        body["roles"] = json!(claims.roles);
-    }
-    if has("groups") {
-        body["groups"] = json!(groups);
-    }
+    let profile = has("profile");
+    let body = UserInfo {
+        email: has("email").then(|| user.email.clone()),
+        name: profile.then(|| claims.name.clone()),
+        given_name: profile.then(|| user.first_name.clone()),
+        family_name: user.last_name.clone().filter(|_| profile),
+        roles: has("roles").then(|| claims.roles.clone()),
+        groups: has("groups").then_some(groups),
+        sub: user.id,
+        tenant: claims.tenant,
+    };
     no_store(Json(body).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
 // RP-initiated logout
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutParams {
+    /// An ID token idbridge signed, for the browser's session (or one that has ended): signs out
+    /// without asking.
     pub id_token_hint: Option<String>,
+    /// Where to go after: one of the hint's client's registered post-logout redirect URIs.
     pub post_logout_redirect_uri: Option<String>,
+    /// Returned as it is with the redirect.
     pub state: Option<String>,
+    /// When given, it must be the hint's client.
     pub client_id: Option<String>,
 }
 
@@ -1015,6 +1123,20 @@ pub struct LogoutParams {
 /// a valid hint nothing happens on a GET (a cross-site link must neither sign anyone out nor
 /// redirect anywhere): the user gets a confirmation form, and its same-origin POST signs out
 /// and never redirects off idbridge.
+#[utoipa::path(method(get, post), path = "/oauth2/logout", tag = "oidc",
+    security(("session" = []), ()),
+    params(LogoutParams),
+    request_body(content = Option<LogoutParams>, content_type = "application/x-www-form-urlencoded",
+        description = "POST only: the same fields as a form; a non-empty body replaces the query's fields"),
+    responses(
+        (status = 200, description = "An HTML page: the sign-out confirmation form (without a valid `id_token_hint`, on a GET), or \"signed out\" (with the session cookie cleared)", content_type = "text/html", body = String,
+            headers(("Set-Cookie" = String, description = "Clears the session cookie, once signed out"))),
+        (status = 302, description = "Signed out: back to `post_logout_redirect_uri` with `state`",
+            headers(("Location" = String), ("Set-Cookie" = String, description = "Clears the session cookie"))),
+        (status = 400, description = "The query does not parse (a field given twice)", content_type = "text/plain", body = String),
+        (status = 403, description = "A cross-site POST without a valid `id_token_hint`: refused (an HTML page)", content_type = "text/html", body = String),
+        (status = 413, description = "The body is larger than `server.body_limit_bytes`", content_type = "text/plain", body = String),
+    ))]
 async fn logout(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -1046,7 +1168,7 @@ async fn logout(
         })
         .filter(|(aud, _)| q.client_id.as_deref().is_none_or(|c| c == aud));
     let confirmed =
-        method == axum::http::Method::POST && !crate::http::extract::cross_origin(&s, &headers);
+        method == axum::http::Method::POST && !crate::web::csrf::cross_origin(&s, &headers);
     if hint.is_none() && !confirmed {
         if method == axum::http::Method::POST {
             return page(
@@ -1102,20 +1224,6 @@ pub struct LoginQuery {
     pub force: Option<String>,
     /// Show this tenant's SSO connections (also taken from a `<slug>.<public host>` host name).
     pub tenant: Option<String>,
-}
-
-/// Where a sign-in may continue to: a path on idbridge (not `//host`), or an allow-listed origin.
-pub(crate) fn safe_rd(s: &AppState, rd: Option<&str>) -> Option<String> {
-    let rd = rd?.trim();
-    let local = rd.starts_with('/')
-        && !rd.starts_with("//")
-        && !rd.starts_with("/\\")
-        && !rd.chars().any(|c| c.is_control() || c == '\\');
-    if local || s.settings.forward_auth.redirect_allowed(rd, &s.public_url) {
-        Some(rd.to_string())
-    } else {
-        None
-    }
 }
 
 fn login_form(rd: &str, error: Option<&str>) -> String {
@@ -1188,7 +1296,7 @@ async fn login_submit(
     Form(f): Form<LoginSubmit>,
 ) -> Response {
     // Login CSRF: a cross-site form must not sign the browser into someone else's account.
-    if crate::http::extract::cross_origin(&s, &headers) {
+    if crate::web::csrf::cross_origin(&s, &headers) {
         return page(
             StatusCode::FORBIDDEN,
             "Sign in",

@@ -7,7 +7,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::UserView;
-use super::service::{self, ListParams, Page, PatchUser, TenantParam};
+use super::service::{self, ListParams, PatchUser};
+use crate::http::page::{Page, TenantParam};
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct RevokedSessions {
@@ -258,7 +259,7 @@ async fn user_roles(
     responses(
         (status = 201, body = roles::AssignmentOut),
         (status = 400, description = "`role_required`: give `role` or `role_id`; `role_not_available`: the role is beyond the tenant's RBAC tier", body = ErrorBody),
-        (status = 403, description = "`permission_denied`, `privilege_escalation`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 403, description = "`permission_denied`, `privilege_escalation`, `outranked`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user, role or subtenant", body = ErrorBody),
         (status = 409, description = "`role_already_assigned`", body = ErrorBody),
     ))]
@@ -283,7 +284,7 @@ async fn add_role(
     params(UserId, ("role" = String, Path, description = "The role's name or id"), roles::RemoveRoleParams),
     responses(
         (status = 204, description = "Removed"),
-        (status = 403, description = "`permission_denied`, `outranked`, `user_in_other_tenants`", body = ErrorBody),
+        (status = 403, description = "`permission_denied`, `outranked`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user, role, subtenant or assignment", body = ErrorBody),
         (status = 409, description = "`last_admin`", body = ErrorBody),
     ))]

@@ -38,7 +38,7 @@ pub struct UserView {
 impl From<UserRow> for UserView {
     fn from(u: UserRow) -> Self {
         Self {
-            name: crate::auth::service::display_name(&u.first_name, u.last_name.as_deref()),
+            name: crate::domain::display_name(&u.first_name, u.last_name.as_deref()),
             active: u.status == "active",
             id: u.id,
             email: u.email,
@@ -86,7 +86,7 @@ pub fn new_user_row(
 
 /// Recomputes the lower-cased sort and search keys after a name change.
 pub fn refresh_keys(u: &mut UserRow) {
-    let full = crate::auth::service::display_name(&u.first_name, u.last_name.as_deref());
+    let full = crate::domain::display_name(&u.first_name, u.last_name.as_deref());
     u.sort_name = full.to_lowercase();
     u.search_text = format!("{} {}", full.to_lowercase(), u.email_norm);
 }

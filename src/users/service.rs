@@ -15,6 +15,7 @@ use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::domain::{Email, PersonName, parse_id, validate_password};
 use crate::error::{Error, Result};
+use crate::http::page::Page;
 use crate::rbac::ordering::{self, Reach};
 use crate::rbac::roles::AdminGuard;
 use crate::rbac::service as rbac;
@@ -43,13 +44,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
     /// The tenant's slug; default: the caller's current tenant.
     pub tenant: Option<String>,
-}
-
-/// One page of a list; `next_cursor` is `null` on the last.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -322,13 +316,6 @@ pub async fn load_visible_for_write(
 ) -> Result<(UserRow, TenantRow)> {
     let mut tx = state.store.read().await?;
     load_for_write(state, &mut tx, p, tenant, user_id).await
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TenantParam {
-    /// The tenant's slug; default: the caller's current tenant.
-    pub tenant: Option<String>,
 }
 
 pub async fn get(

@@ -552,7 +552,7 @@ async fn op_serve(State(s): State<Arc<Mutex<OpState>>>, method: Method, uri: Uri
                 serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap();
             st.nonce = q.get("nonce").cloned().unwrap_or_default();
             st.client_id = q.get("client_id").cloned().unwrap_or_default();
-            let enc = idbridge::http::extract::url_encode;
+            let enc = idbridge::web::url::url_encode;
             Redirect::to(&format!(
                 "{}?code=op-code&state={}&iss={}",
                 q["redirect_uri"],

@@ -27,6 +27,7 @@ mod saml;
 mod scim;
 mod sso;
 mod sso_rogue;
+mod structure;
 mod tenants;
 mod throttle;
 mod tokens;

@@ -1,0 +1,419 @@
+//! The import structure of `src/`: dependencies run one way. Every file is a module; a file
+//! depends on another when it names a path into it (`use crate::a::b::C`, `super::x`, or
+//! `crate::a::b::f(..)` in code). Test modules (`#[cfg(test)] mod ... { }`) and comments are
+//! left out. A circle of files is a strongly connected component of that graph.
+//!
+//! Run it alone with `scripts/test structure`; on failure it prints each circle with the
+//! names that tie it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Files still in a circle while the layout moves to one-way dependencies. The list only
+/// shrinks: a file that leaves every circle must leave the list, and no other file may join a
+/// circle.
+const STILL_IN_A_CIRCLE: &[&str] = &[
+    "src/auth/service.rs",
+    "src/sso/connections.rs",
+    "src/sso/oidc.rs",
+    "src/sso/saml_sp.rs",
+    "src/tenants/service.rs",
+];
+
+type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+
+/// `src/a/b.rs` or `src/a/b/mod.rs` -> `["a", "b"]`; `src/lib.rs` -> `[]`.
+fn module_of(rel: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let last = parts.pop().unwrap();
+    let stem = last.trim_end_matches(".rs");
+    if stem != "mod" && stem != "lib" && stem != "main" {
+        parts.push(stem.to_string());
+    }
+    parts
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The source without comments, string contents and `#[cfg(test)]` modules.
+fn code_of(text: &str) -> String {
+    let mut out = String::new();
+    let mut skip_depth: Option<i32> = None;
+    let mut depth = 0i32;
+    let mut test_attr = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("//") {
+            continue;
+        }
+        // Strings are blanked so a brace or a path inside one is not read as code.
+        let mut clean = String::new();
+        let mut in_str = false;
+        let mut prev = ' ';
+        for c in line.chars() {
+            if c == '"' && prev != '\\' {
+                in_str = !in_str;
+                clean.push('"');
+            } else if !in_str {
+                clean.push(c);
+            }
+            prev = if prev == '\\' && c == '\\' { ' ' } else { c };
+        }
+        let clean = clean.split("//").next().unwrap_or("").to_string();
+        if t.starts_with("#[cfg(test)]") {
+            test_attr = true;
+            continue;
+        }
+        let starts_test_mod = test_attr && t.contains("mod ") && clean.contains('{');
+        if !t.starts_with("#[") {
+            test_attr = false;
+        }
+        let opens = clean.matches('{').count() as i32;
+        let closes = clean.matches('}').count() as i32;
+        if skip_depth.is_none() && starts_test_mod {
+            skip_depth = Some(depth);
+        }
+        depth += opens - closes;
+        if let Some(d) = skip_depth {
+            if depth <= d {
+                skip_depth = None;
+            }
+            continue;
+        }
+        out.push_str(&clean);
+        out.push('\n');
+    }
+    out
+}
+
+/// The paths a `use` tree names: `crate::a::{b, c::{D, e}}` -> `crate::a::b`, `crate::a::c::D`,
+/// `crate::a::c::e`.
+fn expand_use(tree: &str) -> Vec<String> {
+    // `A as B` keeps `A`: the rename is marked before the spaces go.
+    let tree = tree.split_whitespace().collect::<Vec<_>>().join(" ");
+    let tree: String = tree
+        .replace(" as ", "@")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    fn go(prefix: &str, tree: &str, out: &mut Vec<String>) {
+        match tree.find('{') {
+            None => out.push(format!("{prefix}{tree}")),
+            Some(open) => {
+                let head = &tree[..open];
+                let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+                let mut depth = 0;
+                let mut start = 0;
+                let mut parts = vec![];
+                for (i, c) in inner.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            parts.push(&inner[start..i]);
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                parts.push(&inner[start..]);
+                for p in parts.into_iter().filter(|p| !p.is_empty()) {
+                    go(&format!("{prefix}{head}"), p, out);
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    go("", &tree, &mut out);
+    out.into_iter()
+        .map(|p| p.split('@').next().unwrap().to_string())
+        .map(|p| p.trim_end_matches("::self").to_string())
+        .collect()
+}
+
+/// The paths a file names: its `use` trees and the `crate::`/`super::`/`self::` paths in code.
+fn paths_in(code: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = code;
+    // `use` statements (possibly over several lines), up to their `;`; the rest of the code is
+    // kept for the inline paths.
+    let mut others = String::new();
+    while let Some(i) = rest.find("use ") {
+        let before = rest[..i].chars().last();
+        others.push_str(&rest[..i]);
+        rest = &rest[i + 4..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            others.push_str("use ");
+            continue;
+        }
+        if let Some(end) = rest.find(';') {
+            let tree = &rest[..end];
+            if tree.starts_with("crate::")
+                || tree.starts_with("super::")
+                || tree.starts_with("self::")
+                || tree.starts_with('{')
+            {
+                out.extend(expand_use(tree));
+            }
+            rest = &rest[end..];
+        }
+    }
+    others.push_str(rest);
+    // Inline paths: `crate::a::b::f(...)`, `super::x::Y`.
+    let bytes: Vec<char> = others.chars().collect();
+    let mut i = 0;
+    while i < bytes.len() {
+        let at_word = i == 0 || !(bytes[i - 1].is_alphanumeric() || bytes[i - 1] == '_');
+        let tail: String = bytes[i..(i + 7).min(bytes.len())].iter().collect();
+        if at_word
+            && (tail.starts_with("crate::")
+                || tail.starts_with("super::")
+                || tail.starts_with("self::"))
+        {
+            let mut j = i;
+            while j < bytes.len()
+                && (bytes[j].is_alphanumeric() || bytes[j] == '_' || bytes[j] == ':')
+            {
+                j += 1;
+            }
+            let path: String = bytes[i..j].iter().collect();
+            out.push(path.trim_end_matches(':').to_string());
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The file a path leads into: the longest module prefix that is a file of the crate.
+fn resolve(from: &[String], path: &str, modules: &BTreeMap<Vec<String>, String>) -> Option<String> {
+    let mut segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    let mut base: Vec<String> = match segs.first() {
+        Some(&"crate") => vec![],
+        Some(&"super") | Some(&"self") => from.to_vec(),
+        _ => return None,
+    };
+    if segs[0] == "crate" {
+        segs.remove(0);
+    } else {
+        while let Some(s) = segs.first() {
+            match *s {
+                "super" => {
+                    base.pop();
+                }
+                "self" => {}
+                _ => break,
+            }
+            segs.remove(0);
+        }
+    }
+    let mut full = base;
+    full.extend(segs.iter().map(|s| s.to_string()));
+    while !full.is_empty() {
+        if let Some(f) = modules.get(&full) {
+            return Some(f.clone());
+        }
+        full.pop();
+    }
+    modules.get(&full).cloned()
+}
+
+fn graph() -> Graph {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = vec![];
+    files(&root, &mut all);
+    let mut modules = BTreeMap::new();
+    for f in &all {
+        let rel = f.strip_prefix(&root).unwrap();
+        // The binary is a crate of its own over the library.
+        if rel == Path::new("main.rs") {
+            continue;
+        }
+        modules.insert(module_of(rel), format!("src/{}", rel.display()));
+    }
+    let mut g = Graph::new();
+    for (module, file) in &modules {
+        let text = std::fs::read_to_string(root.join(file.trim_start_matches("src/"))).unwrap();
+        let edges = g.entry(file.clone()).or_default();
+        for path in paths_in(&code_of(&text)) {
+            if let Some(to) = resolve(module, &path, &modules)
+                && to != *file
+            {
+                edges.entry(to).or_default().insert(path);
+            }
+        }
+    }
+    g
+}
+
+/// Tarjan's strongly connected components with more than one file.
+fn circles(g: &Graph) -> Vec<BTreeSet<String>> {
+    struct T<'a> {
+        g: &'a Graph,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        on: BTreeSet<&'a str>,
+        next: usize,
+        out: Vec<BTreeSet<String>>,
+    }
+    fn visit<'a>(t: &mut T<'a>, v: &'a str) {
+        t.index.insert(v, t.next);
+        t.low.insert(v, t.next);
+        t.next += 1;
+        t.stack.push(v);
+        t.on.insert(v);
+        if let Some(edges) = t.g.get(v) {
+            for w in edges.keys() {
+                let w = w.as_str();
+                if !t.index.contains_key(w) {
+                    visit(t, w);
+                    let lw = t.low[w];
+                    let lv = t.low.get_mut(v).unwrap();
+                    *lv = (*lv).min(lw);
+                } else if t.on.contains(w) {
+                    let iw = t.index[w];
+                    let lv = t.low.get_mut(v).unwrap();
+                    *lv = (*lv).min(iw);
+                }
+            }
+        }
+        if t.low[v] == t.index[v] {
+            let mut c = BTreeSet::new();
+            while let Some(w) = t.stack.pop() {
+                t.on.remove(w);
+                c.insert(w.to_string());
+                if w == v {
+                    break;
+                }
+            }
+            if c.len() > 1 {
+                t.out.push(c);
+            }
+        }
+    }
+    let mut t = T {
+        g,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: vec![],
+        on: BTreeSet::new(),
+        next: 0,
+        out: vec![],
+    };
+    for v in g.keys() {
+        if !t.index.contains_key(v.as_str()) {
+            visit(&mut t, v);
+        }
+    }
+    t.out
+}
+
+fn describe(g: &Graph, c: &BTreeSet<String>) -> String {
+    let mut s = format!("a circle of {} files:\n", c.len());
+    for from in c {
+        for (to, names) in &g[from] {
+            if c.contains(to) {
+                let names: Vec<_> = names.iter().take(4).cloned().collect();
+                s.push_str(&format!("  {from} -> {to}: {}\n", names.join(", ")));
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn the_reader_finds_the_paths_a_file_names() {
+    let code = code_of(
+        "use crate::http::{ApiResult, extract::{ClientInfo, RequestId as R}};\n\
+         use super::service::{self, X};\n\
+         // use crate::commented::Out;\n\
+         fn f() { crate::tenants::domains::check(\"crate::in::a::string\"); }\n\
+         #[cfg(test)]\n\
+         mod tests {\n    use crate::store::Test;\n    fn g() { if true { } }\n}\n\
+         fn h() { super::sibling::y() }\n",
+    );
+    let paths: BTreeSet<String> = paths_in(&code).into_iter().collect();
+    for want in [
+        "crate::http::ApiResult",
+        "crate::http::extract::ClientInfo",
+        "crate::http::extract::RequestId",
+        "super::service",
+        "super::service::X",
+        "crate::tenants::domains::check",
+        "super::sibling::y",
+    ] {
+        assert!(paths.contains(want), "{want} in {paths:?}");
+    }
+    for unwanted in [
+        "crate::commented::Out",
+        "crate::store::Test",
+        "crate::in::a::string",
+        "crate::http",
+    ] {
+        assert!(
+            !paths.iter().any(|p| p == unwanted),
+            "{unwanted} in {paths:?}"
+        );
+    }
+}
+
+#[test]
+fn the_finder_sees_a_circle() {
+    let mut g = Graph::new();
+    let mut edge = |a: &str, b: &str| {
+        g.entry(a.into())
+            .or_default()
+            .entry(b.into())
+            .or_default()
+            .insert("x".into());
+        g.entry(b.into()).or_default();
+    };
+    edge("a", "b");
+    edge("b", "c");
+    edge("c", "a");
+    edge("c", "d");
+    let found = circles(&g);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0],
+        ["a", "b", "c"].into_iter().map(String::from).collect()
+    );
+}
+
+#[test]
+fn dependencies_between_files_run_one_way() {
+    let g = graph();
+    assert!(g.len() > 50, "the crate's files were read: {}", g.len());
+    let known: BTreeSet<String> = STILL_IN_A_CIRCLE.iter().map(|s| s.to_string()).collect();
+    let found = circles(&g);
+    let in_circles: BTreeSet<String> = found.iter().flatten().cloned().collect();
+    let new: Vec<String> = found
+        .iter()
+        .filter(|c| c.iter().any(|f| !known.contains(f)))
+        .map(|c| describe(&g, c))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "imports that run back up (move the shared item down, or the caller up):\n{}",
+        new.join("\n")
+    );
+    let left: Vec<_> = known.difference(&in_circles).collect();
+    assert!(
+        left.is_empty(),
+        "these files are in no circle any more: drop them from STILL_IN_A_CIRCLE: {left:?}"
+    );
+}
