@@ -117,7 +117,7 @@ async fn direct(
     key: &jsonwebtoken::EncodingKey,
     subjects: Vec<String>,
 ) -> f64 {
-    use idbridge::sso::{connections, handlers, oidc};
+    use idbridge::sso::{connection, handlers, oidc};
     let row = {
         let mut c = state.store.acquire().await.unwrap();
         idbridge::store::sso::get(c.conn(), connection)
@@ -125,8 +125,8 @@ async fn direct(
             .unwrap()
             .unwrap()
     };
-    let cfg = connections::config_of(&row).unwrap();
-    let secret = connections::client_secret(state, &row).unwrap();
+    let cfg = connection::config_of(&row).unwrap();
+    let secret = connection::client_secret(state, &row).unwrap();
     let meta = oidc::metadata(state, &row, &cfg).await.unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::invites;
 use super::principal::Principal;
 use super::service::{self, SignedIn};
 use crate::http::openapi::ErrorBody;
@@ -151,9 +152,9 @@ async fn switch_tenant(
 /// Permission: `users:write` or `rbac:manage` in the tenant, and every permission of the role
 /// (an invite is a grant). The email's domain must not be a verified domain of another
 /// organisation.
-#[utoipa::path(post, path = "/api/auth/invite", tag = "auth", request_body = service::InviteRequest,
+#[utoipa::path(post, path = "/api/auth/invite", tag = "auth", request_body = invites::InviteRequest,
     responses(
-        (status = 201, body = service::InviteCreated),
+        (status = 201, body = invites::InviteCreated),
         (status = 400, description = "`invalid_email`; `role_not_available`: the tenant's RBAC tier does not expose the role", body = ErrorBody),
         (status = 403, description = "`permission_denied`, `privilege_escalation`: the caller does not hold a permission of the role", body = ErrorBody),
         (status = 404, description = "`not_found`: no such tenant or role", body = ErrorBody),
@@ -163,11 +164,11 @@ async fn invite(
     State(s): State<AppState>,
     p: Principal,
     rid: RequestId,
-    AppJson(body): AppJson<service::InviteRequest>,
-) -> ApiResult<(StatusCode, Json<service::InviteCreated>)> {
+    AppJson(body): AppJson<invites::InviteRequest>,
+) -> ApiResult<(StatusCode, Json<invites::InviteCreated>)> {
     Ok((
         StatusCode::CREATED,
-        Json(service::invite(&s, &p, rid.0.as_deref(), body).await?),
+        Json(invites::invite(&s, &p, rid.0.as_deref(), body).await?),
     ))
 }
 

@@ -2,6 +2,7 @@
 
 pub mod attempts;
 pub mod handlers;
+pub mod invites;
 pub mod mail;
 pub mod password;
 pub mod principal;

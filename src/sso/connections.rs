@@ -16,76 +16,10 @@ use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, sso::ConnectionRow, tenants::TenantRow};
 
-/// Settings of an OIDC connection (stored as JSON; no secrets). The API always shows every
-/// field (`serde(default)` is for reading what is stored).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
-pub struct OidcConfig {
-    #[schema(required)]
-    pub issuer: String,
-    #[schema(required)]
-    pub client_id: String,
-    #[schema(required)]
-    pub scopes: Vec<String>,
-    #[schema(required)]
-    pub email_claim: String,
-    #[schema(required)]
-    pub name_claim: String,
-    #[schema(required)]
-    pub given_name_claim: String,
-    #[schema(required)]
-    pub family_name_claim: String,
-    /// Groups (names or ids); Entra sends object ids in `groups`, Okta and Keycloak names.
-    #[schema(required)]
-    pub groups_claim: String,
-    /// Also read as groups (Entra app roles).
-    #[schema(required)]
-    pub roles_claim: String,
-    #[schema(required)]
-    pub allow_email_linking: bool,
-    #[schema(required)]
-    pub clock_skew_secs: u32,
-    /// Merge the userinfo response into the ID token's claims.
-    #[schema(required)]
-    pub use_userinfo: bool,
-    /// ID token signature algorithms accepted.
-    #[schema(required)]
-    pub id_token_algs: Vec<String>,
-    /// Entra group overage: a Graph-style endpoint returning the user's groups, called with the
-    /// access token when the ID token says the groups did not fit (`_claim_names.groups`).
-    #[schema(required)]
-    pub groups_endpoint: Option<String>,
-}
-
-impl Default for OidcConfig {
-    fn default() -> Self {
-        Self {
-            issuer: String::new(),
-            client_id: String::new(),
-            scopes: vec!["openid".into(), "email".into(), "profile".into()],
-            email_claim: "email".into(),
-            name_claim: "name".into(),
-            given_name_claim: "given_name".into(),
-            family_name_claim: "family_name".into(),
-            groups_claim: "groups".into(),
-            roles_claim: "roles".into(),
-            allow_email_linking: false,
-            clock_skew_secs: 60,
-            use_userinfo: false,
-            id_token_algs: vec![
-                "RS256".into(),
-                "ES256".into(),
-                "PS256".into(),
-                "EdDSA".into(),
-            ],
-            groups_endpoint: None,
-        }
-    }
-}
-
-const ALGS: [&str; 9] = [
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+use super::connection::{
+    ALGS, OidcConfig, check_fetch_url, check_name, config_of, domains, invalid, post_logout_uri,
+    redirect_uri, refuse_insecure_flag,
+};
 
 /// A connection as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -121,19 +55,6 @@ pub struct ConnectionView {
 pub enum Settings {
     Oidc(OidcConfig),
     Saml(super::saml_sp::SamlView),
-}
-
-/// Where the IdP sends the browser after its logout (register it as a post-logout redirect URI).
-pub fn post_logout_uri(state: &AppState) -> String {
-    format!("{}/login", state.public_url)
-}
-
-pub fn redirect_uri(state: &AppState, id: &str) -> String {
-    format!("{}/sso/oidc/{id}/callback", state.public_url)
-}
-
-pub fn config_of(row: &ConnectionRow) -> Result<OidcConfig> {
-    serde_json::from_str(&row.config).map_err(Error::internal)
 }
 
 /// A connection of either kind as the API shows it.
@@ -271,34 +192,6 @@ fn flattened<T: utoipa::PartialSchema>() -> utoipa::openapi::RefOr<utoipa::opena
     schema
 }
 
-fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Error {
-    Error::invalid_field(code, field, message.into())
-}
-
-/// Checks the settings; returns the normalised issuer.
-/// The per-connection `allow_insecure_http` of earlier versions is refused with the way out:
-/// plain http and private addresses are the deployment's decision, never a tenant's.
-pub(crate) fn refuse_insecure_flag(flag: Option<bool>) -> Result<()> {
-    match flag {
-        Some(_) => Err(invalid(
-            "allow_insecure_http",
-            "deployment_setting",
-            "allow_insecure_http is not a connection setting: plain http and private addresses are allowed only by the deployment setting outbound.allow_private (tests and labs)",
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A URL idbridge will call: what the outbound client accepts (https, no credentials, no
-/// private address literal), as a 400 naming the field.
-pub(crate) fn check_fetch_url(state: &AppState, field: &str, url: &str) -> Result<()> {
-    state
-        .outbound
-        .check_url(url)
-        .map(|_| ())
-        .map_err(|e| invalid(field, "url_refused", e.to_string()))
-}
-
 fn check(state: &AppState, c: &mut OidcConfig) -> Result<()> {
     let issuer = c.issuer.trim().trim_end_matches('/').to_string();
     if issuer.len() > 512 || issuer.contains(['?', '#', ' ']) {
@@ -359,29 +252,6 @@ fn check(state: &AppState, c: &mut OidcConfig) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn domains(list: &[String]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for d in list {
-        let d = crate::domain::DomainName::parse(d, "email_domains")?;
-        if !out.iter().any(|x| x == d.as_str()) {
-            out.push(d.as_str().to_string());
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) fn check_name(name: &str) -> Result<String> {
-    let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 {
-        return Err(invalid(
-            "name",
-            "invalid_name",
-            "name must be 1-100 characters",
-        ));
-    }
-    Ok(n.to_string())
-}
-
 pub(crate) async fn tenant_guard(
     state: &AppState,
     tx: &mut store::Tx,
@@ -408,13 +278,36 @@ pub async fn create(
 ) -> Result<ConnectionView> {
     match body.get("kind").and_then(serde_json::Value::as_str) {
         Some("oidc") => create_oidc(state, p, rid, body_as(body)?).await,
-        Some("saml") => super::saml_sp::create(state, p, rid, body_as(body)?).await,
+        Some("saml") => create_saml(state, p, rid, body_as(body)?).await,
         _ => Err(invalid(
             "kind",
             "unsupported_kind",
             "kind must be \"oidc\" or \"saml\"",
         )),
     }
+}
+
+/// Creates a SAML connection: metadata checked, SP key generated and sealed.
+async fn create_saml(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    body: super::saml_sp::SamlBody,
+) -> Result<ConnectionView> {
+    let name = check_name(body.name.as_deref().unwrap_or(""))?;
+    let domains = domains(body.email_domains.as_deref().unwrap_or(&[]))?;
+    let cfg = super::saml_sp::config_from(&body)?;
+    {
+        // Permission first, so strangers cannot make us fetch URLs.
+        let mut tx = state.store.read().await?;
+        tenant_guard(state, &mut tx, p, body.tenant.as_deref(), "sso:manage").await?;
+    }
+    let now = state.now_ms();
+    let (row, cfg, after) = super::saml_sp::new_row(state, &body, cfg, name, &domains, now).await?;
+    let id = row.id.clone();
+    let view = save_new(state, p, rid, body.tenant.as_deref(), row, domains, after).await?;
+    super::saml_sp::warn_expiring(&id, &cfg, now);
+    Ok(view)
 }
 
 async fn create_oidc(
@@ -752,19 +645,6 @@ pub async fn delete(state: &AppState, p: &Principal, rid: Option<&str>, id: &str
     tx.commit().await?;
     state.sso.forget(&row.id);
     Ok(())
-}
-
-/// The client secret of a connection, unsealed.
-pub fn client_secret(state: &AppState, row: &ConnectionRow) -> Result<Option<String>> {
-    row.secret_sealed
-        .as_deref()
-        .map(|s| {
-            state
-                .master_key
-                .open(&format!("sso_secret:{}", row.id), s)
-                .and_then(|b| String::from_utf8(b).map_err(Error::internal))
-        })
-        .transpose()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::connection;
 use super::connections::{
     self, ConnectionView, CreateConnection, PatchConnection, SsoConfigUpdate, SsoConfigView,
 };
@@ -438,7 +439,7 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
             cfg.allow_email_linking,
         )
     } else {
-        let cfg = connections::config_of(&row)?;
+        let cfg = connection::config_of(&row)?;
         let mut groups = list(&cfg.groups_claim);
         groups.extend(list(&cfg.roles_claim));
         let subject = text("sub").ok_or_else(|| {
@@ -1141,13 +1142,13 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
     if row.kind == "saml" {
         return super::saml_sp::logout_url(s, &row, session_id).await;
     }
-    let cfg = connections::config_of(&row).ok()?;
+    let cfg = connection::config_of(&row).ok()?;
     let end = oidc::end_session_endpoint(s, &row, &cfg).await?;
     let mut url = format!(
         "{end}{}client_id={}&post_logout_redirect_uri={}",
         if end.contains('?') { '&' } else { '?' },
         crate::web::url::url_encode(&cfg.client_id),
-        crate::web::url::url_encode(&connections::post_logout_uri(s)),
+        crate::web::url::url_encode(&connection::post_logout_uri(s)),
     );
     if let Some(t) = sealed
         .and_then(|x| s.master_key.open("sso_id_token", &x).ok())

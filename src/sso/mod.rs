@@ -3,6 +3,7 @@
 //! into the same JIT code.
 
 pub mod cache;
+pub mod connection;
 pub mod connections;
 pub mod fail;
 pub mod handlers;

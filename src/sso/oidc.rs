@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use super::ExternalIdentity;
 use super::cache::Metadata;
-use super::connections::{OidcConfig, client_secret, config_of, redirect_uri};
+use super::connection::{OidcConfig, client_secret, config_of, redirect_uri};
 use super::fail::{Fail, fail};
 use crate::crypto;
 use crate::error::{Error, Result};

@@ -11,7 +11,6 @@ use serde_json::json;
 use super::fail::{Fail, fail};
 use super::saml::{self, IdpMetadata, SpUrls};
 use crate::audit::{self, Event};
-use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::domain::new_id;
 use crate::error::{Error, Result};
@@ -348,7 +347,7 @@ impl SamlBody {
         if let Some(v) = self.want_assertions_signed {
             c.want_assertions_signed = v;
         }
-        super::connections::refuse_insecure_flag(self.allow_insecure_http)?;
+        super::connection::refuse_insecure_flag(self.allow_insecure_http)?;
         Ok(())
     }
 }
@@ -435,25 +434,26 @@ pub async fn fetch_metadata(state: &AppState, url: &str) -> Result<IdpMetadata> 
     saml::parse_idp_metadata(&xml).map_err(|e| saml_invalid(field, e))
 }
 
-/// Creates a SAML connection: metadata checked, SP key generated and sealed.
-pub async fn create(
-    state: &AppState,
-    p: &Principal,
-    rid: Option<&str>,
-    body: SamlBody,
-) -> Result<super::connections::ConnectionView> {
-    let name = super::connections::check_name(body.name.as_deref().unwrap_or(""))?;
-    let domains = super::connections::domains(body.email_domains.as_deref().unwrap_or(&[]))?;
+/// A new SAML connection's settings from its create body (checked before anything is
+/// fetched).
+pub fn config_from(body: &SamlBody) -> Result<SamlConfig> {
     let mut cfg = SamlConfig::default();
     body.apply(&mut cfg)?;
-    {
-        // Permission first, so strangers cannot make us fetch URLs.
-        let mut tx = state.store.read().await?;
-        super::connections::tenant_guard(state, &mut tx, p, body.tenant.as_deref(), "sso:manage")
-            .await?;
-    }
-    let now = state.now_ms();
-    cfg.idp = metadata_of(state, &body).await?.ok_or_else(|| {
+    Ok(cfg)
+}
+
+/// The row of a new SAML connection named `name`: the IdP metadata read (fetched from its URL
+/// when given), the endpoints checked, an SP key generated and sealed. Also returns what the
+/// audit event shows.
+pub async fn new_row(
+    state: &AppState,
+    body: &SamlBody,
+    mut cfg: SamlConfig,
+    name: String,
+    domains: &[String],
+    now: i64,
+) -> Result<(ConnectionRow, SamlConfig, serde_json::Value)> {
+    cfg.idp = metadata_of(state, body).await?.ok_or_else(|| {
         invalid(
             "idp_metadata_xml",
             "metadata_required",
@@ -464,7 +464,7 @@ pub async fn create(
         cfg.idp_metadata_url = body.idp_metadata_url.clone();
         cfg.metadata_refreshed_at = Some(now);
     }
-    if let Some(extra) = extra_certs(&body)? {
+    if let Some(extra) = extra_certs(body)? {
         cfg.extra_certificates = extra;
     }
     check_endpoints(state, &cfg)?;
@@ -490,12 +490,7 @@ pub async fn create(
         platform_managed: false,
     };
     let after = json!({"name": row.name, "kind": "saml", "idp_entity_id": cfg.idp.entity_id, "email_domains": domains});
-    let id = row.id.clone();
-    let view =
-        super::connections::save_new(state, p, rid, body.tenant.as_deref(), row, domains, after)
-            .await?;
-    warn_expiring(&id, &cfg, now);
-    Ok(view)
+    Ok((row, cfg, after))
 }
 
 /// Applies a PATCH to a SAML connection's row (called by `connections::patch` with the row
@@ -553,7 +548,7 @@ fn check_endpoints(state: &AppState, c: &SamlConfig) -> Result<()> {
     Ok(())
 }
 
-fn warn_expiring(id: &str, cfg: &SamlConfig, now: i64) {
+pub fn warn_expiring(id: &str, cfg: &SamlConfig, now: i64) {
     let certs: Vec<saml::CertInfo> = cfg
         .trusted_idp()
         .certs

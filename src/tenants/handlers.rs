@@ -8,8 +8,8 @@ use utoipa_axum::routes;
 
 use super::TenantView;
 use super::{domains, service};
+use crate::auth::invites::InviteCreated;
 use crate::auth::principal::Principal;
-use crate::auth::service::InviteCreated;
 use crate::http::openapi::ErrorBody;
 use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};

@@ -439,7 +439,7 @@ pub struct AddMember {
 /// What adding a member did: the person of this organisation joined, or an invite was sent.
 pub enum Added {
     Member(UserView),
-    Invited(crate::auth::service::InviteCreated),
+    Invited(crate::auth::invites::InviteCreated),
 }
 
 /// Adds a person to a tenant. Someone who already belongs to this organisation (and only
@@ -500,11 +500,11 @@ pub async fn add_member(
             ));
         }
         drop(tx);
-        let invite = crate::auth::service::invite(
+        let invite = crate::auth::invites::invite(
             state,
             p,
             rid,
-            crate::auth::service::InviteRequest {
+            crate::auth::invites::InviteRequest {
                 email,
                 role: req.roles.first().cloned(),
                 role_id: None,

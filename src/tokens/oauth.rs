@@ -237,7 +237,7 @@ pub async fn create(
     if let Some(u) = &req.backchannel_logout_uri {
         check_uri(u, "backchannel_logout_uri")?;
         // idbridge calls this one itself: the outbound rule applies (no private addresses).
-        crate::sso::connections::check_fetch_url(state, "backchannel_logout_uri", u)?;
+        crate::sso::connection::check_fetch_url(state, "backchannel_logout_uri", u)?;
     }
     let scopes = req
         .scopes
