@@ -1,6 +1,7 @@
 //! Local sign-in, sessions, invites, password resets and `/api/me`.
 
 pub mod attempts;
+pub mod bearer;
 pub mod handlers;
 pub mod invites;
 pub mod mail;

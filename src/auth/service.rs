@@ -29,12 +29,7 @@ const API_TOKEN_PREFIX: &str = "idb_";
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
         let value = auth.to_str().map_err(|_| Error::Unauthenticated)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(Error::Unauthenticated)?;
+        let token = super::bearer::token(value).ok_or(Error::Unauthenticated)?;
         return authenticate_bearer(state, token).await;
     }
     let token = session_cookie_value(headers, &state.cookie_name).ok_or(Error::Unauthenticated)?;

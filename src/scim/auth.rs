@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ScimError;
@@ -30,16 +29,7 @@ impl FromRequestParts<AppState> for ScimClient {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let addr = crate::http::client::client_addr(s, parts);
         s.throttle.client_auth_allowed(addr, &s.metrics)?;
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 256);
+        let token = crate::auth::bearer::of(&parts.headers).filter(|t| t.len() <= 256);
         let row = match token {
             Some(t) => crate::tokens::api_tokens::authenticate(s, t, &super::tokens::SCIM)
                 .await

@@ -370,10 +370,7 @@ fn credential<'a>(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
-        let token = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))?
-            .trim();
+        let token = crate::auth::bearer::token(v)?;
         return Some((key(b'b', token), Credential::Bearer(token)));
     }
     let cookie = crate::auth::service::session_cookie_value(headers, &s.cookie_name)?;

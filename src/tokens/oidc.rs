@@ -1055,11 +1055,7 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
         );
         no_store(r)
     };
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Some(token) = crate::auth::bearer::of(&headers) else {
         return invalid();
     };
     let Ok((p, claims)) = crate::auth::service::authenticate_access_token(

@@ -990,3 +990,44 @@ fn bootstrap_reads_its_password_from_the_environment() {
         "the password is not echoed: {text}"
     );
 }
+
+/// `Authorization: Bearer` is read one way everywhere (RFC 7235: the scheme is
+/// case-insensitive): the admin API and SCIM accept any case, and refuse other schemes.
+#[tokio::test]
+async fn the_bearer_scheme_is_read_without_regard_to_case_everywhere() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = crate::scim::Scim::new(&app, &admin, None).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = app
+            .client
+            .get(app.url("/api/me"))
+            .header("authorization", format!("{scheme} {}", admin.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "/api/me with {scheme}");
+        let r = app
+            .client
+            .get(app.url("/scim/v2/Users"))
+            .header("authorization", format!("{scheme}  {}", scim.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "SCIM with {scheme}");
+    }
+    for value in [
+        format!("Basic {}", admin.token),
+        format!("Bearer{}", admin.token),
+        "Bearer ".to_string(),
+    ] {
+        let r = app
+            .client
+            .get(app.url("/api/me"))
+            .header("authorization", &value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{value:?}");
+    }
+}
