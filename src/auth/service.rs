@@ -32,7 +32,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         let token = super::bearer::token(value).ok_or(Error::Unauthenticated)?;
         return authenticate_bearer(state, token).await;
     }
-    let token = session_cookie_value(headers, &state.cookie_name).ok_or(Error::Unauthenticated)?;
+    let token =
+        crate::web::cookies::value(headers, &state.cookie_name).ok_or(Error::Unauthenticated)?;
     authenticate_cookie(state, token).await
 }
 
@@ -197,37 +198,16 @@ async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Princip
     })
 }
 
-/// The session cookie's value, if the request carries one.
-pub fn session_cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-}
-
 /// `Set-Cookie` for a session (`max_age_secs = 0` clears it).
 pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
-    let mut c = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        state.cookie_name,
+    crate::web::cookies::set_cookie(
+        &state.cookie_name,
         value,
-        max_age_secs.max(0)
-    );
-    if !state.settings.server.insecure_dev_cookies {
-        c.push_str("; Secure");
-    }
-    if !state.settings.session.cookie_domain.is_empty() {
-        c.push_str(&format!(
-            "; Domain={}",
-            state.settings.session.cookie_domain
-        ));
-    }
-    c
+        max_age_secs,
+        crate::web::cookies::SameSite::Lax,
+        &state.settings.session.cookie_domain,
+        !state.settings.server.insecure_dev_cookies,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -41,8 +41,27 @@ pub fn client_addr_of(
         .and_then(|v| v.split(',').next_back())
         .and_then(|v| v.trim().parse::<IpAddr>().ok());
     match (peer, forwarded) {
-        (Some(p), Some(f)) if state.settings.server.trusted_proxies.contains(&p) => Some(f),
+        (Some(p), Some(f)) if trusted(state, p) => Some(f),
         (p, _) => p,
+    }
+}
+
+/// Whether `peer` is one of `server.trusted_proxies`: only their `X-Forwarded-*` headers count.
+pub fn trusted(state: &AppState, peer: IpAddr) -> bool {
+    state.settings.server.trusted_proxies.contains(&peer)
+}
+
+/// An `X-Forwarded-*` header (`x-forwarded-host`, ...), only from a trusted proxy.
+pub fn forwarded<'h>(
+    state: &AppState,
+    peer: IpAddr,
+    headers: &'h axum::http::HeaderMap,
+    name: &str,
+) -> Option<&'h str> {
+    if trusted(state, peer) {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    } else {
+        None
     }
 }
 

@@ -3,7 +3,7 @@
 //! account exists that may not be linked.
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::error::Error;
 
@@ -74,17 +74,11 @@ impl Fail {
             ),
         };
         let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
-             <h1>{title}</h1><p>{text}</p><p>Reference: <code>{}</code></p><p><a href=\"/login\">Back to sign-in</a></p></body></html>",
+            "<p>{text}</p><p>Reference: <code>{}</code></p><p><a href=\"/login\">Back to sign-in</a></p>",
             crate::web::html::escape(id)
         );
-        let mut r = (self.status, body).into_response();
+        let mut r = crate::web::html::page(self.status, title, &body);
         let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if !clear_cookie.is_empty()
             && let Ok(v) = HeaderValue::from_str(clear_cookie)
         {

@@ -29,6 +29,7 @@ use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
 use crate::tenants::settings::RoleSource;
+use crate::web::cookies::{self, SameSite};
 use crate::web::html::escape;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -565,14 +566,15 @@ fn binding_cookie_name(s: &AppState) -> &'static str {
 }
 
 fn binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
-    let mut c = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-        binding_cookie_name(s)
-    );
-    if !s.settings.server.insecure_dev_cookies {
-        c.push_str("; Secure");
-    }
-    c
+    let secure = !s.settings.server.insecure_dev_cookies;
+    cookies::set_cookie(
+        binding_cookie_name(s),
+        value,
+        max_age,
+        SameSite::Lax,
+        "",
+        secure,
+    )
 }
 
 fn see_other(to: &str) -> Response {
@@ -656,14 +658,9 @@ fn saml_binding_cookie_name(s: &AppState) -> &'static str {
 }
 
 fn saml_binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
-    let mut c = format!(
-        "{}={value}; Path=/; HttpOnly; Max-Age={max_age}",
-        saml_binding_cookie_name(s)
-    );
-    if !s.settings.server.insecure_dev_cookies {
-        c.push_str("; Secure; SameSite=None");
-    }
-    c
+    let secure = !s.settings.server.insecure_dev_cookies;
+    let name = saml_binding_cookie_name(s);
+    cookies::set_cookie(name, value, max_age, SameSite::None, "", secure)
 }
 
 /// A SAML logout message over the HTTP-POST binding.
@@ -831,13 +828,13 @@ async fn saml_acs_h(
             return Err(fail("sso.connection_unknown", "not a SAML connection"));
         }
         let binding =
-            crate::auth::service::session_cookie_value(&headers, saml_binding_cookie_name(&s));
+            crate::web::cookies::value(&headers, saml_binding_cookie_name(&s));
         let done = super::saml_sp::finish(&s, &row, form, binding).await?;
         // An unsolicited response must not silently replace the browser's session with another
         // user's (login CSRF through IdP-initiated sign-in): the existing session is kept.
         if done.consume.pending_state_hash.is_none()
             && let Some(cookie) =
-                crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+                crate::web::cookies::value(&headers, &s.cookie_name)
             && let Ok(current) = crate::auth::service::authenticate_cookie(&s, cookie).await
         {
             let incoming = {
@@ -959,7 +956,7 @@ async fn callback(
     if row.kind != "oidc" {
         return Err(fail("sso.connection_unknown", "not an OIDC connection"));
     }
-    let binding = crate::auth::service::session_cookie_value(headers, binding_cookie_name(s));
+    let binding = crate::web::cookies::value(headers, binding_cookie_name(s));
     let done = oidc::finish(s, &row, q, binding).await?;
     let (signed, return_to) = complete(
         s,
@@ -1113,7 +1110,7 @@ async fn logout_submit(
         );
     }
     let mut to = "/login".to_string();
-    if let Some(cookie) = crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+    if let Some(cookie) = crate::web::cookies::value(&headers, &s.cookie_name)
         && let Ok(p) = crate::auth::service::authenticate_cookie(&s, cookie).await
     {
         let upstream = idp_logout_url(&s, p.session_id.as_deref().unwrap_or_default()).await;
@@ -1179,7 +1176,7 @@ async fn switch_tenant_submit(
             "<p class=\"err\">Cross-site request refused.</p>",
         );
     }
-    let Some(p) = (match crate::auth::service::session_cookie_value(&headers, &s.cookie_name) {
+    let Some(p) = (match crate::web::cookies::value(&headers, &s.cookie_name) {
         Some(c) => crate::auth::service::authenticate_cookie(&s, c).await.ok(),
         None => None,
     }) else {

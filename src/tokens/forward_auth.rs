@@ -152,11 +152,7 @@ fn forwarded<'h>(
     headers: &'h HeaderMap,
     name: &str,
 ) -> Option<&'h str> {
-    if s.settings.server.trusted_proxies.contains(&peer.ip()) {
-        headers.get(name).and_then(|v| v.to_str().ok())
-    } else {
-        None
-    }
+    crate::http::client::forwarded(s, peer.ip(), headers, name)
 }
 
 fn forwarded_host<'h>(s: &AppState, peer: SocketAddr, headers: &'h HeaderMap) -> &'h str {
@@ -373,7 +369,7 @@ fn credential<'a>(
         let token = crate::auth::bearer::token(v)?;
         return Some((key(b'b', token), Credential::Bearer(token)));
     }
-    let cookie = crate::auth::service::session_cookie_value(headers, &s.cookie_name)?;
+    let cookie = crate::web::cookies::value(headers, &s.cookie_name)?;
     Some((key(b'c', cookie), Credential::Cookie(cookie)))
 }
 

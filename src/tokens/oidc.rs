@@ -333,7 +333,7 @@ async fn authorize_inner(
         (None, _) => {}
     }
     // 3. Who is signed in.
-    let principal = match crate::auth::service::session_cookie_value(headers, &s.cookie_name) {
+    let principal = match crate::web::cookies::value(headers, &s.cookie_name) {
         Some(cookie) => crate::auth::service::authenticate_cookie(s, cookie)
             .await
             .ok(),
@@ -564,7 +564,7 @@ async fn consent_submit(
             "This consent form has expired: go back to the application and sign in again.",
         );
     };
-    let principal = match crate::auth::service::session_cookie_value(&headers, &s.cookie_name) {
+    let principal = match crate::web::cookies::value(&headers, &s.cookie_name) {
         Some(c) => crate::auth::service::authenticate_cookie(&s, c).await.ok(),
         None => None,
     };
@@ -1146,7 +1146,7 @@ async fn logout(
     } else {
         q
     };
-    let current = match crate::auth::service::session_cookie_value(&headers, &s.cookie_name) {
+    let current = match crate::web::cookies::value(&headers, &s.cookie_name) {
         Some(value) => crate::auth::service::authenticate_cookie(&s, value)
             .await
             .ok(),
@@ -1243,7 +1243,7 @@ async fn login_page(
 ) -> Response {
     let rd = safe_rd(&s, q.rd.as_deref()).unwrap_or_default();
     if q.force.is_none()
-        && let Some(cookie) = crate::auth::service::session_cookie_value(&headers, &s.cookie_name)
+        && let Some(cookie) = crate::web::cookies::value(&headers, &s.cookie_name)
         && let Ok(p) = crate::auth::service::authenticate_cookie(&s, cookie).await
     {
         if !rd.is_empty() {
