@@ -833,9 +833,7 @@ async fn saml_acs_h(
         // An unsolicited response must not silently replace the browser's session with another
         // user's (login CSRF through IdP-initiated sign-in): the existing session is kept.
         if done.consume.pending_state_hash.is_none()
-            && let Some(cookie) =
-                crate::web::cookies::value(&headers, &s.cookie_name)
-            && let Ok(current) = crate::auth::service::authenticate_cookie(&s, cookie).await
+            && let Some(current) = crate::web::session::signed_in(&s, &headers).await
         {
             let incoming = {
                 let mut c = s.store.acquire().await?;
@@ -1110,9 +1108,7 @@ async fn logout_submit(
         );
     }
     let mut to = "/login".to_string();
-    if let Some(cookie) = crate::web::cookies::value(&headers, &s.cookie_name)
-        && let Ok(p) = crate::auth::service::authenticate_cookie(&s, cookie).await
-    {
+    if let Some(p) = crate::web::session::signed_in(&s, &headers).await {
         let upstream = idp_logout_url(&s, p.session_id.as_deref().unwrap_or_default()).await;
         if let Err(e) = crate::auth::service::logout(&s, &p, rid.as_deref()).await {
             tracing::warn!(error = %e, "sign-out failed");
@@ -1176,10 +1172,7 @@ async fn switch_tenant_submit(
             "<p class=\"err\">Cross-site request refused.</p>",
         );
     }
-    let Some(p) = (match crate::web::cookies::value(&headers, &s.cookie_name) {
-        Some(c) => crate::auth::service::authenticate_cookie(&s, c).await.ok(),
-        None => None,
-    }) else {
+    let Some(p) = crate::web::session::signed_in(&s, &headers).await else {
         return see_other("/login");
     };
     match crate::auth::service::switch_tenant(

@@ -333,12 +333,7 @@ async fn authorize_inner(
         (None, _) => {}
     }
     // 3. Who is signed in.
-    let principal = match crate::web::cookies::value(headers, &s.cookie_name) {
-        Some(cookie) => crate::auth::service::authenticate_cookie(s, cookie)
-            .await
-            .ok(),
-        None => None,
-    };
+    let principal = crate::web::session::signed_in(s, headers).await;
     let now = s.now_ms();
     let session = match &principal {
         Some(p) => {
@@ -564,10 +559,7 @@ async fn consent_submit(
             "This consent form has expired: go back to the application and sign in again.",
         );
     };
-    let principal = match crate::web::cookies::value(&headers, &s.cookie_name) {
-        Some(c) => crate::auth::service::authenticate_cookie(&s, c).await.ok(),
-        None => None,
-    };
+    let principal = crate::web::session::signed_in(&s, &headers).await;
     let Some(p) = principal.filter(|p| p.session_id.as_deref() == Some(t.sid.as_str())) else {
         return refused("Sign in again: this form belongs to another sign-in.");
     };
@@ -1146,12 +1138,7 @@ async fn logout(
     } else {
         q
     };
-    let current = match crate::web::cookies::value(&headers, &s.cookie_name) {
-        Some(value) => crate::auth::service::authenticate_cookie(&s, value)
-            .await
-            .ok(),
-        None => None,
-    };
+    let current = crate::web::session::signed_in(&s, &headers).await;
     let hint = q
         .id_token_hint
         .as_deref()
@@ -1243,8 +1230,7 @@ async fn login_page(
 ) -> Response {
     let rd = safe_rd(&s, q.rd.as_deref()).unwrap_or_default();
     if q.force.is_none()
-        && let Some(cookie) = crate::web::cookies::value(&headers, &s.cookie_name)
-        && let Ok(p) = crate::auth::service::authenticate_cookie(&s, cookie).await
+        && let Some(p) = crate::web::session::signed_in(&s, &headers).await
     {
         if !rd.is_empty() {
             return redirect(&rd);

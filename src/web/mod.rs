@@ -5,4 +5,5 @@ pub mod cookies;
 pub mod csrf;
 pub mod html;
 pub mod redirect;
+pub mod session;
 pub mod url;

@@ -1,0 +1,16 @@
+//! The browser's session: the one way a page reads "who is signed in here" from the session
+//! cookie. A missing, unknown, expired or revoked cookie is "nobody"; the page then shows the
+//! sign-in (it never fails the request for it).
+
+use axum::http::HeaderMap;
+
+use crate::auth::principal::Principal;
+use crate::state::AppState;
+
+/// Who the session cookie signs in, if anyone.
+pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let cookie = super::cookies::value(headers, &state.cookie_name)?;
+    crate::auth::service::authenticate_cookie(state, cookie)
+        .await
+        .ok()
+}
