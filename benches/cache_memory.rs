@@ -9,17 +9,17 @@
 //! tenant share one). A counting global allocator reports the bytes live after filling minus
 //! before. The revocation
 //! "set" costs nothing per session: revocation is two generation counters (see
-//! `tokens::generations`), not a list.
+//! `store::counters`), not a list.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use idbridge::auth::principal::{Actor, Principal};
+use idbridge::auth::verified::{Verified, VerifiedCache};
 use idbridge::config::ForwardAuthSettings;
 use idbridge::domain::{PermissionPattern, RbacTier};
 use idbridge::rbac::engine::{CompileInput, Grant, compile};
-use idbridge::tokens::verified::{Verified, VerifiedCache};
 
 struct Counting;
 

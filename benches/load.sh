@@ -11,6 +11,8 @@
 #     times (default 3), each with the server's CPU time per request
 #   - POST /oauth2/token grant_type=refresh_token with rotation: one refresh-token family per
 #     connection, each response's new refresh token used for the next request
+#   - GET /api/rbac/can-i (cookie; access token with tenant=) and GET /api/me, each beside a
+#     hello-world run, ROUNDS times, with the ratio
 # Usage: benches/load.sh   (builds the release binary and the example first; DURATION=10s ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -76,6 +78,17 @@ run "GET /auth/verify, valid session cookie" -t2 -c64 -d"$DURATION" -H "Cookie: 
 run "GET /auth/verify, 4 connections (latency at about half the max rate)" -t2 -c4 -d"$DURATION" -H "Cookie: $COOKIE" $U/auth/verify
 run "POST /oauth2/token client_credentials" -t2 -c32 -d"$DURATION" -s "$DIR/token.lua" $U/oauth2/token
 run "POST /oauth2/token refresh_token with rotation ($CONNS families)" -t$CONNS -c$CONNS -d"$DURATION" -s "$DIR/refresh.lua" $U/oauth2/token
+# The admin API from the verified-credential cache, each run beside a hello-world run (32
+# connections, as apps call can-i on their own hot paths): goal can-i >= 0.80x, /api/me >= 0.50x.
+rate() { wrk "$@" | awk '/Requests\/sec/ {print $2}'; }
+echo "== the admin API beside hello-world, 32 connections, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  H=$(rate -t2 -c32 -d"$DURATION" http://127.0.0.1:18090/)
+  CI=$(rate -t2 -c32 -d"$DURATION" -H "Cookie: $COOKIE" "$U/api/rbac/can-i?permission=users:read")
+  CT=$(rate -t2 -c32 -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$U/api/rbac/can-i?permission=users:read&tenant=default")
+  ME=$(rate -t2 -c32 -d"$DURATION" -H "Cookie: $COOKIE" "$U/api/me")
+  python3 -c "h, ci, ct, me = $H, $CI, $CT, $ME; print(f'-- round $round: hello-world {h:,.0f} req/s; can-i (cookie) {ci:,.0f} = {ci / h:.2f}x; can-i (token, tenant=) {ct:,.0f} = {ct / h:.2f}x; /api/me {me:,.0f} = {me / h:.2f}x')"
+done
 echo "== idbridge RSS after the runs: $(grep VmRSS /proc/$IDB/status 2>/dev/null | awk '{print $2 " kB"}')"
 # Token minting: a second server on the same database mints an access token per verification
 # (ES256, the default), and a third on its own database does the same with an EdDSA key. The

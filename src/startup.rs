@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::mail::Mailer;
 use crate::auth::password::PasswordHasher;
+use crate::auth::verified::VerifiedCache;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::MasterKey;
@@ -17,10 +18,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::state::{AppState, Inner};
-use crate::store::counters::{self, Generations};
+use crate::store::counters;
 use crate::store::{self, Store};
 use crate::tokens::keys::{self, KeyAlg, KeyPolicy, KeyRing};
-use crate::tokens::verified::VerifiedCache;
 
 pub struct App {
     listener: TcpListener,
@@ -133,7 +133,7 @@ pub async fn build_state(
     }
     let key_policy = key_policy(&settings);
     let keys = KeyRing::load_or_create(&store, &master_key, &key_policy, clock.now_ms()).await?;
-    let generations = Arc::new(Generations::default());
+    let generations = store.generations().clone();
     generations.refresh(&store).await?;
     let public_url = settings.public_url(bound);
     let inner = Inner {

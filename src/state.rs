@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use crate::auth::mail::Mailer;
 use crate::auth::password::PasswordHasher;
+use crate::auth::verified::VerifiedCache;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::store::Store;
-use crate::store::counters::Generations;
+use crate::store::generations::Generations;
 use crate::tokens::keys::{KeyPolicy, KeyRing};
-use crate::tokens::verified::VerifiedCache;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -28,7 +28,8 @@ pub struct Inner {
     pub master_key: MasterKey,
     pub keys: KeyRing,
     pub key_policy: KeyPolicy,
-    /// The store's generation counters, kept fresh by a background watcher.
+    /// This process's view of the store's generation counters (`store.generations()`): moved
+    /// by this process's commits and by a background watcher.
     pub generations: Arc<Generations>,
     /// Forward auth's verified-credential cache.
     pub verified: VerifiedCache,

@@ -1,6 +1,8 @@
-//! Local sign-in, sessions, invites, password resets and `/api/me`.
+//! Who is calling ([`authenticate`], from the verified-credential cache), local sign-in,
+//! sessions, invites, password resets and `/api/me`.
 
 pub mod attempts;
+pub mod authenticate;
 pub mod bearer;
 pub mod handlers;
 pub mod invites;
@@ -9,3 +11,4 @@ pub mod password;
 pub mod principal;
 pub mod service;
 pub mod throttle;
+pub mod verified;

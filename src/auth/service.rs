@@ -1,7 +1,6 @@
 //! Local sign-in and sessions: authenticate a request, register the first admin, log in and
 //! out, switch tenant, invites and the signup exchange, password resets, `/api/me`.
 
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::principal::{Actor, Method, Principal};
@@ -13,7 +12,7 @@ use crate::http::client::ClientInfo;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::roles::AssignmentRow;
-use crate::store::sessions::{SessionAuth, SessionRow};
+use crate::store::sessions::SessionRow;
 use crate::store::tenants::TenantRow;
 use crate::store::tokens::ResetRow;
 use crate::store::users::UserRow;
@@ -21,182 +20,6 @@ use crate::store::{self, AsConn, Tx};
 use crate::tenants::TenantView;
 use crate::tokens::jwt::{self, AccessClaims};
 use crate::users::{UserView, new_user_row};
-
-const API_TOKEN_PREFIX: &str = "idb_";
-
-/// Authenticates a request by `Authorization: Bearer` (access token or integration token) or
-/// by the session cookie.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
-        let value = auth.to_str().map_err(|_| Error::Unauthenticated)?;
-        let token = super::bearer::token(value).ok_or(Error::Unauthenticated)?;
-        return authenticate_bearer(state, token).await;
-    }
-    let token =
-        crate::web::cookies::value(headers, &state.cookie_name).ok_or(Error::Unauthenticated)?;
-    authenticate_cookie(state, token).await
-}
-
-/// An integration token (`idb_...`) or a first-party access token bound to a live session:
-/// what `/api` accepts. Tokens issued to OAuth clients, and tokens forward auth mints for
-/// upstreams, carry another audience and are refused here.
-pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal> {
-    if token.starts_with(API_TOKEN_PREFIX) {
-        return authenticate_api_token(state, token).await;
-    }
-    authenticate_access_token(state, token, Audience::FirstParty)
-        .await
-        .map(|(p, _)| p)
-}
-
-/// Which access tokens a caller accepts.
-#[derive(Debug, Clone, Copy)]
-pub enum Audience<'a> {
-    /// idbridge's own: `aud` = `session.audience`, issued to no client (`/api`).
-    FirstParty,
-    /// Any access token idbridge issued: first-party, or to an OAuth client (`aud` = the
-    /// client; userinfo, introspection).
-    AnyOfOurs,
-    /// Exactly this audience (a forward-auth rule's upstream).
-    Exactly(&'a str),
-}
-
-/// A user access token bound to a live session: the principal and the verified claims
-/// (verified once; userinfo and introspection need both).
-pub async fn authenticate_access_token(
-    state: &AppState,
-    token: &str,
-    audience: Audience<'_>,
-) -> Result<(Principal, AccessClaims)> {
-    let (kid, _) = jwt::peek(token)?;
-    let key = match state.keys.verifying_key(&kid) {
-        Some(k) => k,
-        None => {
-            // Another replica may have rotated: reload, at most once per cooldown.
-            state
-                .keys
-                .refresh_on_miss(
-                    &state.store,
-                    &state.master_key,
-                    std::time::Duration::from_secs(5),
-                )
-                .await?;
-            state
-                .keys
-                .verifying_key(&kid)
-                .ok_or(Error::Unauthenticated)?
-        }
-    };
-    let own = state.settings.session.audience.as_str();
-    let claims = jwt::verify_with(
-        &key,
-        token,
-        &state.public_url,
-        match audience {
-            Audience::FirstParty => Some(own),
-            Audience::AnyOfOurs => None,
-            Audience::Exactly(a) => Some(a),
-        },
-        state.clock.now_secs(),
-    )?;
-    let accepted = match audience {
-        Audience::FirstParty => claims.client_id.is_none(),
-        Audience::AnyOfOurs => match &claims.client_id {
-            None => claims.aud == own,
-            Some(client) => *client == claims.aud,
-        },
-        Audience::Exactly(_) => true,
-    };
-    if !accepted {
-        return Err(Error::Unauthenticated);
-    }
-    let mut c = state.store.acquire().await?;
-    if store::oauth::is_revoked(c.conn(), &claims.jti).await? {
-        return Err(Error::Unauthenticated);
-    }
-    let auth = store::sessions::auth_by_id(c.conn(), &claims.sid)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    if auth.user_id != claims.sub {
-        return Err(Error::Unauthenticated);
-    }
-    let p = principal_from_session(state, auth, Some(claims.tid.clone()), false)?;
-    Ok((p, claims))
-}
-
-/// The session cookie's value.
-pub async fn authenticate_cookie(state: &AppState, cookie: &str) -> Result<Principal> {
-    let mut c = state.store.acquire().await?;
-    let auth = store::sessions::auth_by_token(c.conn(), &crypto::token_hash(cookie))
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    principal_from_session(state, auth, None, true)
-}
-
-/// A fresh access token for an authenticated user principal (forward auth hands it upstream).
-pub async fn mint_for_principal(state: &AppState, p: &Principal) -> Result<String> {
-    let uid = p.user_id().ok_or(Error::Unauthenticated)?;
-    let mut tx = state.store.read().await?;
-    let user = store::users::get(tx.conn(), uid)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    let tenant = store::tenants::get(tx.conn(), &p.tenant_id)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    mint_for(state, &mut tx, p, &user, &tenant).await
-}
-
-pub fn principal_from_session(
-    state: &AppState,
-    a: SessionAuth,
-    tenant: Option<String>,
-    via_cookie: bool,
-) -> Result<Principal> {
-    let live = a.revoked_at.is_none()
-        && a.expires_at > state.now_ms()
-        && a.session_version == a.user_session_version
-        && a.user_status == "active";
-    if !live {
-        return Err(Error::Unauthenticated);
-    }
-    let name = display_name(&a.first_name, a.last_name.as_deref());
-    Ok(Principal {
-        actor: Actor::User {
-            id: a.user_id,
-            email: a.email,
-            name,
-            platform_admin: a.platform_admin,
-        },
-        tenant_id: tenant.unwrap_or(a.tenant_id),
-        session_id: Some(a.session_id),
-        via_cookie,
-        rbac_generation: a.rbac_generation,
-        method: Method::parse(&a.method),
-    })
-}
-
-async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Principal> {
-    use crate::tokens::api_tokens;
-    let row = api_tokens::authenticate(state, token, &api_tokens::INTEGRATION)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    let generation = {
-        let mut c = state.store.acquire().await?;
-        store::counter(c.conn(), "rbac").await?
-    };
-    Ok(Principal {
-        actor: Actor::Token {
-            id: row.id,
-            name: row.name,
-            role_id: row.role_id,
-        },
-        tenant_id: row.tenant_id,
-        session_id: None,
-        via_cookie: false,
-        rbac_generation: generation,
-        method: Method::Token,
-    })
-}
 
 /// `Set-Cookie` for a session (`max_age_secs = 0` clears it).
 pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
@@ -514,9 +337,8 @@ pub async fn register(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     // The token is spent: its file goes (other replicas remove theirs when they start).
     let _ = std::fs::remove_file(state.settings.bootstrap_token_path());
     Ok(Registered {
@@ -694,7 +516,7 @@ pub async fn logout(state: &AppState, p: &Principal, request_id: Option<&str>) -
         ));
     };
     let mut tx = state.store.begin().await?;
-    store::sessions::revoke(tx.conn(), sid, state.now_ms()).await?;
+    store::sessions::revoke(&mut tx, sid, state.now_ms()).await?;
     audit::record(
         tx.conn(),
         state.now_ms(),
@@ -750,7 +572,7 @@ pub async fn switch_tenant(
     let user = store::users::get(tx.conn(), uid)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    store::sessions::set_tenant(tx.conn(), sid, &tenant.id).await?;
+    store::sessions::set_tenant(&mut tx, sid, &tenant.id).await?;
     let mut switched = p.clone();
     switched.tenant_id = tenant.id.clone();
     let access_token = mint_for(state, &mut tx, &switched, &user, &tenant).await?;
@@ -862,7 +684,7 @@ pub async fn signup_exchange(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     let signed = start_session(
         state,
         &mut tx,
@@ -875,7 +697,6 @@ pub async fn signup_exchange(
     )
     .await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(signed)
 }
 
@@ -949,9 +770,8 @@ pub async fn accept_invite(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(tenant.into())
 }
 
@@ -1200,7 +1020,7 @@ pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Resu
     user.session_version += 1;
     user.updated_at = now;
     store::users::update(tx.conn(), &user).await?;
-    store::sessions::revoke_all_for_user(tx.conn(), &user.id, now).await?;
+    store::sessions::revoke_all_for_user(&mut tx, &user.id, now).await?;
     // Any other link still out there is void now.
     store::tokens::void_resets(tx.conn(), &user.id, now).await?;
     let actor = audit::Actor {

@@ -7,8 +7,12 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+use std::sync::Arc;
+
 use super::error::ApiError;
+use crate::auth::authenticate::authenticated;
 use crate::auth::principal::Principal;
+use crate::auth::verified::Verified;
 use crate::error::Error;
 use crate::state::AppState;
 use crate::web::csrf::cross_origin;
@@ -67,12 +71,35 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = crate::auth::service::authenticate(state, &parts.headers).await?;
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|c| c.principal)
+    }
+}
+
+/// The caller and their verified entry: the compiled permissions in their current tenant and
+/// `/api/me`'s cached body (for the handlers that answer from it).
+pub struct Caller {
+    pub principal: Principal,
+    pub verified: Arc<Verified>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (principal, verified) = authenticated(state, &parts.headers).await?;
         super::access::RequestTenant::record(parts, &principal.tenant_id);
         if principal.via_cookie && !is_safe(&parts.method) {
             check_same_origin(state, parts)?;
         }
-        Ok(principal)
+        Ok(Caller {
+            principal,
+            verified,
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 //! by the database pool's acquire timeout, so the timeout layer and the per-request trace span
 //! would only cost it throughput. Its errors are still logged by `ApiError`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -125,7 +125,7 @@ pub fn build(state: AppState) -> Router {
             span
         }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, CounterIds::new()))
+        .layer(SetRequestIdLayer::new(x_request_id, CounterIds::shared()))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
@@ -229,30 +229,76 @@ impl tower::Service<Request> for Dispatch {
             }
             return Either::Left(Either::Left(std::future::ready(Ok(resp))));
         }
-        if req.uri().path() == "/auth/verify"
-            && (req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD)
-        {
-            let start = Instant::now();
-            // A panic here is a bug; the router's path below then answers (and catches it).
-            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                crate::tokens::forward_auth::answer_from_cache(&self.state, self.peer, &req)
-            }));
-            if let Ok(Some(mut resp)) = answer {
-                if let Some(id) = req.headers().get(REQUEST_ID) {
-                    resp.headers_mut().insert(REQUEST_ID, id.clone());
-                }
-                self.state.metrics.observe(
-                    req.method().as_str(),
-                    "/auth/verify",
-                    resp.status().as_u16(),
-                    start.elapsed().as_micros() as u64,
-                );
-                return Either::Left(Either::Left(std::future::ready(Ok(resp))));
-            }
+        if let Some(resp) = self.lean(&req) {
+            return Either::Left(Either::Left(std::future::ready(Ok(resp))));
         }
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(self.peer));
         Either::Right(tower::Service::call(&mut self.router, req))
+    }
+}
+
+/// A route answered before any routing for a caller in the verified-credential cache: forward
+/// auth (`/auth/verify`) and `/api/rbac/can-i`, which apps call on their own hot paths.
+/// The answer and, for `/api`, the caller's verified entry (its tenant goes in the access log).
+type LeanAnswer = fn(
+    &AppState,
+    std::net::SocketAddr,
+    &Request,
+) -> Option<(Response, Option<Arc<crate::auth::verified::Verified>>)>;
+
+impl Dispatch {
+    /// The answer from the cache, or `None`: the router answers (a miss, or anything the lean
+    /// path does not decide, such as an error).
+    fn lean(&self, req: &Request) -> Option<Response> {
+        use axum::http::Method;
+        let (route, answer, api): (&str, LeanAnswer, bool) = match (req.method(), req.uri().path())
+        {
+            (&Method::GET | &Method::HEAD, "/auth/verify") => (
+                "/auth/verify",
+                crate::tokens::forward_auth::answer_from_cache,
+                false,
+            ),
+            (&Method::GET, "/api/rbac/can-i") => (
+                "/api/rbac/can-i",
+                crate::rbac::handlers::can_i_from_cache,
+                true,
+            ),
+            _ => return None,
+        };
+        let start = Instant::now();
+        // A panic here is a bug; the router then answers (and catches it).
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            answer(&self.state, self.peer, req)
+        }));
+        let Ok(Some((mut resp, caller))) = answer else {
+            return None;
+        };
+        // `/api` answers carry a request id (the caller's, else a new one) and are logged like
+        // the router's; forward auth echoes the proxy's id only, and its log is the proxy's.
+        let id = match req.headers().get(REQUEST_ID) {
+            Some(id) => Some(id.clone()),
+            None if api => CounterIds::shared()
+                .make_request_id(req)
+                .map(|id| id.header_value().clone()),
+            None => None,
+        };
+        let micros = start.elapsed().as_micros() as u64;
+        let status = resp.status().as_u16();
+        self.state
+            .metrics
+            .observe(req.method().as_str(), route, status, micros);
+        if api {
+            let tenant = caller
+                .as_ref()
+                .map_or("", |v| v.principal.tenant_id.as_str());
+            let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+            super::access::log(id, req.method().as_str(), route, status, micros, tenant);
+        }
+        if let Some(id) = id {
+            resp.headers_mut().insert(REQUEST_ID, id);
+        }
+        Some(resp)
     }
 }
 
@@ -286,6 +332,12 @@ struct CounterIds {
 }
 
 impl CounterIds {
+    /// The process's one sequence (the router's and the lean paths').
+    fn shared() -> Self {
+        static IDS: std::sync::OnceLock<CounterIds> = std::sync::OnceLock::new();
+        IDS.get_or_init(CounterIds::new).clone()
+    }
+
     fn new() -> Self {
         Self {
             prefix: crate::crypto::hex(&crate::crypto::random_bytes::<6>()).into(),

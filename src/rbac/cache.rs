@@ -1,6 +1,6 @@
-//! Compiled permission sets per (principal, tenant), dropped whenever the store's `rbac`
-//! generation moves. Every request's authentication reads the generation in the same query, so
-//! a change made on any replica is seen on the next request everywhere.
+//! Compiled permission sets per (principal, tenant), dropped whenever this process's `rbac`
+//! epoch moves (`store::counters::Generations`): at once for a change this process committed,
+//! within the watcher's poll for one committed by another replica.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -31,20 +31,28 @@ impl RbacCache {
             .map_or((0, 0), |i| (i.map.len(), i.interned.len()))
     }
 
-    /// Records the generation a request saw; a new one empties the cache.
-    pub fn observe(&self, generation: i64) {
-        let stale = self
-            .inner
-            .read()
-            .map(|g| g.generation != generation)
-            .unwrap_or(true);
-        if stale
-            && let Ok(mut g) = self.inner.write()
-            && g.generation != generation
-        {
-            g.map.clear();
-            g.interned.clear();
-            g.generation = generation;
+    /// Records the `rbac` epoch a request was authenticated under (see
+    /// `store::counters::Generations`): a newer one empties the cache. Returns whether the
+    /// cache may serve that request: not when its epoch is older than one already seen (it was
+    /// read before a change this cache has been emptied for).
+    pub fn observe(&self, generation: i64) -> bool {
+        let seen = self.inner.read().map(|g| g.generation).unwrap_or(i64::MAX);
+        if generation == seen {
+            return true;
+        }
+        if generation < seen {
+            return false;
+        }
+        match self.inner.write() {
+            Ok(mut g) => {
+                if generation > g.generation {
+                    g.map.clear();
+                    g.interned.clear();
+                    g.generation = generation;
+                }
+                g.generation == generation
+            }
+            Err(_) => false,
         }
     }
 
@@ -89,15 +97,6 @@ impl RbacCache {
             Err(_) => fresh,
         }
     }
-
-    /// Drops everything (after this replica changed roles, memberships or boundaries).
-    pub fn invalidate(&self) {
-        if let Ok(mut g) = self.inner.write() {
-            g.map.clear();
-            g.interned.clear();
-            g.generation = i64::MIN;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -130,5 +129,21 @@ mod intern_tests {
         c.observe(2);
         let after = c.intern([1; 32], empty);
         assert!(!Arc::ptr_eq(&a, &after), "a new generation compiles afresh");
+    }
+
+    #[test]
+    fn a_request_stamped_before_the_last_change_is_not_served_and_does_not_fill() {
+        let c = RbacCache::default();
+        assert!(c.observe(5));
+        c.put(5, "u", "t", Arc::new(empty()));
+        assert!(c.get("u", "t").is_some());
+        assert!(
+            c.observe(6),
+            "a newer epoch empties the cache and is served"
+        );
+        assert!(c.get("u", "t").is_none());
+        assert!(!c.observe(5), "an older stamp may not use the cache");
+        c.put(5, "u", "t", Arc::new(empty()));
+        assert!(c.get("u", "t").is_none(), "nor fill it");
     }
 }

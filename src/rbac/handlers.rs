@@ -1,14 +1,20 @@
 //! `/api/roles`, `/api/rbac/*`: thin handlers over [`super::roles`].
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::roles;
+use crate::auth::authenticate::{self, Credential, Scope};
 use crate::auth::principal::Principal;
+use crate::auth::verified::Verified;
+use crate::domain::PermissionPattern;
+use crate::http::extract::Caller;
 use crate::http::openapi::ErrorBody;
 use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppJson, AppQuery, RequestId};
@@ -181,10 +187,56 @@ async fn bulk_assign(
     ))]
 async fn can_i(
     State(s): State<AppState>,
-    p: Principal,
+    caller: Caller,
+    headers: HeaderMap,
     AppQuery(q): AppQuery<roles::CanIParams>,
 ) -> ApiResult<Json<roles::CanI>> {
-    Ok(Json(roles::can_i(&s, &p, q).await?))
+    let wanted = PermissionPattern::parse(&q.permission)?;
+    if q.subtenant.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Ok(Json(roles::can_i(&s, &caller.principal, q).await?));
+    }
+    let Some(slug) = q.tenant.as_deref().filter(|t| !t.is_empty()) else {
+        return Ok(Json(roles::can_i_in(&caller.verified, &wanted)));
+    };
+    // Verified for that tenant (and cached: the next call is answered before routing).
+    {
+        let mut c = s.store.acquire().await?;
+        crate::rbac::service::tenant_for(&mut c, &caller.principal, Some(slug)).await?;
+    }
+    let credential = Credential::of(&s, &headers)?.ok_or(crate::error::Error::Unauthenticated)?;
+    let scope = Scope {
+        tenant: Some(slug),
+        audience: None,
+    };
+    let v = authenticate::verified(&s, credential, scope).await?;
+    Ok(Json(roles::can_i_in(&v, &wanted)))
+}
+
+/// `GET /api/rbac/can-i` for a caller whose entry for the asked tenant is in the
+/// verified-credential cache and current: answered before routing (see `http::router`),
+/// with the router's answer. `None` for anything else (no credential, a miss, `subtenant`, a
+/// query that does not parse): the handler above then answers.
+pub fn can_i_from_cache(
+    s: &AppState,
+    _peer: std::net::SocketAddr,
+    req: &axum::extract::Request,
+) -> Option<(axum::response::Response, Option<Arc<Verified>>)> {
+    use axum::response::IntoResponse;
+    let q = axum::extract::Query::<roles::CanIParams>::try_from_uri(req.uri())
+        .ok()?
+        .0;
+    if q.subtenant.as_deref().is_some_and(|s| !s.is_empty()) {
+        return None;
+    }
+    let wanted = PermissionPattern::parse(&q.permission).ok()?;
+    let credential = Credential::of(s, req.headers()).ok()??;
+    let scope = Scope {
+        tenant: q.tenant.as_deref().filter(|t| !t.is_empty()),
+        audience: None,
+    };
+    let v = authenticate::cached(s, &credential.key(scope))?;
+    let body = roles::can_i_in(&v, &wanted);
+    Some((Json(body).into_response(), Some(v)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

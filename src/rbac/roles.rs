@@ -15,6 +15,7 @@ use super::ordering::{self, Reach};
 use super::service::{self as rbac, boundary_of};
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
+use crate::auth::verified::Verified;
 use crate::domain::{PermissionPattern, RbacTier, RoleSource, new_id, parse_id};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -442,9 +443,8 @@ pub async fn create(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(view(role, tier_of(&org), list, 0))
 }
 
@@ -548,7 +548,7 @@ pub async fn patch(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     let holders = store::roles::holders(tx.conn(), &role.id)
         .await?
         .iter()
@@ -556,7 +556,6 @@ pub async fn patch(
         .collect::<BTreeSet<_>>()
         .len();
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(view(role, tier_of(&org), after_perms, holders as i64))
 }
 
@@ -638,9 +637,8 @@ pub async fn delete(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(())
 }
 
@@ -762,9 +760,8 @@ pub async fn put_permissions(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(RolePermissions {
         role_id: role.id,
         role: role.name,
@@ -904,9 +901,8 @@ pub async fn add_user_role(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(AssignmentOut {
         id: row.id,
         user_id: row.user_id,
@@ -984,9 +980,8 @@ pub async fn remove_user_role(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(())
 }
 
@@ -1137,9 +1132,8 @@ pub async fn bulk_assign(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(BulkResult {
         users: users.len(),
         added,
@@ -1188,11 +1182,26 @@ pub async fn can_i(state: &AppState, p: &Principal, q: CanIParams) -> Result<Can
             .ok_or(Error::NotFound("subtenant"))?;
     }
     let d = rbac::decide(state, &mut c, p, &t, &wanted).await?;
-    Ok(CanI {
+    Ok(answer(d, &wanted, t.slug))
+}
+
+/// can-i from a verified caller's entry (its compiled permissions in the tenant it was
+/// verified for): no store access.
+pub fn can_i_in(v: &Verified, wanted: &PermissionPattern) -> CanI {
+    answer(
+        v.compiled.decide(wanted),
+        wanted,
+        v.tenant_slug().to_string(),
+    )
+}
+
+fn answer(d: super::engine::Decision, wanted: &PermissionPattern, tenant: String) -> CanI {
+    let permission = wanted.to_string();
+    CanI {
         allowed: d.allowed,
-        reason: d.reason.message(&t.slug, &wanted.to_string()),
+        reason: d.reason.message(&tenant, &permission),
         code: d.reason,
-        permission: wanted.to_string(),
-        tenant: t.slug,
-    })
+        permission,
+        tenant,
+    }
 }

@@ -57,12 +57,12 @@ pub async fn compiled(
         )));
     }
     let key = principal.cache_key();
-    let cached = principal.rbac_generation != UNCACHED;
-    if cached {
-        state.rbac.observe(principal.rbac_generation);
-        if let Some(hit) = state.rbac.get(&key, &tenant.id) {
-            return Ok(hit);
-        }
+    // A principal stamped before this process's last RBAC change (or UNCACHED) neither reads
+    // nor fills the cache.
+    let cached =
+        principal.rbac_generation != UNCACHED && state.rbac.observe(principal.rbac_generation);
+    if cached && let Some(hit) = state.rbac.get(&key, &tenant.id) {
+        return Ok(hit);
     }
     let parent = match &tenant.parent_id {
         Some(pid) => store::tenants::get(db.conn(), pid).await?,

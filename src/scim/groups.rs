@@ -359,7 +359,6 @@ pub async fn create(
     .await?;
     let out = respond(&mut tx, &row, base, &include, &exclude).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok((out, row.version))
 }
 
@@ -494,7 +493,6 @@ pub async fn update(
         ))
     };
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(out)
 }
 
@@ -529,6 +527,5 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(())
 }

@@ -158,7 +158,6 @@ pub async fn release(
     )
     .await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(out)
 }
 

@@ -99,8 +99,8 @@ pub async fn reconcile(
     }
     // Cached permissions must be recomputed everywhere.
     if !batch.is_empty() {
-        batch.bump_counter("rbac");
+        batch.bump_counter(store::Counter::Rbac);
     }
-    batch.run(tx.conn()).await?;
+    tx.run(batch).await?;
     Ok(())
 }

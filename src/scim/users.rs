@@ -290,7 +290,7 @@ async fn sync_user(
         } else {
             crate::tenants::service::offboard_in_scope(tx, tenant, user_id, now).await?;
         }
-        batch.bump_counter("rbac");
+        batch.bump_counter(store::Counter::Rbac);
         return Ok(());
     }
     let before = (u.first_name.clone(), u.last_name.clone(), u.status.clone());
@@ -304,7 +304,7 @@ async fn sync_user(
         (false, "active") => {
             u.status = "inactive".into();
             u.session_version += 1;
-            store::sessions::revoke_all_for_user(tx.conn(), &u.id, now).await?;
+            store::sessions::revoke_all_for_user(tx, &u.id, now).await?;
         }
         (true, "inactive") => u.status = "active".into(),
         _ => {}
@@ -312,7 +312,7 @@ async fn sync_user(
     if (u.first_name.clone(), u.last_name.clone(), u.status.clone()) != before {
         u.updated_at = now;
         batch.push(store::users::update_stmt(&u));
-        batch.bump_counter("rbac");
+        batch.bump_counter(store::Counter::Rbac);
     }
     Ok(())
 }
@@ -360,7 +360,6 @@ pub async fn create(
             ))
         })?,
     };
-    state.rbac.invalidate();
     // A new record is in no group yet.
     let out = resource::project(Kind::User, render(&row, base, &[]), &include, &exclude);
     Ok((out, row.version))
@@ -448,7 +447,7 @@ async fn write_new(state: &AppState, n: &New<'_>, known: bool) -> Result<Option<
             if let (Some((u, false)), Some(wanted)) = (&user, n.defaults) {
                 jit::reconcile(&mut tx, &u.id, tenant, wanted, now, false, "scim").await?;
             }
-            match batch.run(tx.conn()).await {
+            match tx.run(batch).await {
                 Ok(()) => tx.commit().await,
                 Err(e) => Err(e),
             }
@@ -614,13 +613,12 @@ pub async fn update(
                 after: Some(json!({"userName": row.user_name, "active": row.active})),
             },
         ));
-        batch.run(tx.conn()).await?;
+        tx.run(batch).await?;
         if let Some(g) = guard {
             report_orphaned(&mut tx, g, client, rid, row.user_id.as_deref(), now).await?;
         }
     }
     tx.commit().await?;
-    state.rbac.invalidate();
     // Read after the write turn: the groups as they are now.
     let out = respond(
         &mut state.store.acquire().await?,
@@ -667,7 +665,6 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(())
 }
 
@@ -716,9 +713,9 @@ async fn deprovision(tx: &mut Tx, tenant: &TenantRow, user_id: &str, now: i64) -
         }
         u.session_version += 1;
         u.updated_at = now;
-        store::sessions::revoke_all_for_user(tx.conn(), user_id, now).await?;
+        store::sessions::revoke_all_for_user(tx, user_id, now).await?;
         store::users::update(tx.conn(), &u).await?;
     }
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     Ok(())
 }

@@ -782,9 +782,8 @@ pub async fn update_sso_config(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     let v = config_view(state, &mut tx, &t).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(v)
 }

@@ -391,8 +391,8 @@ pub async fn reconcile(
     // Cached permissions must be recomputed everywhere, except for a user created in this very
     // transaction: nothing can be cached for them yet.
     if !new_user && !batch.is_empty() {
-        batch.bump_counter("rbac");
+        batch.bump_counter(store::Counter::Rbac);
     }
-    batch.run(tx.conn()).await?;
+    tx.run(batch).await?;
     Ok((changes.added, changes.removed))
 }

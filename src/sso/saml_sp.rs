@@ -1063,7 +1063,7 @@ pub async fn handle_logout(
                         .as_ref()
                         .is_some_and(|i| session_indexes.contains(i))
             }) {
-                if store::sessions::revoke(tx.conn(), &s.session_id, now).await? {
+                if store::sessions::revoke(&mut tx, &s.session_id, now).await? {
                     ended += 1;
                 }
             }

@@ -1,52 +1,30 @@
-//! In-memory copies of the store's generation counters (`auth`, `rbac`, `keys`), kept fresh
-//! by a background task: PostgreSQL `LISTEN idbridge_changes` wakes it at once, and a short
-//! poll (SQLite, or a missed notification) bounds the staleness. Hot paths compare against these
-//! atomics instead of querying the database.
+//! Reading the store's generation counters (`auth`, `rbac`, `keys`) into this process's view
+//! (`super::generations`), by a background task: PostgreSQL `LISTEN idbridge_changes` wakes it
+//! at once, and a short poll (SQLite, or a missed notification) bounds the staleness.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::pool::{Conn, Store};
+use super::pool::{Conn, Db, Store};
 use crate::error::Result;
 use crate::on_conn;
 
-/// The notification channel writers signal after a commit that moved a counter.
-pub const CHANNEL: &str = "idbridge_changes";
-
-#[derive(Debug, Default)]
-pub struct Generations {
-    pub auth: AtomicI64,
-    pub rbac: AtomicI64,
-    pub keys: AtomicI64,
-}
+pub use super::generations::{CHANNEL, Counter, Generations};
 
 impl Generations {
-    pub fn auth(&self) -> i64 {
-        self.auth.load(Ordering::Acquire)
-    }
-
-    pub fn rbac(&self) -> i64 {
-        self.rbac.load(Ordering::Acquire)
-    }
-
-    pub fn keys(&self) -> i64 {
-        self.keys.load(Ordering::Acquire)
-    }
-
     /// Reads every counter once; returns whether any moved.
     pub async fn refresh(&self, store: &Store) -> Result<bool> {
         let mut c = store.acquire().await?;
         let rows = read(c.conn()).await?;
         let mut moved = false;
         for (name, value) in rows {
-            let slot = match name.as_str() {
-                "auth" => &self.auth,
-                "rbac" => &self.rbac,
-                "keys" => &self.keys,
-                _ => continue,
+            let Some(counter) = Counter::parse(&name) else {
+                continue;
             };
-            if slot.swap(value, Ordering::AcqRel) != value {
+            // Any change, up or down (a restored backup), is a move.
+            if self.seen[counter as usize].swap(value, Ordering::AcqRel) != value {
+                self.epochs[counter as usize].fetch_add(1, Ordering::AcqRel);
                 moved = true;
             }
         }
@@ -70,8 +48,8 @@ pub async fn watch(
     poll: Duration,
     on_change: impl Fn() + Send + 'static,
 ) {
-    let mut listener = match &store {
-        Store::Postgres(pool) => match sqlx::postgres::PgListener::connect_with(pool).await {
+    let mut listener = match store.db() {
+        Db::Postgres(pool) => match sqlx::postgres::PgListener::connect_with(pool).await {
             Ok(mut l) => match l.listen(CHANNEL).await {
                 Ok(()) => Some(l),
                 Err(e) => {
@@ -84,7 +62,7 @@ pub async fn watch(
                 None
             }
         },
-        Store::Sqlite(..) => None,
+        Db::Sqlite(..) => None,
     };
     loop {
         match listener.as_mut() {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backchannel;
 pub mod counters;
 pub mod domains;
+pub mod generations;
 pub mod keys;
 pub mod oauth;
 mod pool;
@@ -25,6 +26,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 
+pub use generations::Counter;
 pub use pool::{
     AsConn, Backend, Conn, PoolConn, Store, Tx, WriteTx, Writer, WriterConn, lock_bootstrap,
 };
@@ -41,14 +43,6 @@ pub async fn counter(c: Conn<'_>, name: &str) -> Result<i64> {
     .fetch_optional(c)
     .await)?;
     Ok(v.unwrap_or(0))
-}
-
-/// Bumps a generation counter so every replica drops what it cached under the old value (on
-/// PostgreSQL the other replicas are notified at commit).
-pub async fn bump_counter(c: Conn<'_>, name: &'static str) -> Result<()> {
-    let mut b = stmt::Batch::default();
-    b.bump_counter(name);
-    b.run(c).await
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.

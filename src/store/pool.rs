@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
 
+use super::generations::Generations;
 use crate::error::{Error, Result};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -21,8 +22,16 @@ pub enum Backend {
     Postgres,
 }
 
+/// The database and this process's view of its generation counters: a transaction that moved
+/// a counter moves the local view at commit (see [`Tx::bump`]).
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    generations: Arc<Generations>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Db {
     /// The readers' pool and the writer: SQLite has one writer at a time, and writers that
     /// collide inside SQLite sleep in its busy handler (1, 2, 5, 10 ... ms); queueing them here
     /// hands the lock over at once. Every write runs on the writer's one connection, whose page
@@ -229,8 +238,17 @@ pub enum Conn<'a> {
     Postgres(&'a mut PgConnection),
 }
 
-/// A transaction of either backend.
-pub enum Tx {
+/// A transaction of either backend, and the generation counters it moved (applied to this
+/// process's view when it commits).
+pub struct Tx {
+    kind: TxKind,
+    write: bool,
+    /// The counters moved, as bits (`Counter::bit`); see `Tx::bump` (in `stmt`).
+    pub(super) moved: u8,
+    generations: Arc<Generations>,
+}
+
+enum TxKind {
     /// A write transaction carries its place in the writer queue until it ends.
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     SqliteWrite(WriteTx),
@@ -265,27 +283,46 @@ impl Conn<'_> {
 }
 
 impl Tx {
+    fn new(kind: TxKind, write: bool, generations: &Arc<Generations>) -> Self {
+        Tx {
+            kind,
+            write,
+            moved: 0,
+            generations: generations.clone(),
+        }
+    }
+
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Tx::Sqlite(t) => Conn::Sqlite(&mut *t),
-            Tx::SqliteWrite(w) => Conn::Sqlite(w.conn()),
-            Tx::Postgres(t) => Conn::Postgres(&mut *t),
+        match &mut self.kind {
+            TxKind::Sqlite(t) => Conn::Sqlite(&mut *t),
+            TxKind::SqliteWrite(w) => Conn::Sqlite(w.conn()),
+            TxKind::Postgres(t) => Conn::Postgres(&mut *t),
         }
     }
 
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::SqliteWrite(w) => w.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        let Tx {
+            kind,
+            write,
+            moved,
+            generations,
+        } = self;
+        match kind {
+            TxKind::Sqlite(t) => t.commit().await?,
+            TxKind::SqliteWrite(w) => w.commit().await?,
+            TxKind::Postgres(t) => t.commit().await?,
         }
+        if write {
+            generations.wrote_here();
+        }
+        generations.moved_here(moved);
         Ok(())
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) | Tx::SqliteWrite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match self.kind {
+            TxKind::Sqlite(_) | TxKind::SqliteWrite(_) => Backend::Sqlite,
+            TxKind::Postgres(_) => Backend::Postgres,
         }
     }
 }
@@ -300,12 +337,28 @@ impl PoolConn {
 }
 
 impl Store {
+    fn new(db: Db) -> Self {
+        Store {
+            db,
+            generations: Arc::default(),
+        }
+    }
+
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// This process's view of the generation counters (kept fresh by `counters::watch`).
+    pub fn generations(&self) -> &Arc<Generations> {
+        &self.generations
+    }
+
     /// Database connections: (in use, idle, most the pool opens). On SQLite, the readers' pool
     /// (the writer is one more connection).
     pub fn pool_stats(&self) -> (u32, u32, u32) {
-        let (size, idle, max) = match self {
-            Store::Sqlite(p, _) => (p.size(), p.num_idle(), p.options().get_max_connections()),
-            Store::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        let (size, idle, max) = match &self.db {
+            Db::Sqlite(p, _) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         };
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);
         (size.saturating_sub(idle), idle, max)
@@ -348,7 +401,7 @@ impl Store {
                 .await
                 .map_err(|e| Error::internal(format!("cannot open the SQLite database: {e}")))?;
             tokio::spawn(checkpoints(pool.clone()));
-            Ok(Store::Sqlite(
+            Ok(Store::new(Db::Sqlite(
                 pool,
                 Writer {
                     conn: Arc::new(tokio::sync::Mutex::new(WriterConn {
@@ -358,7 +411,7 @@ impl Store {
                     })),
                     waiting: Arc::default(),
                 },
-            ))
+            )))
         } else {
             let opts = PgConnectOptions::from_str(url).map_err(|e| {
                 Error::internal(format!("database.url is not a valid postgres URL: {e}"))
@@ -373,26 +426,26 @@ impl Store {
                         "cannot connect to PostgreSQL ({e}); check database.url and that the server is running"
                     ))
                 })?;
-            Ok(Store::Postgres(pool))
+            Ok(Store::new(Db::Postgres(pool)))
         }
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite(..) => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
+        match &self.db {
+            Db::Sqlite(..) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize> {
-        let (migrator, before) = match self {
-            Store::Sqlite(p, _) => (&SQLITE_MIGRATIONS, applied_sqlite(p).await),
-            Store::Postgres(p) => (&POSTGRES_MIGRATIONS, applied_pg(p).await),
+        let (migrator, before) = match &self.db {
+            Db::Sqlite(p, _) => (&SQLITE_MIGRATIONS, applied_sqlite(p).await),
+            Db::Postgres(p) => (&POSTGRES_MIGRATIONS, applied_pg(p).await),
         };
-        match self {
-            Store::Sqlite(p, _) => migrator.run(p).await,
-            Store::Postgres(p) => migrator.run(p).await,
+        match &self.db {
+            Db::Sqlite(p, _) => migrator.run(p).await,
+            Db::Postgres(p) => migrator.run(p).await,
         }
         .map_err(|e| Error::internal(format!("migration failed: {e}")))?;
         Ok(migrator.iter().count().saturating_sub(before))
@@ -400,25 +453,27 @@ impl Store {
 
     /// A write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self {
-            Store::Sqlite(_, writer) => Tx::SqliteWrite(writer.begin().await?),
-            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        let kind = match &self.db {
+            Db::Sqlite(_, writer) => TxKind::SqliteWrite(writer.begin().await?),
+            Db::Postgres(p) => TxKind::Postgres(p.begin().await?),
+        };
+        Ok(Tx::new(kind, true, &self.generations))
     }
 
     /// A read transaction: a consistent snapshot for multi-query reads.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(match self {
-            Store::Sqlite(p, _) => Tx::Sqlite(p.begin().await?),
-            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        let kind = match &self.db {
+            Db::Sqlite(p, _) => TxKind::Sqlite(p.begin().await?),
+            Db::Postgres(p) => TxKind::Postgres(p.begin().await?),
+        };
+        Ok(Tx::new(kind, false, &self.generations))
     }
 
     /// A plain pooled connection for single-statement reads.
     pub async fn acquire(&self) -> Result<PoolConn> {
-        Ok(match self {
-            Store::Sqlite(p, _) => PoolConn::Sqlite(p.acquire().await?),
-            Store::Postgres(p) => PoolConn::Postgres(p.acquire().await?),
+        Ok(match &self.db {
+            Db::Sqlite(p, _) => PoolConn::Sqlite(p.acquire().await?),
+            Db::Postgres(p) => PoolConn::Postgres(p.acquire().await?),
         })
     }
 
@@ -433,9 +488,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(p, _) => p.close().await,
-            Store::Postgres(p) => p.close().await,
+        match &self.db {
+            Db::Sqlite(p, _) => p.close().await,
+            Db::Postgres(p) => p.close().await,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Sessions: one row per sign-in; the cookie carries a random token whose SHA-256 is stored.
 
-use super::Conn;
+use super::{Conn, Counter, Tx};
 use crate::error::Result;
 use crate::on_conn;
 use sqlx::AssertSqlSafe;
@@ -40,13 +40,12 @@ pub struct SessionAuth {
     pub email: String,
     pub first_name: String,
     pub last_name: Option<String>,
-    pub rbac_generation: i64,
     pub method: String,
 }
 
 const AUTH: &str = "SELECT s.id AS session_id, s.user_id, s.tenant_id, s.expires_at, s.revoked_at, s.session_version, \
      u.session_version AS user_session_version, u.status AS user_status, u.platform_admin, u.email, u.first_name, u.last_name, \
-     (SELECT value FROM counters WHERE name = 'rbac') AS rbac_generation, s.method \
+     s.method \
      FROM sessions s JOIN users u ON u.id = s.user_id";
 
 pub async fn insert(c: Conn<'_>, s: &SessionRow) -> Result<()> {
@@ -95,10 +94,10 @@ pub async fn auth_by_id(c: Conn<'_>, id: &str) -> Result<Option<SessionAuth>> {
 }
 
 /// Revokes one session; queues back-channel logout tokens for the clients it signed in to.
-pub async fn revoke(mut c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
-    super::bump_counter(c.reborrow(), "auth").await?;
-    super::backchannel::enqueue_for_session(c.reborrow(), id, now).await?;
-    let n = on_conn!(c, |c| sqlx::query(
+pub async fn revoke(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
+    tx.bump(Counter::Auth).await?;
+    super::backchannel::enqueue_for_session(tx.conn(), id, now).await?;
+    let n = on_conn!(tx.conn(), |c| sqlx::query(
         "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
     )
     .bind(id)
@@ -111,10 +110,10 @@ pub async fn revoke(mut c: Conn<'_>, id: &str, now: i64) -> Result<bool> {
 
 /// Revokes every session of the user; moves the `auth` generation so that forward auth on every
 /// replica drops what it verified; queues back-channel logout tokens.
-pub async fn revoke_all_for_user(mut c: Conn<'_>, user_id: &str, now: i64) -> Result<u64> {
-    super::bump_counter(c.reborrow(), "auth").await?;
-    super::backchannel::enqueue_for_user(c.reborrow(), user_id, now).await?;
-    let n = on_conn!(c, |c| sqlx::query(
+pub async fn revoke_all_for_user(tx: &mut Tx, user_id: &str, now: i64) -> Result<u64> {
+    tx.bump(Counter::Auth).await?;
+    super::backchannel::enqueue_for_user(tx.conn(), user_id, now).await?;
+    let n = on_conn!(tx.conn(), |c| sqlx::query(
         "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"
     )
     .bind(user_id)
@@ -128,7 +127,7 @@ pub async fn revoke_all_for_user(mut c: Conn<'_>, user_id: &str, now: i64) -> Re
 /// Revokes the user's live sessions whose current tenant is one of `tenant_ids` (offboarding
 /// from one organisation); returns how many.
 pub async fn revoke_for_user_in(
-    mut c: Conn<'_>,
+    tx: &mut Tx,
     user_id: &str,
     tenant_ids: &[String],
     now: i64,
@@ -140,7 +139,7 @@ pub async fn revoke_for_user_in(
         "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND tenant_id IN ({})",
         super::stmt::marks(2, tenant_ids.len())
     );
-    let ids: Vec<String> = on_conn!(c.reborrow(), |c| {
+    let ids: Vec<String> = on_conn!(tx.conn(), |c| {
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.as_str())).bind(user_id);
         for t in tenant_ids {
             q = q.bind(t);
@@ -148,14 +147,14 @@ pub async fn revoke_for_user_in(
         q.fetch_all(c).await
     })?;
     for id in &ids {
-        revoke(c.reborrow(), id, now).await?;
+        revoke(tx, id, now).await?;
     }
     Ok(ids.len() as u64)
 }
 
-pub async fn set_tenant(mut c: Conn<'_>, id: &str, tenant_id: &str) -> Result<()> {
-    super::bump_counter(c.reborrow(), "auth").await?;
-    on_conn!(c, |c| sqlx::query(
+pub async fn set_tenant(tx: &mut Tx, id: &str, tenant_id: &str) -> Result<()> {
+    tx.bump(Counter::Auth).await?;
+    on_conn!(tx.conn(), |c| sqlx::query(
         "UPDATE sessions SET tenant_id = $2 WHERE id = $1"
     )
     .bind(id)

@@ -7,8 +7,8 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::counters::CHANNEL;
-use super::pool::{Conn, Store};
+use super::generations::{CHANNEL, Counter};
+use super::pool::{Conn, Db, Store, Tx};
 use crate::error::Result;
 
 /// A bind parameter of a dynamic statement.
@@ -131,7 +131,7 @@ impl Stmt {
 pub struct Batch {
     stmts: Vec<Stmt>,
     /// Counters bumped: PostgreSQL also notifies the other replicas.
-    bumped: Vec<&'static str>,
+    bumped: Vec<Counter>,
 }
 
 impl Batch {
@@ -154,17 +154,24 @@ impl Batch {
 
     /// Bumps a generation counter so every replica drops what it cached under the old value;
     /// on PostgreSQL the other replicas are notified (delivered at commit).
-    pub fn bump_counter(&mut self, name: &'static str) {
-        if !self.bumped.contains(&name) {
-            self.bumped.push(name);
+    pub fn bump_counter(&mut self, counter: Counter) {
+        if !self.bumped.contains(&counter) {
+            self.bumped.push(counter);
             self.push(Stmt::new(
                 "UPDATE counters SET value = value + 1 WHERE name = $1",
-                args![name],
+                args![counter.name()],
             ));
         }
     }
 
-    pub async fn run(self, c: Conn<'_>) -> Result<()> {
+    /// The counters this batch moves, as a mask of [`Counter::bit`].
+    pub(super) fn moved(&self) -> u8 {
+        self.bumped.iter().fold(0, |m, c| m | c.bit())
+    }
+
+    /// Runs the batch on `c`. Outside the store, batches run through [`super::Tx::run`] or
+    /// [`Store::write`], which apply the counters they move to this process's view at commit.
+    pub(super) async fn run(self, c: Conn<'_>) -> Result<()> {
         match c {
             Conn::Sqlite(c) => {
                 for part in parts(&self.stmts, |_| true) {
@@ -181,11 +188,11 @@ impl Batch {
                         .execute(&mut *c)
                         .await?;
                 }
-                for name in &self.bumped {
+                for counter in &self.bumped {
                     // Delivered at commit: the other replicas re-read the counters at once.
                     sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(CHANNEL)
-                        .bind(*name)
+                        .bind(counter.name())
                         .execute(&mut *c)
                         .await?;
                 }
@@ -295,18 +302,44 @@ fn join_ctes(stmts: &[Stmt]) -> (String, Vec<Arg>) {
     (sql, args)
 }
 
+impl Tx {
+    /// Moves a generation counter in this transaction (once however often it is called): every
+    /// replica drops what it cached under the old value. This process does so at commit, before
+    /// `commit` returns, so the next request here sees the change; the others when their
+    /// watcher reads the counters (at once on a PostgreSQL notification, else within
+    /// `forward_auth.revocation_poll_ms`).
+    pub async fn bump(&mut self, counter: Counter) -> Result<()> {
+        if self.moved & counter.bit() == 0 {
+            let mut b = Batch::default();
+            b.bump_counter(counter);
+            self.run(b).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a batch in this transaction (recording the counters it moves).
+    pub async fn run(&mut self, batch: Batch) -> Result<()> {
+        let moved = batch.moved();
+        batch.run(self.conn()).await?;
+        self.moved |= moved;
+        Ok(())
+    }
+}
+
 impl Store {
     /// Runs a batch as a transaction of its own. On PostgreSQL a batch that is one statement
     /// (a run of INSERTs) runs without BEGIN and COMMIT: a statement is atomic by itself.
     pub async fn write(&self, batch: Batch) -> Result<()> {
-        match self {
-            Store::Postgres(p) if batch.is_one_statement_on_postgres() => {
+        match self.db() {
+            Db::Postgres(p) if batch.is_one_statement_on_postgres() => {
                 let mut c = p.acquire().await?;
-                batch.run(Conn::Postgres(&mut c)).await
+                batch.run(Conn::Postgres(&mut c)).await?;
+                self.generations().wrote_here();
+                Ok(())
             }
             _ => {
                 let mut tx = self.begin().await?;
-                batch.run(tx.conn()).await?;
+                tx.run(batch).await?;
                 tx.commit().await
             }
         }
@@ -357,7 +390,7 @@ mod tests {
         let mut b = Batch::default();
         b.extend([mixed[0].clone(), mixed[1].clone()]);
         assert!(b.is_one_statement_on_postgres());
-        b.bump_counter("rbac");
+        b.bump_counter(Counter::Rbac);
         assert!(
             !b.is_one_statement_on_postgres(),
             "an UPDATE and a notify follow"

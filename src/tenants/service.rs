@@ -151,7 +151,7 @@ pub async fn create_in_tx(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     Ok(row)
 }
 
@@ -222,7 +222,6 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(row.into())
 }
 
@@ -377,9 +376,8 @@ pub async fn patch(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(after)
 }
 
@@ -556,9 +554,8 @@ pub async fn add_member(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     let mut v = UserView::from(user);
     v.roles = Some(given);
     Ok(Added::Member(v))
@@ -599,7 +596,7 @@ pub async fn remove_member(
     store::tenants::remove_member(tx.conn(), &t.id, &uid).await?;
     store::roles::unassign_all_in(tx.conn(), &uid, &t.id).await?;
     // Offboarding ends the sessions that are in this tenant at once.
-    store::sessions::revoke_for_user_in(tx.conn(), &uid, std::slice::from_ref(&t.id), now).await?;
+    store::sessions::revoke_for_user_in(&mut tx, &uid, std::slice::from_ref(&t.id), now).await?;
     guard.check(&mut tx).await?;
     audit::record(
         tx.conn(),
@@ -615,9 +612,8 @@ pub async fn remove_member(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(())
 }
 
@@ -646,7 +642,7 @@ pub async fn offboard_in_scope(
         store::roles::unassign_all_in(tx.conn(), user_id, t).await?;
         store::tenants::remove_member(tx.conn(), t, user_id).await?;
     }
-    store::sessions::revoke_for_user_in(tx.conn(), user_id, &ids, now).await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    store::sessions::revoke_for_user_in(tx, user_id, &ids, now).await?;
+    tx.bump(store::Counter::Rbac).await?;
     Ok(())
 }

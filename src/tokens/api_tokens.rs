@@ -238,6 +238,8 @@ pub(crate) async fn delete_kind(
     let mut tx = state.store.begin().await?;
     let row = load_kind(state, &mut tx, p, id, tenant, kind).await?;
     store::tokens::delete_api_token(tx.conn(), &row.id).await?;
+    // A verified token is cached: every replica drops it.
+    tx.bump(store::Counter::Auth).await?;
     audit_token(
         &mut tx,
         p,

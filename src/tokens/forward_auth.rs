@@ -6,27 +6,25 @@
 //! the sign-in page with `rd=` for top-level browser navigations (not for nginx, which needs the
 //! 401: its recipe calls `?mode=status`); 403 when `?permission=` (or a per-host rule) is not held.
 //!
-//! Hot path: a verified session is cached in memory, stamped with the `auth` and `rbac`
-//! generations it was verified under. While both are unchanged (see `generations`), a request is
-//! answered without a database query or a signature check. Any revocation, status, role or
-//! membership change moves a generation and every replica drops its stale entries within the
-//! poll interval (LISTEN/NOTIFY: at once).
+//! Hot path: the caller is verified by `auth::authenticate`, whose cache answers a known
+//! credential without a database query or a signature check; a request answered from it is
+//! decided before any routing (`answer_from_cache`). Any revocation, status, role or
+//! membership change moves an epoch: at once on the replica that made it, within the poll
+//! interval on the others (LISTEN/NOTIFY: at once).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::verified::{CacheKey, Verified};
+use crate::auth::authenticate::{self, Credential, Scope};
+use crate::auth::verified::Verified;
 use crate::domain::PermissionPattern;
 use crate::error::Error;
 use crate::http::openapi::ErrorBody;
-use crate::rbac::service as rbac;
 use crate::state::AppState;
-use crate::store;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -102,7 +100,7 @@ pub fn answer_from_cache(
     s: &AppState,
     peer: SocketAddr,
     req: &axum::extract::Request,
-) -> Option<Response> {
+) -> Option<(Response, Option<std::sync::Arc<Verified>>)> {
     let headers = req.headers();
     let q = match req.uri().query() {
         None => VerifyParams::default(),
@@ -110,15 +108,18 @@ pub fn answer_from_cache(
     };
     let host = forwarded_host(s, peer, headers);
     let t = target(s, &q, host, forwarded(s, peer, headers, "x-forwarded-uri")).ok()?;
-    let (key, _) = credential(s, headers, &t)?;
+    let key = credential(s, headers, &t)?.key(t.scope());
     let now = s.now_ms();
     let answer = s.verified.with(&key, |v| {
-        current(s, v, now).then(|| respond(s, &t, host, v))
+        authenticate::current(s, v, now).then(|| respond(s, &t, host, v))
     })?;
-    Some(finish(match answer {
-        Ok(r) => r,
-        Err(e) => crate::http::ApiError(e).into_response(),
-    }))
+    Some((
+        finish(match answer {
+            Ok(r) => r,
+            Err(e) => crate::http::ApiError(e).into_response(),
+        }),
+        None,
+    ))
 }
 
 /// Headers every answer carries: never cached by the proxy, and it varies by credential.
@@ -130,19 +131,6 @@ fn finish(mut resp: Response) -> Response {
         HeaderValue::from_static("Cookie, Authorization"),
     );
     resp
-}
-
-/// The cached entry for `key` while it is current: not expired, and verified under the
-/// current `auth` and `rbac` generations.
-fn cached(s: &AppState, key: &CacheKey) -> Option<Arc<Verified>> {
-    let now = s.now_ms();
-    s.verified.get(key).filter(|v| current(s, v, now))
-}
-
-fn current(s: &AppState, v: &Verified, now_ms: i64) -> bool {
-    v.expires_at_ms > now_ms
-        && v.auth_generation == s.generations.auth()
-        && v.rbac_generation == s.generations.rbac()
 }
 
 /// `X-Forwarded-*` only from trusted proxies.
@@ -169,6 +157,15 @@ pub struct Target<'a> {
     permissions: [Option<&'a str>; 2],
     /// The rule's audience: bearer tokens are accepted only with it.
     audience: Option<&'a str>,
+}
+
+impl Target<'_> {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            tenant: self.tenant,
+            audience: self.audience,
+        }
+    }
 }
 
 fn target<'a>(
@@ -222,22 +219,14 @@ async fn decide(
             forwarded(s, peer, headers, "x-forwarded-uri"),
         )
     };
-    let Some((key, credential)) = credential(s, headers, &t) else {
+    let Some(credential) = credential(s, headers, &t) else {
         return Ok(denied());
     };
-    let v = match cached(s, &key) {
-        Some(v) => v,
-        None => match load(s, credential, &t).await {
-            Ok(v) => {
-                let v = Arc::new(v);
-                s.verified.put(key, v.clone());
-                v
-            }
-            Err(Error::Unauthenticated) => return Ok(denied()),
-            Err(e) => return Err(e),
-        },
-    };
-    respond(s, &t, host, &v)
+    match authenticate::verified(s, credential, t.scope()).await {
+        Ok(v) => respond(s, &t, host, &v),
+        Err(Error::Unauthenticated) => Ok(denied()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The answer for a verified caller: 403 when they may not pass in the tenant or lack a wanted
@@ -324,146 +313,16 @@ fn claims_tail(aud: &str, now: i64, ttl_secs: i64) -> String {
     tail
 }
 
-/// The base64url of a user's access-token claims JSON, without its closing brace and without
-/// `aud`, `exp`, `iat`, `nbf` and `jti`. The JSON is padded with spaces (insignificant whitespace) to a
-/// multiple of 3 bytes, so its encoding is the exact start of every token payload's encoding
-/// and only the tail is encoded per token.
-fn claims_prefix(claims: &crate::tokens::jwt::AccessClaims) -> Result<Box<str>, Error> {
-    let mut v = serde_json::to_value(claims).map_err(Error::internal)?;
-    if let Some(m) = v.as_object_mut() {
-        for k in ["aud", "exp", "iat", "nbf", "jti"] {
-            m.remove(k);
-        }
+/// The credential forward auth takes: the bearer token (only for a rule naming the upstream's
+/// audience: never idbridge's API tokens or integration tokens), else the session cookie. An
+/// `Authorization` header that is not one forward auth takes is no credential (401 or 302).
+fn credential<'a>(s: &AppState, headers: &'a HeaderMap, t: &Target<'_>) -> Option<Credential<'a>> {
+    match Credential::of(s, headers) {
+        Ok(Some(Credential::Bearer(token))) => (t.audience.is_some() && !token.starts_with("idb_"))
+            .then_some(Credential::Bearer(token)),
+        Ok(c) => c,
+        Err(_) => None,
     }
-    let mut json = v.to_string();
-    json.pop();
-    while json.len() % 3 != 0 {
-        json.push(' ');
-    }
-    Ok(crate::crypto::b64url(json.as_bytes()).into_boxed_str())
-}
-
-/// The credential and its cache key: the bearer token, else the session cookie. The key also
-/// covers the decision's tenant and audience: an entry answers for one tenant only.
-fn credential<'a>(
-    s: &AppState,
-    headers: &'a HeaderMap,
-    t: &Target<'_>,
-) -> Option<(CacheKey, Credential<'a>)> {
-    let key = |kind: u8, value: &str| {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(value.as_bytes());
-        ctx.update(&[0xff]);
-        ctx.update(t.tenant.unwrap_or("").as_bytes());
-        ctx.update(&[0xff]);
-        ctx.update(t.audience.unwrap_or("").as_bytes());
-        let mut k = [0u8; 33];
-        k[0] = kind;
-        k[1..].copy_from_slice(ctx.finish().as_ref());
-        k
-    };
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let token = crate::auth::bearer::token(v)?;
-        return Some((key(b'b', token), Credential::Bearer(token)));
-    }
-    let cookie = crate::web::cookies::value(headers, &s.cookie_name)?;
-    Some((key(b'c', cookie), Credential::Cookie(cookie)))
-}
-
-enum Credential<'a> {
-    Bearer(&'a str),
-    Cookie(&'a str),
-}
-
-/// The slow path: the same checks as the API's authentication, then the decision in the
-/// target tenant (membership, tenant status, sign-in rule), roles and groups there.
-async fn load(s: &AppState, credential: Credential<'_>, t: &Target<'_>) -> Result<Verified, Error> {
-    let auth_generation = s.generations.auth();
-    let mut principal = match credential {
-        // A bearer token only with the upstream's own audience: never idbridge's API tokens,
-        // integration tokens, or another upstream's tokens.
-        Credential::Bearer(token) => match t.audience {
-            Some(aud) if !token.starts_with("idb_") => {
-                crate::auth::service::authenticate_access_token(
-                    s,
-                    token,
-                    crate::auth::service::Audience::Exactly(aud),
-                )
-                .await?
-                .0
-            }
-            _ => return Err(Error::Unauthenticated),
-        },
-        Credential::Cookie(c) => crate::auth::service::authenticate_cookie(s, c).await?,
-    };
-    let mut tx = s.store.read().await?;
-    let tenant = match t.tenant {
-        Some(slug) => store::tenants::get_by_slug(tx.conn(), slug).await?,
-        None => store::tenants::get(tx.conn(), &principal.tenant_id).await?,
-    }
-    .ok_or_else(|| {
-        Error::forbidden(
-            "tenant_unknown",
-            "the tenant of this upstream does not exist",
-        )
-    })?;
-    principal.tenant_id = tenant.id.clone();
-    let compiled = rbac::compiled(s, &mut tx, &principal, &tenant).await?;
-    let deny = if let Some(r) = &compiled.refusal {
-        Some(("password_login_disabled", r.message(&tenant.slug, "")))
-    } else if compiled.platform_admin {
-        None
-    } else if !compiled.tenant_active {
-        Some((
-            "tenant_suspended",
-            format!("tenant `{}` is suspended", tenant.slug),
-        ))
-    } else if !compiled.member {
-        Some((
-            "not_a_member",
-            format!("you are not a member of tenant `{}`", tenant.slug),
-        ))
-    } else {
-        None
-    };
-    let mut prefix = None;
-    let (email, expires_at_ms, groups) = match principal.user_id() {
-        Some(uid) => {
-            let user = store::users::get(tx.conn(), uid)
-                .await?
-                .ok_or(Error::Unauthenticated)?;
-            let groups = store::users::group_names(tx.conn(), uid, &tenant.id).await?;
-            let session = store::sessions::auth_by_id(
-                tx.conn(),
-                principal.session_id.as_deref().unwrap_or_default(),
-            )
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-            if s.settings.forward_auth.pass_access_token && deny.is_none() {
-                let claims =
-                    crate::auth::service::access_claims_for(s, &mut tx, &principal, &user, &tenant)
-                        .await?;
-                prefix = Some(claims_prefix(&claims)?);
-            }
-            (user.email, session.expires_at, groups.join(","))
-        }
-        None => (String::new(), s.now_ms() + 60_000, String::new()),
-    };
-    let mut v = Verified::new(
-        principal,
-        tenant.slug.clone(),
-        email,
-        groups,
-        expires_at_ms,
-        auth_generation,
-        compiled,
-    );
-    v.claims_prefix = prefix;
-    v.deny = deny;
-    Ok(v)
 }
 
 /// 302 to sign-in for a browser navigation (unless `mode=status`), else 401.
@@ -505,7 +364,8 @@ fn unauthenticated(
 mod tests {
     use base64::Engine;
 
-    use super::{claims_prefix, claims_tail};
+    use super::claims_tail;
+    use crate::auth::verified::claims_prefix;
     use crate::tokens::jwt::AccessClaims;
 
     /// Names of every length modulo 3: the encoded prefix followed by the encoded tail must

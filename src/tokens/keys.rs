@@ -450,7 +450,7 @@ async fn maintain_in(
         }
     }
     if changed {
-        store::bump_counter(tx.conn(), "keys").await?;
+        tx.bump(store::Counter::Keys).await?;
     }
     Ok((changed, rotation))
 }
@@ -480,7 +480,7 @@ async fn promote(
     store::keys::set_state(tx.conn(), &next, "active", now).await?;
     let new_next = new_key(policy.alg, "next", master, now)?;
     store::keys::insert(tx.conn(), &new_next).await?;
-    store::bump_counter(tx.conn(), "keys").await?;
+    tx.bump(store::Counter::Keys).await?;
     Ok(Rotation {
         active: next,
         next: new_next.kid,

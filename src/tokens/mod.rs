@@ -10,4 +10,3 @@ pub mod keys;
 pub mod oauth;
 pub mod oidc;
 pub mod protocol;
-pub mod verified;

@@ -641,10 +641,10 @@ async fn inspect(s: &AppState, token: &str) -> Result<Option<Inspected>> {
     };
     let now = s.clock.now_secs();
     // A user token is active while its session is (verified once, session checked).
-    if let Ok((_, c)) = crate::auth::service::authenticate_access_token(
+    if let Ok((_, c)) = crate::auth::authenticate::authenticate_access_token(
         s,
         token,
-        crate::auth::service::Audience::AnyOfOurs,
+        crate::auth::authenticate::Audience::AnyOfOurs,
     )
     .await
     {
@@ -839,7 +839,7 @@ async fn revoke_h(
         };
         let mut tx = s.store.begin().await?;
         store::oauth::revoke_jti(tx.conn(), &jti, exp * 1000 + 60_000).await?;
-        store::bump_counter(tx.conn(), "auth").await?;
+        tx.bump(store::Counter::Auth).await?;
         tx.commit().await?;
         Ok(())
     }

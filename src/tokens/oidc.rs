@@ -677,13 +677,19 @@ fn has_scope(scope: &str, want: &str) -> bool {
 async fn issue(s: &AppState, g: Grant<'_>) -> Result<TokenResponse, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
     // Plain pooled reads, no transaction: each row is read once and checked on its own.
+    let rbac_generation = s.generations.rbac();
     let mut tx = s.store.acquire().await?;
     let auth = store::sessions::auth_by_id(tx.conn(), &g.session_id)
         .await?
         .ok_or_else(|| invalid("the sign-in session has ended"))?;
-    let mut p =
-        crate::auth::service::principal_from_session(s, auth, Some(g.tenant_id.clone()), false)
-            .map_err(|_| invalid("the sign-in session has ended"))?;
+    let mut p = crate::auth::authenticate::principal_from_session(
+        s,
+        auth,
+        Some(g.tenant_id.clone()),
+        false,
+        rbac_generation,
+    )
+    .map_err(|_| invalid("the sign-in session has ended"))?;
     p.tenant_id = g.tenant_id.clone();
     if p.user_id() != Some(g.user_id.as_str()) {
         return Err(invalid("the sign-in session has ended"));
@@ -1050,10 +1056,10 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = crate::auth::bearer::of(&headers) else {
         return invalid();
     };
-    let Ok((p, claims)) = crate::auth::service::authenticate_access_token(
+    let Ok((p, claims)) = crate::auth::authenticate::authenticate_access_token(
         &s,
         token,
-        crate::auth::service::Audience::AnyOfOurs,
+        crate::auth::authenticate::Audience::AnyOfOurs,
     )
     .await
     else {

@@ -261,9 +261,8 @@ pub async fn create(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(user.into())
 }
 
@@ -446,9 +445,8 @@ pub async fn patch(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(user.into())
 }
 
@@ -456,7 +454,7 @@ pub async fn patch(
 /// access token bound to those sessions) and marks the sessions revoked.
 async fn end_sessions(tx: &mut Tx, user: &mut UserRow, now: i64) -> Result<u64> {
     user.session_version += 1;
-    store::sessions::revoke_all_for_user(tx.conn(), &user.id, now).await
+    store::sessions::revoke_all_for_user(tx, &user.id, now).await
 }
 
 pub async fn delete(
@@ -500,9 +498,8 @@ pub async fn delete(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(())
 }
 
@@ -541,9 +538,8 @@ pub async fn restore(
         },
     )
     .await?;
-    store::bump_counter(tx.conn(), "rbac").await?;
+    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
-    state.rbac.invalidate();
     Ok(user.into())
 }
 

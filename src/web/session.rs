@@ -9,8 +9,12 @@ use crate::state::AppState;
 
 /// Who the session cookie signs in, if anyone.
 pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    use crate::auth::authenticate::{Credential, Scope, verified};
     let cookie = super::cookies::value(headers, &state.cookie_name)?;
-    crate::auth::service::authenticate_cookie(state, cookie)
+    let v = verified(state, Credential::Cookie(cookie), Scope::default())
         .await
-        .ok()
+        .ok()?;
+    let mut p = v.principal.clone();
+    p.via_cookie = true;
+    Some(p)
 }

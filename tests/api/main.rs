@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod backchannel;
+mod caches;
 mod catalog;
 mod consent;
 mod domains;

@@ -1,6 +1,6 @@
-//! The cache of verified callers forward auth answers from: per credential hash and tenant, the
-//! principal's decision inputs and its identity headers, stamped with the generations it was
-//! verified under.
+//! The cache of verified callers every route answers from (see `super::authenticate`): per
+//! credential hash and tenant, the principal, its decision inputs and its identity headers,
+//! stamped with the epochs it was verified under.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -8,12 +8,13 @@ use std::sync::{Arc, RwLock};
 use axum::http::{HeaderName, HeaderValue};
 
 use crate::auth::principal::Principal;
+use crate::error::Error;
 
 /// Bounded cache of verified callers, keyed by the SHA-256 of the credential.
 pub struct VerifiedCache {
     map: RwLock<HashMap<CacheKey, Arc<Verified>>>,
     /// The identity header names (user, email, tenant, roles, groups), parsed once.
-    pub(super) names: [Option<HeaderName>; 5],
+    pub names: [Option<HeaderName>; 5],
 }
 
 /// The kind of credential (cookie or bearer) and the SHA-256 of its value: no allocation.
@@ -22,6 +23,10 @@ pub type CacheKey = [u8; 33];
 /// What a verified credential resolved to in one tenant: only what an answer needs (about 1 KB
 /// with a shared compiled RBAC set; see `benches/cache_memory.rs`).
 pub struct Verified {
+    /// Who the credential signs in (`via_cookie` unset: the caller sets it).
+    pub principal: Principal,
+    /// `/api/me`'s answer for this caller, once built (see [`MeBody`]).
+    pub me: RwLock<Option<Arc<MeBody>>>,
     /// Set: the caller may not pass in this tenant (not a member, tenant suspended, password
     /// session where SSO is required): the 403's code and message.
     pub deny: Option<(&'static str, String)>,
@@ -66,16 +71,12 @@ impl VerifiedCache {
         }
     }
 
-    pub(super) fn get(&self, key: &CacheKey) -> Option<Arc<Verified>> {
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<Verified>> {
         self.map.read().ok()?.get(key).cloned()
     }
 
     /// Runs `f` on the entry under the read lock, without taking a reference to it.
-    pub(super) fn with<T>(
-        &self,
-        key: &CacheKey,
-        f: impl FnOnce(&Verified) -> Option<T>,
-    ) -> Option<T> {
+    pub fn with<T>(&self, key: &CacheKey, f: impl FnOnce(&Verified) -> Option<T>) -> Option<T> {
         f(self.map.read().ok()?.get(key)?)
     }
 
@@ -134,6 +135,7 @@ impl Verified {
             ends[i] = values.len() as u32;
         }
         Verified {
+            me: RwLock::new(None),
             deny: None,
             values: values.into_boxed_str(),
             ends,
@@ -143,11 +145,46 @@ impl Verified {
             auth_generation,
             rbac_generation: principal.rbac_generation,
             compiled,
+            principal,
         }
     }
 }
 
+/// `/api/me`'s JSON body for one caller, built under this process's write epoch
+/// (`store::counters::Generations::writes`) at `built_ms`: it answers while no write committed
+/// here since, for at most [`MeBody::TTL_MS`] (what another replica may have changed).
+pub struct MeBody {
+    pub writes: i64,
+    pub built_ms: i64,
+    pub json: axum::body::Bytes,
+}
+
+impl MeBody {
+    pub const TTL_MS: i64 = 1_000;
+}
+
 impl Verified {
+    /// The tenant decided in, by slug.
+    pub fn tenant_slug(&self) -> &str {
+        let start = self.ends[1] as usize;
+        self.values.get(start..self.ends[2] as usize).unwrap_or("")
+    }
+
+    /// The cached `/api/me` body while it is current.
+    pub fn me(&self, writes: i64, now_ms: i64) -> Option<axum::body::Bytes> {
+        let me = self.me.read().ok()?;
+        let body = me.as_ref()?;
+        (body.writes == writes && now_ms - body.built_ms < MeBody::TTL_MS)
+            .then(|| body.json.clone())
+    }
+
+    /// Keeps `/api/me`'s body for this caller.
+    pub fn keep_me(&self, body: MeBody) {
+        if let Ok(mut me) = self.me.write() {
+            *me = Some(Arc::new(body));
+        }
+    }
+
     /// Identity header `i` (0 user id, 1 email, 2 tenant, 3 roles, 4 groups), as a fresh value.
     pub fn header(&self, i: usize) -> Option<HeaderValue> {
         if self.valid & (1 << i) == 0 {
@@ -157,4 +194,23 @@ impl Verified {
         let text = self.values.get(start..self.ends[i] as usize)?;
         HeaderValue::from_str(text).ok()
     }
+}
+
+/// The base64url of a user's access-token claims JSON, without its closing brace and without
+/// `aud`, `exp`, `iat`, `nbf` and `jti`. The JSON is padded with spaces (insignificant whitespace) to a
+/// multiple of 3 bytes, so its encoding is the exact start of every token payload's encoding
+/// and only the tail is encoded per token.
+pub(crate) fn claims_prefix(claims: &crate::tokens::jwt::AccessClaims) -> Result<Box<str>, Error> {
+    let mut v = serde_json::to_value(claims).map_err(Error::internal)?;
+    if let Some(m) = v.as_object_mut() {
+        for k in ["aud", "exp", "iat", "nbf", "jti"] {
+            m.remove(k);
+        }
+    }
+    let mut json = v.to_string();
+    json.pop();
+    while json.len() % 3 != 0 {
+        json.push(' ');
+    }
+    Ok(crate::crypto::b64url(json.as_bytes()).into_boxed_str())
 }
