@@ -349,7 +349,7 @@ pub fn principal_from_session(
     let live = a.revoked_at.is_none()
         && a.expires_at > state.now_ms()
         && a.session_version == a.user_session_version
-        && a.user_status == "active";
+        && a.user_status == crate::domain::UserStatus::Active;
     if !live {
         return Err(Error::Unauthenticated);
     }

@@ -400,7 +400,7 @@ pub async fn login(
         return Err(bad());
     };
     super::attempts::account_succeeded(state, email.normalized(), client.addr).await?;
-    if user.status != "active" {
+    if user.status != crate::domain::UserStatus::Active {
         return Err(Error::forbidden(
             "account_disabled",
             "this account is deactivated: ask an administrator",
@@ -868,7 +868,7 @@ async fn send_reset(state: &AppState, email: &Email) -> Result<()> {
         let mut c = state.store.acquire().await?;
         store::users::get_by_email(c.conn(), email.normalized()).await?
     };
-    let Some(user) = user.filter(|u| u.status == "active") else {
+    let Some(user) = user.filter(|u| u.status == crate::domain::UserStatus::Active) else {
         return Ok(());
     };
     let cap = i64::from(state.settings.throttle.forgot_password_per_hour);
@@ -970,7 +970,7 @@ pub async fn admin_reset_link(
 ) -> Result<ResetLink> {
     let (user, t) =
         crate::users::service::load_visible_for_write(state, p, user_id, tenant).await?;
-    if user.status != "active" {
+    if user.status != crate::domain::UserStatus::Active {
         return Err(Error::rule(
             "user_not_active",
             "activate the user before creating a reset link",
@@ -1010,7 +1010,7 @@ pub async fn reset_password(state: &AppState, req: ResetPasswordRequest) -> Resu
     let mut user = store::users::get(tx.conn(), &reset.user_id)
         .await?
         .ok_or(Error::NotFound("user"))?;
-    if user.status != "active" {
+    if user.status != crate::domain::UserStatus::Active {
         return Err(Error::gone(
             "reset_invalid",
             "this reset link is not valid: ask for a new one",

@@ -6,6 +6,7 @@ mod email;
 mod names;
 mod permission;
 mod slug;
+pub mod tenant_settings;
 
 pub use domain_name::DomainName;
 pub use email::Email;
@@ -49,6 +50,56 @@ impl UserStatus {
             "active" => Some(Self::Active),
             "inactive" => Some(Self::Inactive),
             "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a tenant works: a suspended tenant refuses its members (platform admins pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// The protocol of an upstream SSO connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    Oidc,
+    Saml,
+}
+
+impl ConnectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Saml => "saml",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "oidc" => Some(Self::Oidc),
+            "saml" => Some(Self::Saml),
             _ => None,
         }
     }

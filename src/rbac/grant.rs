@@ -24,8 +24,7 @@ pub async fn require_may_grant(
     permission: &[&str],
 ) -> Result<()> {
     rbac::require_any(state, db, p, tenant, permission).await?;
-    let tier = crate::domain::RbacTier::parse(&tenant.rbac_tier)
-        .unwrap_or(crate::domain::RbacTier::Enterprise);
+    let tier = tenant.rbac_tier;
     if !tier.exposes(role.tier.as_deref()) {
         return Err(Error::invalid_field(
             "role_not_available",
@@ -35,7 +34,7 @@ pub async fn require_may_grant(
                 role.name,
                 role.tier.as_deref().unwrap_or("-"),
                 tenant.slug,
-                tenant.rbac_tier
+                tenant.rbac_tier.as_str()
             ),
         ));
     }

@@ -51,7 +51,7 @@ pub async fn resolve(
 
 /// The tenant's least-privileged role: its `jit_default_role` setting, else the preset default.
 pub async fn default_role(db: &mut impl AsConn, tenant: &TenantRow) -> Result<RoleRow> {
-    let settings = crate::tenants::settings::TenantSettings::of(tenant)?;
+    let settings = &tenant.settings;
     if !settings.jit_default_role.is_empty()
         && let Some(r) = store::roles::get_by_name(
             db.conn(),
@@ -201,7 +201,7 @@ fn view(r: RoleRow, tier: RbacTier, permissions: Vec<String>, holder_count: i64)
 }
 
 fn tier_of(t: &TenantRow) -> RbacTier {
-    RbacTier::parse(&t.rbac_tier).unwrap_or(RbacTier::Enterprise)
+    t.rbac_tier
 }
 
 pub async fn list(state: &AppState, p: &Principal, tenant: Option<&str>) -> Result<Vec<RoleView>> {
@@ -867,7 +867,7 @@ pub async fn add_user_role(
     let user = store::users::get(tx.conn(), &uid)
         .await?
         .ok_or(Error::NotFound("user"))?;
-    if user.status == "deleted" {
+    if user.status == crate::domain::UserStatus::Deleted {
         return Err(Error::NotFound("user"));
     }
     ordering::require_may_act_on(state, &mut tx, p, &target, &user, Reach::Scope).await?;

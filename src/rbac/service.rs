@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use super::engine::{self, Compiled, Decision, Grant};
 use crate::auth::principal::{Actor, Principal};
-use crate::domain::{PermissionPattern, RbacTier};
+use crate::domain::PermissionPattern;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::tenants::TenantRow;
 use crate::store::{self, AsConn};
-use crate::tenants::settings::TenantSettings;
 
 pub fn boundary_of(t: &TenantRow) -> Vec<PermissionPattern> {
     serde_json::from_str::<Vec<String>>(&t.boundary)
@@ -76,8 +75,11 @@ pub async fn compiled(
             .flat_map(|a| outer.iter().filter_map(move |b| intersect(a, b)))
             .collect();
     }
-    let active = tenant.status == "active" && parent.as_ref().is_none_or(|p| p.status == "active");
-    let tier = RbacTier::parse(&tenant.rbac_tier).unwrap_or(RbacTier::Enterprise);
+    let active = tenant.status == crate::domain::TenantStatus::Active
+        && parent
+            .as_ref()
+            .is_none_or(|p| p.status == crate::domain::TenantStatus::Active);
+    let tier = tenant.rbac_tier;
     let (member, grants, platform_admin) = match &principal.actor {
         Actor::User {
             id, platform_admin, ..
@@ -185,12 +187,12 @@ pub async fn compiled(
 /// password (break-glass); everyone else's password session is refused there by every path,
 /// because every decision in a tenant comes through [`compiled`].
 async fn password_refused(db: &mut impl AsConn, tenant: &TenantRow) -> Result<bool> {
-    if !TenantSettings::of(tenant)?.password_login() {
+    if !tenant.settings.password_login() {
         return Ok(true);
     }
     match &tenant.parent_id {
         Some(pid) => match store::tenants::get(db.conn(), pid).await? {
-            Some(parent) => Ok(!TenantSettings::of(&parent)?.password_login()),
+            Some(parent) => Ok(!parent.settings.password_login()),
             None => Ok(false),
         },
         None => Ok(false),

@@ -15,11 +15,10 @@ use crate::sso::mapping::{Mapped, Maps, parse_global, roles_of_group};
 use crate::state::AppState;
 use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, tenants::TenantRow};
-use crate::tenants::settings::TenantSettings;
 
 /// The roles (lower-cased names) the tenant's map, else the global map, gives a group key.
 pub fn roles_of_key(state: &AppState, tenant: &TenantRow, key: &str) -> Result<Vec<String>> {
-    let settings = TenantSettings::of(tenant)?;
+    let settings = &tenant.settings;
     let global = parse_global(&state.settings.sso.group_role_map).unwrap_or_default();
     let maps = Maps {
         tenant: &settings.group_role_map,

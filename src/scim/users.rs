@@ -25,7 +25,6 @@ use crate::sso::{jit, linking, mapping::Mapped};
 use crate::state::AppState;
 use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};
-use crate::tenants::settings::TenantSettings;
 
 pub type Result<T> = std::result::Result<T, ScimError>;
 
@@ -132,7 +131,7 @@ pub(crate) fn actor<'a>(client: &ScimClient, rid: Option<&'a str>) -> audit::Act
 pub(crate) async fn tenant(db: &mut impl AsConn, client: &ScimClient) -> Result<TenantRow> {
     store::tenants::get(db.conn(), &client.tenant_id)
         .await?
-        .filter(|t| t.status == "active")
+        .filter(|t| t.status == crate::domain::TenantStatus::Active)
         .ok_or_else(|| {
             ScimError::new(
                 axum::http::StatusCode::FORBIDDEN,
@@ -199,7 +198,7 @@ fn new_user(r: &Map<String, Value>, active: bool, now: i64) -> Option<UserRow> {
     let (first, last) = person_names(r, &email);
     let mut u = crate::users::new_user_row(&email, first, last, None, now);
     if !active {
-        u.status = "inactive".into();
+        u.status = crate::domain::UserStatus::Inactive;
     }
     Some(u)
 }
@@ -230,7 +229,7 @@ async fn link(
                 .await?
                 .is_some();
             let via = linking::Via::Scim {
-                allow_email_linking: TenantSettings::of(tenant)?.scim_email_linking,
+                allow_email_linking: tenant.settings.scim_email_linking,
             };
             let verdict = linking::check(tx, tenant, &u, via).await?;
             if let linking::Verdict::Refuse { reason, detail } = verdict {
@@ -244,7 +243,11 @@ async fn link(
                 return Ok(None);
             }
             // Adopted by the IdP: its status follows `active` (a deleted user comes back).
-            u.status = if active { "active" } else { "inactive" }.into();
+            u.status = if active {
+                crate::domain::UserStatus::Active
+            } else {
+                crate::domain::UserStatus::Inactive
+            };
             u.deleted_at = None;
             u.updated_at = now;
             store::users::update(tx.conn(), &u).await?;
@@ -293,23 +296,23 @@ async fn sync_user(
         batch.bump_counter(store::Counter::Rbac);
         return Ok(());
     }
-    let before = (u.first_name.clone(), u.last_name.clone(), u.status.clone());
+    let before = (u.first_name.clone(), u.last_name.clone(), u.status);
     if let Ok(email) = Email::parse(&u.email) {
         let (first, last) = person_names(r, &email);
         u.first_name = first.into_inner();
         u.last_name = last.map(PersonName::into_inner);
         crate::users::refresh_keys(&mut u);
     }
-    match (active, u.status.as_str()) {
-        (false, "active") => {
-            u.status = "inactive".into();
+    match (active, u.status) {
+        (false, crate::domain::UserStatus::Active) => {
+            u.status = crate::domain::UserStatus::Inactive;
             u.session_version += 1;
             store::sessions::revoke_all_for_user(tx, &u.id, now).await?;
         }
-        (true, "inactive") => u.status = "active".into(),
+        (true, crate::domain::UserStatus::Inactive) => u.status = crate::domain::UserStatus::Active,
         _ => {}
     }
-    if (u.first_name.clone(), u.last_name.clone(), u.status.clone()) != before {
+    if (u.first_name.clone(), u.last_name.clone(), u.status) != before {
         u.updated_at = now;
         batch.push(store::users::update_stmt(&u));
         batch.bump_counter(store::Counter::Rbac);
@@ -708,8 +711,8 @@ async fn deprovision(tx: &mut Tx, tenant: &TenantRow, user_id: &str, now: i64) -
     store::roles::unassign_all_in(tx.conn(), user_id, &tenant.id).await?;
     store::tenants::remove_member(tx.conn(), &tenant.id, user_id).await?;
     if let Some(mut u) = store::users::get(tx.conn(), user_id).await? {
-        if u.status == "active" {
-            u.status = "inactive".into();
+        if u.status == crate::domain::UserStatus::Active {
+            u.status = crate::domain::UserStatus::Inactive;
         }
         u.session_version += 1;
         u.updated_at = now;

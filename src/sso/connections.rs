@@ -64,7 +64,7 @@ fn view(
     tenant: &str,
     domains: Vec<String>,
 ) -> Result<ConnectionView> {
-    let (settings, redirect) = if row.kind == "saml" {
+    let (settings, redirect) = if row.kind == crate::domain::ConnectionKind::Saml {
         let v = super::saml_sp::view(state, &row)?;
         let acs = v.acs_url.clone();
         (Settings::Saml(v), acs)
@@ -75,13 +75,14 @@ fn view(
         )
     };
     Ok(ConnectionView {
-        has_client_secret: row.kind == "oidc" && row.secret_sealed.is_some(),
+        has_client_secret: row.kind == crate::domain::ConnectionKind::Oidc
+            && row.secret_sealed.is_some(),
         redirect_uri: redirect,
         start_url: format!("{}/sso/{}/start", state.public_url, row.id),
         post_logout_redirect_uri: post_logout_uri(state),
         settings,
         tenant: tenant.to_string(),
-        kind: row.kind,
+        kind: row.kind.as_str().to_string(),
         name: row.name,
         enabled: row.enabled,
         email_domains: domains,
@@ -342,7 +343,7 @@ async fn create_oidc(
             .transpose()?,
         id,
         tenant_id: String::new(),
-        kind: "oidc".into(),
+        kind: crate::domain::ConnectionKind::Oidc,
         name,
         enabled: req.enabled.unwrap_or(true),
         config: serde_json::to_string(&cfg).map_err(Error::internal)?,
@@ -350,8 +351,7 @@ async fn create_oidc(
         updated_at: now,
         platform_managed: false,
     };
-    let after =
-        json!({"name": row.name, "kind": row.kind, "issuer": cfg.issuer, "email_domains": domains});
+    let after = json!({"name": row.name, "kind": row.kind.as_str(), "issuer": cfg.issuer, "email_domains": domains});
     save_new(state, p, rid, req.tenant.as_deref(), row, domains, after).await
 }
 
@@ -479,7 +479,7 @@ pub async fn patch(
         let mut tx = state.store.read().await?;
         load(state, &mut tx, p, id, "sso:manage").await?
     };
-    if row.kind == "saml" {
+    if row.kind == crate::domain::ConnectionKind::Saml {
         return patch_saml(state, p, rid, row, body_as(body)?).await;
     }
     let req: PatchConnection = body_as(body)?;
@@ -729,14 +729,14 @@ pub async fn sso_config(
 }
 
 async fn config_view(state: &AppState, tx: &mut store::Tx, t: &TenantRow) -> Result<SsoConfigView> {
-    let s = crate::tenants::settings::TenantSettings::of(t)?;
+    let s = &t.settings;
     let (role_source, password_login) = (s.role_source(), s.password_login());
     let mut connections = Vec::new();
     for row in store::sso::list(tx.conn(), &t.id).await? {
         connections.push(ConnectionSummary {
             email_domains: store::sso::domains(tx.conn(), &row.id).await?,
             id: row.id,
-            kind: row.kind,
+            kind: row.kind.as_str().to_string(),
             name: row.name,
             enabled: row.enabled,
         });
@@ -744,8 +744,8 @@ async fn config_view(state: &AppState, tx: &mut store::Tx, t: &TenantRow) -> Res
     Ok(SsoConfigView {
         tenant: t.slug.clone(),
         connections,
-        group_role_map: s.group_role_map,
-        jit_default_role: s.jit_default_role,
+        group_role_map: s.group_role_map.clone(),
+        jit_default_role: s.jit_default_role.clone(),
         role_source: role_source.as_str().to_string(),
         password_login,
         global_group_role_map: super::mapping::parse_global(&state.settings.sso.group_role_map)

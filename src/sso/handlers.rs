@@ -406,57 +406,58 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
         _ => Vec::<String>::new(),
     };
     // The same identity the sign-in would build, from claims (OIDC) or attributes (SAML).
-    let (subject, issuer, email, verified, groups, allow_linking) = if row.kind == "saml" {
-        let cfg = super::saml_sp::config_of(&row)?;
-        let name_id = text("name_id").or_else(|| text("sub")).ok_or_else(|| {
-            Error::invalid_field(
-                "invalid_claims",
-                "claims",
-                "claims.name_id (the NameID) is required",
+    let (subject, issuer, email, verified, groups, allow_linking) =
+        if row.kind == crate::domain::ConnectionKind::Saml {
+            let cfg = super::saml_sp::config_of(&row)?;
+            let name_id = text("name_id").or_else(|| text("sub")).ok_or_else(|| {
+                Error::invalid_field(
+                    "invalid_claims",
+                    "claims",
+                    "claims.name_id (the NameID) is required",
+                )
+            })?;
+            let attributes = c
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "name_id" && *k != "sub")
+                .map(|(k, _)| (k.clone(), list(k)))
+                .collect();
+            let asserted = super::saml::Asserted {
+                id: String::new(),
+                remember_until_ms: 0,
+                name_id,
+                name_id_format: None,
+                session_index: None,
+                attributes,
+            };
+            let ext = super::saml_sp::identity(&row, &cfg, &asserted);
+            (
+                ext.subject,
+                ext.issuer,
+                ext.email,
+                ext.email_verified,
+                ext.groups.unwrap_or_default(),
+                cfg.allow_email_linking,
             )
-        })?;
-        let attributes = c
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| *k != "name_id" && *k != "sub")
-            .map(|(k, _)| (k.clone(), list(k)))
-            .collect();
-        let asserted = super::saml::Asserted {
-            id: String::new(),
-            remember_until_ms: 0,
-            name_id,
-            name_id_format: None,
-            session_index: None,
-            attributes,
+        } else {
+            let cfg = connection::config_of(&row)?;
+            let mut groups = list(&cfg.groups_claim);
+            groups.extend(list(&cfg.roles_claim));
+            let subject = text("sub").ok_or_else(|| {
+                Error::invalid_field("invalid_claims", "claims", "claims.sub is required")
+            })?;
+            let verified = matches!(c.get("email_verified"), Some(Value::Bool(true)))
+                || text("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            (
+                subject,
+                text("iss").unwrap_or_else(|| cfg.issuer.clone()),
+                text(&cfg.email_claim),
+                verified,
+                groups,
+                cfg.allow_email_linking,
+            )
         };
-        let ext = super::saml_sp::identity(&row, &cfg, &asserted);
-        (
-            ext.subject,
-            ext.issuer,
-            ext.email,
-            ext.email_verified,
-            ext.groups.unwrap_or_default(),
-            cfg.allow_email_linking,
-        )
-    } else {
-        let cfg = connection::config_of(&row)?;
-        let mut groups = list(&cfg.groups_claim);
-        groups.extend(list(&cfg.roles_claim));
-        let subject = text("sub").ok_or_else(|| {
-            Error::invalid_field("invalid_claims", "claims", "claims.sub is required")
-        })?;
-        let verified = matches!(c.get("email_verified"), Some(Value::Bool(true)))
-            || text("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        (
-            subject,
-            text("iss").unwrap_or_else(|| cfg.issuer.clone()),
-            text(&cfg.email_claim),
-            verified,
-            groups,
-            cfg.allow_email_linking,
-        )
-    };
     let via = super::linking::Via::Sso {
         allow_email_linking: allow_linking,
         email_verified: verified,
@@ -624,7 +625,7 @@ async fn start_h(
         Err(f) => return f.page(rid.as_deref(), &clear),
     };
     let rd = crate::web::redirect::safe_rd(&s, q.rd.as_deref());
-    let saml = row.kind == "saml";
+    let saml = row.kind == crate::domain::ConnectionKind::Saml;
     let begun = if saml {
         super::saml_sp::begin(&s, &row, rd).await
     } else {
@@ -742,7 +743,7 @@ async fn saml_slo(
 ) -> Response {
     let result = async {
         let row = load_enabled(s, id).await?;
-        if row.kind != "saml" {
+        if row.kind != crate::domain::ConnectionKind::Saml {
             return Err(fail("sso.connection_unknown", "not a SAML connection"));
         }
         super::saml_sp::handle_logout(s, &row, query, posted, rid).await
@@ -774,7 +775,7 @@ async fn saml_metadata_h(
     Path(id): Path<String>,
 ) -> Response {
     let row = match load_enabled(&s, &id).await {
-        Ok(r) if r.kind == "saml" => r,
+        Ok(r) if r.kind == crate::domain::ConnectionKind::Saml => r,
         Ok(_) => {
             return fail("sso.connection_unknown", "not a SAML connection")
                 .page(rid.as_deref(), "");
@@ -824,7 +825,7 @@ async fn saml_acs_h(
     let clear = saml_binding_cookie(&s, "", 0);
     let result = async {
         let row = load_enabled(&s, &id).await?;
-        if row.kind != "saml" {
+        if row.kind != crate::domain::ConnectionKind::Saml {
             return Err(fail("sso.connection_unknown", "not a SAML connection"));
         }
         let binding =
@@ -951,7 +952,7 @@ async fn callback(
     q: &oidc::CallbackParams,
 ) -> std::result::Result<Response, Fail> {
     let row = load_enabled(s, id).await?;
-    if row.kind != "oidc" {
+    if row.kind != crate::domain::ConnectionKind::Oidc {
         return Err(fail("sso.connection_unknown", "not an OIDC connection"));
     }
     let binding = crate::web::cookies::value(headers, binding_cookie_name(s));
@@ -1132,7 +1133,7 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
         let (conn_id, sealed) = store::sso::session(c.conn(), session_id).await.ok()??;
         (sealed, store::sso::get(c.conn(), &conn_id).await.ok()??)
     };
-    if row.kind == "saml" {
+    if row.kind == crate::domain::ConnectionKind::Saml {
         return super::saml_sp::logout_url(s, &row, session_id).await;
     }
     let cfg = connection::config_of(&row).ok()?;

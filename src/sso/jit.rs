@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::stmt::{Batch, Stmt};
 use crate::store::{self, AsConn, Tx, roles::AssignmentRow, tenants::TenantRow, users::UserRow};
-use crate::tenants::settings::{RoleSource, TenantSettings};
+use crate::tenants::settings::RoleSource;
 
 /// The roles a tenant gives for these groups under its policy, with the rule behind each.
 pub async fn decide_roles(
@@ -29,7 +29,7 @@ pub async fn decide_roles(
     tenant: &TenantRow,
     groups: &[String],
 ) -> Result<Vec<Mapped>> {
-    let settings = TenantSettings::of(tenant)?;
+    let settings = &tenant.settings;
     let global = parse_global(&state.settings.sso.group_role_map).unwrap_or_default();
     let roles = store::roles::list(db.conn(), &tenant.root_id).await?;
     let preset_default = roles
@@ -57,7 +57,7 @@ pub async fn decide_roles(
 }
 
 pub fn role_source(tenant: &TenantRow) -> Result<RoleSource> {
-    Ok(TenantSettings::of(tenant)?.role_source())
+    Ok(tenant.settings.role_source())
 }
 
 /// What a sign-in did.
@@ -109,7 +109,7 @@ pub async fn sign_in(
     let now = state.now_ms();
     let tenant = store::tenants::get(tx.conn(), &ext.tenant_id)
         .await?
-        .filter(|t| t.status == "active")
+        .filter(|t| t.status == crate::domain::TenantStatus::Active)
         .ok_or_else(|| {
             refuse(
                 "sso.tenant_inactive",
@@ -291,13 +291,13 @@ pub async fn sign_in(
 }
 
 fn usable(u: &UserRow) -> std::result::Result<(), Fail> {
-    if u.deleted_at.is_some() || u.status == "deleted" {
+    if u.deleted_at.is_some() || u.status == crate::domain::UserStatus::Deleted {
         return Err(refuse(
             "sso.user_deleted",
             format!("user {} is deleted", u.id),
         ));
     }
-    if u.status != "active" {
+    if u.status != crate::domain::UserStatus::Active {
         return Err(refuse(
             "sso.user_inactive",
             format!("user {} is deactivated", u.id),

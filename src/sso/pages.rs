@@ -31,20 +31,26 @@ pub async fn tenant_sign_in(s: &AppState, tenant: Option<&str>, rd: &str) -> (St
     let Some(slug) = tenant else {
         return (String::new(), true);
     };
-    let found = async {
-        let mut c = s.store.acquire().await.ok()?;
-        let t = store::tenants::get_by_slug(c.conn(), slug).await.ok()??;
-        let conns = store::sso::list(c.conn(), &t.id).await.ok()?;
-        Some((t, conns))
+    let found: crate::error::Result<Option<_>> = async {
+        let mut c = s.store.acquire().await?;
+        let Some(t) = store::tenants::get_by_slug(c.conn(), slug).await? else {
+            return Ok(None);
+        };
+        let conns = store::sso::list(c.conn(), &t.id).await?;
+        Ok(Some((t, conns)))
     }
     .await;
-    let Some((t, conns)) = found else {
-        return (String::new(), true);
+    let (t, conns) = match found {
+        Ok(Some(found)) => found,
+        // An unknown tenant looks like any other (the password form, no buttons).
+        Ok(None) => return (String::new(), true),
+        // An unreadable tenant (a corrupt stored value): no password form (fail closed).
+        Err(e) => {
+            tracing::error!(error = %e, tenant = slug, "cannot read the tenant for its sign-in page");
+            return (String::new(), false);
+        }
     };
-    // Unreadable settings show no password form (fail closed).
-    let password = crate::tenants::settings::TenantSettings::of(&t)
-        .map(|s| s.password_login())
-        .unwrap_or(false);
+    let password = t.settings.password_login();
     let mut html = String::new();
     for c in conns.iter().filter(|c| c.enabled) {
         let mut href = format!("/sso/{}/start", c.id);

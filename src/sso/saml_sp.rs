@@ -481,7 +481,7 @@ pub async fn new_row(
         secret_sealed: Some(state.master_key.seal(&key_label(&id), &key_pem)?),
         id,
         tenant_id: String::new(),
-        kind: "saml".into(),
+        kind: crate::domain::ConnectionKind::Saml,
         name,
         enabled: body.enabled.unwrap_or(true),
         config: serde_json::to_string(&cfg).map_err(Error::internal)?,

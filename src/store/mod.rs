@@ -24,6 +24,7 @@ pub mod stmt;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;
+mod types;
 pub mod users;
 
 pub use generations::Counter;

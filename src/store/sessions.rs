@@ -35,7 +35,7 @@ pub struct SessionAuth {
     pub revoked_at: Option<i64>,
     pub session_version: i64,
     pub user_session_version: i64,
-    pub user_status: String,
+    pub user_status: crate::domain::UserStatus,
     pub platform_admin: bool,
     pub email: String,
     pub first_name: String,

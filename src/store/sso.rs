@@ -8,7 +8,7 @@ use crate::on_conn;
 pub struct ConnectionRow {
     pub id: String,
     pub tenant_id: String,
-    pub kind: String,
+    pub kind: crate::domain::ConnectionKind,
     pub name: String,
     pub enabled: bool,
     pub config: String,
@@ -28,7 +28,7 @@ pub async fn insert(c: Conn<'_>, r: &ConnectionRow) -> Result<()> {
     on_conn!(c, |c| sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(&r.id)
         .bind(&r.tenant_id)
-        .bind(&r.kind)
+        .bind(r.kind)
         .bind(&r.name)
         .bind(r.enabled)
         .bind(&r.config)

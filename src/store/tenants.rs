@@ -14,11 +14,11 @@ pub struct TenantRow {
     pub name: String,
     pub parent_id: Option<String>,
     pub root_id: String,
-    pub status: String,
+    pub status: crate::domain::TenantStatus,
     pub preset: String,
-    pub rbac_tier: String,
+    pub rbac_tier: crate::domain::RbacTier,
     pub boundary: String,
-    pub settings: String,
+    pub settings: crate::domain::tenant_settings::TenantSettings,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -35,9 +35,9 @@ pub async fn insert(c: Conn<'_>, t: &TenantRow) -> Result<()> {
         .bind(&t.name)
         .bind(&t.parent_id)
         .bind(&t.root_id)
-        .bind(&t.status)
+        .bind(t.status)
         .bind(&t.preset)
-        .bind(&t.rbac_tier)
+        .bind(t.rbac_tier)
         .bind(&t.boundary)
         .bind(&t.settings)
         .bind(t.created_at)
@@ -55,8 +55,8 @@ pub async fn update(c: Conn<'_>, t: &TenantRow) -> Result<()> {
     )
     .bind(&t.id)
     .bind(&t.name)
-    .bind(&t.status)
-    .bind(&t.rbac_tier)
+    .bind(t.status)
+    .bind(t.rbac_tier)
     .bind(&t.boundary)
     .bind(&t.settings)
     .bind(t.updated_at)

@@ -16,7 +16,7 @@ pub struct UserRow {
     pub last_name: Option<String>,
     pub sort_name: String,
     pub search_text: String,
-    pub status: String,
+    pub status: crate::domain::UserStatus,
     pub password_hash: Option<String>,
     pub platform_admin: bool,
     pub session_version: i64,

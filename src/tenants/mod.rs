@@ -34,14 +34,14 @@ impl From<TenantRow> for TenantView {
     fn from(t: TenantRow) -> Self {
         Self {
             boundary: serde_json::from_str(&t.boundary).unwrap_or_default(),
-            settings: serde_json::from_str(&t.settings).unwrap_or(serde_json::Value::Null),
+            settings: serde_json::to_value(&t.settings).unwrap_or(serde_json::Value::Null),
             id: t.id,
             slug: t.slug,
             name: t.name,
             parent_id: t.parent_id,
-            status: t.status,
+            status: t.status.as_str().to_string(),
             preset: t.preset,
-            rbac_tier: t.rbac_tier,
+            rbac_tier: t.rbac_tier.as_str().to_string(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

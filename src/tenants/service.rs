@@ -100,11 +100,11 @@ pub async fn create_in_tx(
         slug: slug.as_str().to_string(),
         name,
         parent_id: n.parent.as_ref().map(|p| p.id.clone()),
-        status: "active".into(),
+        status: crate::domain::TenantStatus::Active,
         preset: preset.name.clone(),
-        rbac_tier: tier.as_str().into(),
+        rbac_tier: tier,
         boundary: json!(boundary.iter().map(|b| b.as_string()).collect::<Vec<_>>()).to_string(),
-        settings: TenantSettings::default().to_json()?,
+        settings: TenantSettings::default(),
         created_at: now,
         updated_at: now,
     };
@@ -340,17 +340,16 @@ pub async fn patch(
         t.name = validate_name(n)?;
     }
     if let Some(s) = &req.status {
-        if s != "active" && s != "suspended" {
-            return Err(Error::invalid_field(
+        t.status = crate::domain::TenantStatus::parse(s).ok_or_else(|| {
+            Error::invalid_field(
                 "invalid_status",
                 "status",
                 "status must be active or suspended",
-            ));
-        }
-        t.status = s.clone();
+            )
+        })?;
     }
     if let Some(tier) = &req.rbac_tier {
-        t.rbac_tier = parse_tier(tier)?.as_str().into();
+        t.rbac_tier = parse_tier(tier)?;
     }
     if let Some(b) = &req.boundary {
         let parsed = parse_boundary(b)?;
@@ -476,7 +475,7 @@ pub async fn add_member(
             ));
         }
     }
-    .filter(|u| u.status != "deleted");
+    .filter(|u| u.status != crate::domain::UserStatus::Deleted);
     let ours = match &found {
         Some(u) => {
             p.is_platform_admin()

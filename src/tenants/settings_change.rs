@@ -20,7 +20,7 @@ pub async fn apply(
     t: &mut TenantRow,
     patch: SettingsPatch,
 ) -> Result<(TenantSettings, TenantSettings)> {
-    let before = TenantSettings::of(t)?;
+    let before = t.settings.clone();
     let mut s = before.clone();
     let sso = patch.jit_default_role.is_some()
         || patch.group_role_map.is_some()
@@ -71,7 +71,7 @@ pub async fn apply(
     if let Some(l) = patch.scim_email_linking {
         s.scim_email_linking = l;
     }
-    t.settings = s.to_json()?;
+    t.settings = s.clone();
     Ok((before, s))
 }
 

@@ -101,7 +101,7 @@ pub(crate) async fn authenticate(
         && let Some(creator) = &row.created_by
         && store::users::get(c.conn(), creator)
             .await?
-            .is_none_or(|u| u.status != "active")
+            .is_none_or(|u| u.status != crate::domain::UserStatus::Active)
     {
         return Ok(None);
     }

@@ -39,12 +39,12 @@ impl From<UserRow> for UserView {
     fn from(u: UserRow) -> Self {
         Self {
             name: crate::domain::display_name(&u.first_name, u.last_name.as_deref()),
-            active: u.status == "active",
+            active: u.status == crate::domain::UserStatus::Active,
             id: u.id,
             email: u.email,
             first_name: u.first_name,
             last_name: u.last_name,
-            status: u.status,
+            status: u.status.as_str().to_string(),
             platform_admin: u.platform_admin,
             created_at: u.created_at,
             updated_at: u.updated_at,
@@ -71,7 +71,7 @@ pub fn new_user_row(
         last_name: last.map(PersonName::into_inner),
         sort_name: String::new(),
         search_text: String::new(),
-        status: "active".into(),
+        status: crate::domain::UserStatus::Active,
         password_hash,
         platform_admin: false,
         session_version: 0,

@@ -274,7 +274,7 @@ fn optional_name(raw: Option<&str>) -> Result<Option<PersonName>> {
 
 /// What the audit log keeps of a user (never the password hash).
 fn snapshot(u: &UserRow) -> serde_json::Value {
-    json!({"email": u.email, "first_name": u.first_name, "last_name": u.last_name, "status": u.status})
+    json!({"email": u.email, "first_name": u.first_name, "last_name": u.last_name, "status": u.status.as_str()})
 }
 
 /// Loads a user that the caller may see in `tenant` (404 otherwise: no existence oracle).
@@ -405,19 +405,21 @@ pub async fn patch(
                 "you cannot activate or deactivate your own account",
             ));
         }
-        match (active, user.status.as_str()) {
-            (_, "deleted") => {
+        match (active, user.status) {
+            (_, crate::domain::UserStatus::Deleted) => {
                 return Err(Error::conflict(
                     "user_deleted",
                     "this user is deleted: restore them with POST /api/users/{id}/restore",
                 ));
             }
-            (false, "active") => {
+            (false, crate::domain::UserStatus::Active) => {
                 guard = Some(AdminGuard::before(&mut tx, &user.id).await?);
-                user.status = "inactive".into();
+                user.status = crate::domain::UserStatus::Inactive;
                 end_sessions(&mut tx, &mut user, now).await?;
             }
-            (true, "inactive") => user.status = "active".into(),
+            (true, crate::domain::UserStatus::Inactive) => {
+                user.status = crate::domain::UserStatus::Active
+            }
             _ => {}
         }
     }
@@ -473,12 +475,12 @@ pub async fn delete(
             "you cannot delete your own account",
         ));
     }
-    if user.status == "deleted" {
+    if user.status == crate::domain::UserStatus::Deleted {
         return Err(Error::NotFound("user"));
     }
     let before = snapshot(&user);
     let guard = AdminGuard::before(&mut tx, &user.id).await?;
-    user.status = "deleted".into();
+    user.status = crate::domain::UserStatus::Deleted;
     user.deleted_at = Some(now);
     user.updated_at = now;
     end_sessions(&mut tx, &mut user, now).await?;
@@ -513,14 +515,14 @@ pub async fn restore(
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     let (mut user, t) = load_for_write(state, &mut tx, p, tenant, id).await?;
-    if user.status != "deleted" {
+    if user.status != crate::domain::UserStatus::Deleted {
         return Err(Error::conflict(
             "user_not_deleted",
             "only deleted users can be restored",
         ));
     }
     let before = snapshot(&user);
-    user.status = "active".into();
+    user.status = crate::domain::UserStatus::Active;
     user.deleted_at = None;
     user.updated_at = now;
     store::users::update(tx.conn(), &user).await?;

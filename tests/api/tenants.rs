@@ -888,3 +888,88 @@ async fn tenant_admin_cannot_change_or_extend_another_tenant() {
             .contains(&t.eve_id)
     );
 }
+
+/// A value idbridge does not know in a stored row (settings JSON, status, RBAC tier) is never
+/// read as a default: the request that meets it is refused with a 500 and the cause is logged;
+/// the sign-in page of such a tenant offers no password form.
+#[tokio::test]
+async fn a_corrupt_stored_value_refuses_the_request_and_is_logged_never_defaulted() {
+    let (log, _guard) = LogBuffer::capture("idbridge=error");
+    let app = spawn_app().await;
+    let platform = app.register_admin().await;
+    app.create_tenant(&platform, "acme", "itsm").await;
+    let set = |sql: &'static str| {
+        let app = &app;
+        async move {
+            let mut c = app.state.store.acquire().await.unwrap();
+            idbridge::on_conn!(c.conn(), |c| sqlx::query(sql).execute(c).await.map(|_| ()))
+                .unwrap();
+        }
+    };
+    let login_page = || async {
+        app.client
+            .get(app.url("/login?tenant=acme"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(login_page().await.contains("name=\"password\""));
+    expect(
+        app.get("/api/tenants/acme", &platform)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    for corrupt in [
+        // Settings a lenient reader would take as "password sign-in allowed".
+        r#"UPDATE tenants SET settings = '{"password_login": "no"}' WHERE slug = 'acme'"#,
+        r#"UPDATE tenants SET settings = '{"password_logn": false}' WHERE slug = 'acme'"#,
+        "UPDATE tenants SET settings = '{}', rbac_tier = 'platinum' WHERE slug = 'acme'",
+        "UPDATE tenants SET rbac_tier = 'basic', status = 'paused' WHERE slug = 'acme'",
+    ] {
+        set(corrupt).await;
+        let r = app
+            .get("/api/tenants/acme", &platform)
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+        assert!(
+            !login_page().await.contains("name=\"password\""),
+            "{corrupt}: no password form"
+        );
+    }
+    let logged = log.wait_for("is not one idbridge knows").await;
+    assert!(logged.contains("tenant status `paused`"), "{logged}");
+    set("UPDATE tenants SET status = 'active' WHERE slug = 'acme'").await;
+    expect(
+        app.get("/api/tenants/acme", &platform)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    // A user whose stored status is unknown is not signed in as active, nor as anything.
+    let carol = app
+        .member_with_role(&platform, "acme", "carol@acme.test", "")
+        .await;
+    set("UPDATE users SET status = 'enabled' WHERE email = 'carol@acme.test'").await;
+    let r = app
+        .try_login("carol@acme.test", PASSWORD, Some("acme"))
+        .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let fresh = app
+        .client
+        .get(app.url("/api/me"))
+        .bearer_auth(&carol.token)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(fresh.status(), StatusCode::OK);
+}

@@ -1,0 +1,178 @@
+//! Domain types as they are stored. Each one reads back through its parser, so a stored value
+//! idbridge does not know (a corrupt row, a value written by a newer version) is a decode error:
+//! logged, and the request refused, never a silent default such as re-allowing password
+//! sign-in or a wider RBAC tier.
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Type};
+
+use super::stmt::Arg;
+use crate::domain::tenant_settings::TenantSettings;
+use crate::domain::{ConnectionKind, RbacTier, TenantStatus, UserStatus};
+
+/// A text column holding an enum's `as_str`, read back with its `parse`.
+macro_rules! stored_as_text {
+    ($ty:ty, $what:literal) => {
+        impl<DB: Database> Type<DB> for $ty
+        where
+            str: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        where
+            &'r str: Decode<'r, DB>,
+        {
+            fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let s = <&'r str as Decode<'r, DB>>::decode(value)?;
+                <$ty>::parse(s).ok_or_else(|| {
+                    format!(
+                        concat!("the stored ", $what, " `{}` is not one idbridge knows"),
+                        s
+                    )
+                    .into()
+                })
+            }
+        }
+
+        impl<'q, DB: Database> Encode<'q, DB> for $ty
+        where
+            &'q str: Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as Database>::ArgumentBuffer,
+            ) -> Result<IsNull, BoxDynError> {
+                <&'q str as Encode<'q, DB>>::encode_by_ref(&self.as_str(), buf)
+            }
+        }
+
+        impl From<$ty> for Arg {
+            fn from(v: $ty) -> Self {
+                Arg::Text(v.as_str().to_string())
+            }
+        }
+
+        impl From<&$ty> for Arg {
+            fn from(v: &$ty) -> Self {
+                Arg::Text(v.as_str().to_string())
+            }
+        }
+    };
+}
+
+stored_as_text!(UserStatus, "user status");
+stored_as_text!(TenantStatus, "tenant status");
+stored_as_text!(RbacTier, "RBAC tier");
+stored_as_text!(ConnectionKind, "connection kind");
+
+/// Tenant settings are stored as JSON text, read with their strict schema (unknown fields are
+/// refused too).
+impl<DB: Database> Type<DB> for TenantSettings
+where
+    str: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <str as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <str as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for TenantSettings
+where
+    &'r str: Decode<'r, DB>,
+{
+    fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let s = <&'r str as Decode<'r, DB>>::decode(value)?;
+        serde_json::from_str(s).map_err(|e| {
+            format!("the stored tenant settings are unreadable ({e}); set them again with PATCH /api/tenants/{{slug}}").into()
+        })
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for TenantSettings
+where
+    String: Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, DB>>::encode(serde_json::to_string(self)?, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value the parser does not know is refused on read, on both databases' decoders.
+    #[tokio::test]
+    async fn an_unknown_stored_value_is_a_decode_error_not_a_default() {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let ok: (UserStatus, TenantStatus, RbacTier, ConnectionKind) =
+            sqlx::query_as("SELECT 'inactive', 'suspended', 'basic', 'saml'")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(
+            ok,
+            (
+                UserStatus::Inactive,
+                TenantStatus::Suspended,
+                RbacTier::Basic,
+                ConnectionKind::Saml
+            )
+        );
+        let e = sqlx::query_as::<_, (UserStatus,)>("SELECT 'activ'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("user status `activ`"), "{e}");
+        let e = sqlx::query_as::<_, (RbacTier,)>("SELECT 'platinum'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("RBAC tier"), "{e}");
+        let read: (TenantSettings,) = sqlx::query_as(r#"SELECT '{"password_login": false}'"#)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert!(!read.0.password_login());
+        for corrupt in [
+            r#"{"password_login": "no"}"#,
+            "{",
+            r#"{"pasword_login": false}"#,
+        ] {
+            let e = sqlx::query_as::<_, (TenantSettings,)>("SELECT $1")
+                .bind(corrupt)
+                .fetch_one(&mut c)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("tenant settings"), "{corrupt}: {e}");
+        }
+        // Written as they are read.
+        let back: (String, String) = sqlx::query_as("SELECT $1, $2")
+            .bind(UserStatus::Deleted)
+            .bind(TenantSettings::default())
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(back.0, "deleted");
+        assert!(back.1.starts_with('{'));
+    }
+}
