@@ -74,10 +74,10 @@ async fn prepare(http: &reqwest::Client, idp: &str, start: &str, account: &str) 
 }
 
 /// The ACS's work without HTTP, 8 at a time: `saml_sp::finish` (pending request, checks,
-/// decryption) and `handlers::complete` (single-use consumption, JIT, session) for each prepared
+/// decryption) and `signin::complete` (single-use consumption, JIT, session) for each prepared
 /// response, as the handler runs them; returns sign-ins per second.
 async fn direct(state: &idbridge::state::AppState, connection: &str, ready: Vec<Ready>) -> f64 {
-    use idbridge::sso::{handlers, saml_sp};
+    use idbridge::sso::{saml_sp, signin};
     let row = {
         let mut c = state.store.acquire().await.unwrap();
         idbridge::store::sso::get(c.conn(), connection)
@@ -100,7 +100,7 @@ async fn direct(state: &idbridge::state::AppState, connection: &str, ready: Vec<
                 let done = saml_sp::finish(&state, &row, form, Some(&binding))
                     .await
                     .unwrap_or_else(|f| panic!("{f:?}"));
-                handlers::complete(
+                signin::complete(
                     &state,
                     None,
                     &Default::default(),

@@ -6,7 +6,7 @@
 //! 8 sign-ins at a time:
 //! - **callback work** (the goal's definition): token responses signed in advance, then for each
 //!   the callback's work after the code exchange: ID token checks (`check_token_response`), JIT,
-//!   role reconciliation and the session (`handlers::complete`), one transaction;
+//!   role reconciliation and the session (`signin::complete`), one transaction;
 //! - **end to end**: `/sso/{id}/start` -> IdP authorize -> idbridge callback over HTTP, with the
 //!   code exchange, browsers and IdP in the same 2-thread process (a conservative figure).
 
@@ -117,7 +117,7 @@ async fn direct(
     key: &jsonwebtoken::EncodingKey,
     subjects: Vec<String>,
 ) -> f64 {
-    use idbridge::sso::{connection, handlers, oidc};
+    use idbridge::sso::{connection, oidc, signin};
     let row = {
         let mut c = state.store.acquire().await.unwrap();
         idbridge::store::sso::get(c.conn(), connection)
@@ -171,7 +171,7 @@ async fn direct(
                 )
                 .await
                 .unwrap_or_else(|f| panic!("{f:?}"));
-                handlers::complete(
+                signin::complete(
                     &state,
                     None,
                     &Default::default(),

@@ -1,5 +1,6 @@
-//! HTTP for SSO: the connections API, the tenant's SSO settings, the explain dry run, and the
-//! browser flow (`/sso/{connection}/start`, the OIDC callback, home-realm discovery).
+//! HTTP for SSO: the connections API, the tenant's SSO settings, the explain dry run
+//! (`super::explain`), and the browser flow (`/sso/{connection}/start`, the OIDC callback, the
+//! SAML ACS, home-realm discovery) over the sign-in transaction (`super::signin`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,21 +15,19 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::connection;
 use super::connections::{
     self, ConnectionView, CreateConnection, PatchConnection, SsoConfigUpdate, SsoConfigView,
 };
+use super::explain::{self, ExplainRequest, Explained};
 use super::fail::{Fail, fail};
 use super::saml_sp::SamlBody;
-use super::{ExternalIdentity, jit, oidc};
+use super::{oidc, signin};
 use crate::auth::principal::Principal;
-use crate::error::{Error, Result};
 use crate::http::openapi::ErrorBody;
 use crate::http::page::TenantParam;
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
-use crate::tenants::settings::RoleSource;
 use crate::web::cookies::{self, SameSite};
 use crate::web::html::escape;
 
@@ -303,68 +302,6 @@ async fn config_update_h(
 // ---------------------------------------------------------------------------------------------
 // Explain: a dry run of a sign-in.
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExplainRequest {
-    /// The connection's id.
-    pub connection: String,
-    /// Claims as the IdP would send them (ID token or userinfo), with the connection's names.
-    /// SAML: the attributes by name (a string or a list of strings each) and the NameID as
-    /// `name_id`.
-    #[schema(value_type = Object)]
-    pub claims: Value,
-}
-
-/// What a sign-in through a connection would do with these claims.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Explained {
-    /// The connection's id.
-    pub connection: String,
-    /// The slug of the connection's tenant.
-    pub tenant: String,
-    pub issuer: String,
-    pub subject: String,
-    /// The groups read from the claims (the groups and roles claims, or the groups attribute).
-    pub groups: Vec<String>,
-    /// `idp`, `local` or `scim`.
-    pub role_source: &'static str,
-    pub user: ExplainedUser,
-    pub roles: Vec<ExplainedRole>,
-}
-
-/// The account a sign-in would use. An account outside the caller's organisation is never
-/// revealed to a tenant admin (`create_or_refused`).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(tag = "match", rename_all = "snake_case")]
-pub enum ExplainedUser {
-    /// The connection already knows this identity: its user signs in.
-    Identity { user_id: String },
-    /// An account with the email may be linked: it is linked and signs in.
-    EmailLink { user_id: String },
-    /// No account has the email: the sign-in creates one (shown to platform admins).
-    Create { email: String },
-    /// No account of this organisation has the email: the sign-in creates one, unless the
-    /// email belongs to an account outside the organisation.
-    CreateOrRefused { email: String, reason: String },
-    /// The sign-in is refused; `reason` starts with the stable cause (`sso.email_missing`,
-    /// `sso.domain_owned`, ...).
-    Refused {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        user_id: Option<String>,
-        reason: String,
-    },
-}
-
-/// A role the sign-in would give, and the rule behind it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExplainedRole {
-    /// The role's name; absent when sign-in does not decide roles (`role_source` `local` or
-    /// `scim`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    pub rule: String,
-}
-
 /// A dry run of a sign-in: the identity, account and roles these claims would give.
 ///
 /// Nothing is written. The same functions as the sign-in decide (identity, email linking,
@@ -383,175 +320,7 @@ async fn explain_h(
     p: Principal,
     AppJson(req): AppJson<ExplainRequest>,
 ) -> ApiResult<Json<Explained>> {
-    Ok(Json(explain(&s, &p, req).await?))
-}
-
-pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result<Explained> {
-    let mut tx = s.store.read().await?;
-    let row = store::sso::get(tx.conn(), &req.connection)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
-    let tenant = store::tenants::get(tx.conn(), &row.tenant_id)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
-    crate::rbac::service::require(s, &mut tx, p, &tenant, "sso:read").await?;
-    let c = &req.claims;
-    let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-    let list = |k: &str| match c.get(k) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        Some(Value::String(x)) => vec![x.clone()],
-        _ => Vec::<String>::new(),
-    };
-    // The same identity the sign-in would build, from claims (OIDC) or attributes (SAML).
-    let (subject, issuer, email, verified, groups, allow_linking) =
-        if row.kind == crate::domain::ConnectionKind::Saml {
-            let cfg = super::saml_sp::config_of(&row)?;
-            let name_id = text("name_id").or_else(|| text("sub")).ok_or_else(|| {
-                Error::invalid_field(
-                    "invalid_claims",
-                    "claims",
-                    "claims.name_id (the NameID) is required",
-                )
-            })?;
-            let attributes = c
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| *k != "name_id" && *k != "sub")
-                .map(|(k, _)| (k.clone(), list(k)))
-                .collect();
-            let asserted = super::saml::Asserted {
-                id: String::new(),
-                remember_until_ms: 0,
-                name_id,
-                name_id_format: None,
-                session_index: None,
-                attributes,
-            };
-            let ext = super::saml_sp::identity(&row, &cfg, &asserted);
-            (
-                ext.subject,
-                ext.issuer,
-                ext.email,
-                ext.email_verified,
-                ext.groups.unwrap_or_default(),
-                cfg.allow_email_linking,
-            )
-        } else {
-            let cfg = connection::config_of(&row)?;
-            let mut groups = list(&cfg.groups_claim);
-            groups.extend(list(&cfg.roles_claim));
-            let subject = text("sub").ok_or_else(|| {
-                Error::invalid_field("invalid_claims", "claims", "claims.sub is required")
-            })?;
-            let verified = matches!(c.get("email_verified"), Some(Value::Bool(true)))
-                || text("email_verified").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-            (
-                subject,
-                text("iss").unwrap_or_else(|| cfg.issuer.clone()),
-                text(&cfg.email_claim),
-                verified,
-                groups,
-                cfg.allow_email_linking,
-            )
-        };
-    let via = super::linking::Via::Sso {
-        allow_email_linking: allow_linking,
-        email_verified: verified,
-        platform_managed: row.platform_managed,
-    };
-    let user = explain_user(&mut tx, p, &row, &tenant, &issuer, &subject, email, via).await?;
-    let source = jit::role_source(&tenant)?;
-    let roles = match source {
-        RoleSource::Idp => jit::decide_roles(s, &mut tx, &tenant, &groups)
-            .await?
-            .into_iter()
-            .map(|m| ExplainedRole {
-                role: Some(m.role),
-                rule: m.rule,
-            })
-            .collect(),
-        RoleSource::Local => vec![ExplainedRole {
-            role: None,
-            rule: "role_source local: roles are managed in idbridge; a new user gets the default role once".into(),
-        }],
-        RoleSource::Scim => vec![ExplainedRole {
-            role: None,
-            rule: "role_source scim: SCIM decides roles; sign-in never changes them".into(),
-        }],
-    };
-    Ok(Explained {
-        connection: row.id,
-        tenant: tenant.slug,
-        issuer,
-        subject,
-        groups,
-        role_source: source.as_str(),
-        user,
-        roles,
-    })
-}
-
-/// Why an explanation cannot say more about an account (see [`explain_user`]).
-const HIDDEN: &str = "no account of this organisation has this email: a sign-in creates one, unless the email belongs to an account outside the organisation (then it is refused)";
-
-/// What a sign-in would do with the account, decided by the same functions as the sign-in
-/// (`sso::linking`, domain ownership). An account outside the caller's organisation is never
-/// revealed: "no account of yours" and "an account elsewhere" read the same to a tenant admin.
-#[allow(clippy::too_many_arguments)]
-async fn explain_user(
-    tx: &mut store::Tx,
-    p: &Principal,
-    row: &store::sso::ConnectionRow,
-    tenant: &store::tenants::TenantRow,
-    issuer: &str,
-    subject: &str,
-    email: Option<String>,
-    via: super::linking::Via,
-) -> Result<ExplainedUser> {
-    if let Some(i) = store::sso::identity(tx.conn(), &row.id, issuer, subject).await? {
-        return Ok(ExplainedUser::Identity { user_id: i.user_id });
-    }
-    let Some((email, e)) =
-        email.and_then(|raw| crate::domain::Email::parse(&raw).ok().map(|e| (raw, e)))
-    else {
-        return Ok(ExplainedUser::Refused {
-            user_id: None,
-            reason: "sso.email_missing: the IdP sent no usable email".into(),
-        });
-    };
-    let hidden = || ExplainedUser::CreateOrRefused {
-        email: email.clone(),
-        reason: HIDDEN.into(),
-    };
-    // Domain ownership is public (DNS says it): a refusal for it reveals no account.
-    if let Err(err) = crate::tenants::domains::require_may_create(tx, &e, tenant).await {
-        return Ok(ExplainedUser::Refused {
-            user_id: None,
-            reason: format!("sso.domain_owned: {err}"),
-        });
-    }
-    let Some(u) = store::users::get_by_email(tx.conn(), e.normalized()).await? else {
-        return Ok(if p.is_platform_admin() {
-            ExplainedUser::Create {
-                email: email.clone(),
-            }
-        } else {
-            hidden()
-        });
-    };
-    let verdict = super::linking::check(tx, tenant, &u, via).await?;
-    Ok(match verdict {
-        super::linking::Verdict::Link => ExplainedUser::EmailLink { user_id: u.id },
-        v if v.reveals_other_organisation() && !p.is_platform_admin() => hidden(),
-        super::linking::Verdict::Refuse { reason, detail } => ExplainedUser::Refused {
-            user_id: Some(u.id),
-            reason: format!("{reason}: {detail}"),
-        },
-    })
+    Ok(Json(explain::explain(&s, &p, req).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -620,7 +389,7 @@ async fn start_h(
     AppQuery(q): AppQuery<StartParams>,
 ) -> Response {
     let clear = binding_cookie(&s, "", 0);
-    let row = match load_enabled(&s, &id).await {
+    let row = match signin::enabled_connection(&s, &id, None).await {
         Ok(r) => r,
         Err(f) => return f.page(rid.as_deref(), &clear),
     };
@@ -742,10 +511,8 @@ async fn saml_slo(
     posted: Option<(String, Option<String>)>,
 ) -> Response {
     let result = async {
-        let row = load_enabled(s, id).await?;
-        if row.kind != crate::domain::ConnectionKind::Saml {
-            return Err(fail("sso.connection_unknown", "not a SAML connection"));
-        }
+        let row =
+            signin::enabled_connection(s, id, Some(crate::domain::ConnectionKind::Saml)).await?;
         super::saml_sp::handle_logout(s, &row, query, posted, rid).await
     }
     .await;
@@ -774,12 +541,10 @@ async fn saml_metadata_h(
     RequestId(rid): RequestId,
     Path(id): Path<String>,
 ) -> Response {
-    let row = match load_enabled(&s, &id).await {
-        Ok(r) if r.kind == crate::domain::ConnectionKind::Saml => r,
-        Ok(_) => {
-            return fail("sso.connection_unknown", "not a SAML connection")
-                .page(rid.as_deref(), "");
-        }
+    let row = match signin::enabled_connection(&s, &id, Some(crate::domain::ConnectionKind::Saml))
+        .await
+    {
+        Ok(r) => r,
         Err(f) => return f.page(rid.as_deref(), ""),
     };
     match super::saml_sp::sp_metadata(&s, &row) {
@@ -824,10 +589,7 @@ async fn saml_acs_h(
 ) -> Response {
     let clear = saml_binding_cookie(&s, "", 0);
     let result = async {
-        let row = load_enabled(&s, &id).await?;
-        if row.kind != crate::domain::ConnectionKind::Saml {
-            return Err(fail("sso.connection_unknown", "not a SAML connection"));
-        }
+        let row = signin::enabled_connection(&s, &id, Some(crate::domain::ConnectionKind::Saml)).await?;
         let binding =
             crate::web::cookies::value(&headers, saml_binding_cookie_name(&s));
         let done = super::saml_sp::finish(&s, &row, form, binding).await?;
@@ -835,24 +597,12 @@ async fn saml_acs_h(
         // user's (login CSRF through IdP-initiated sign-in): the existing session is kept.
         if done.consume.pending_state_hash.is_none()
             && let Some(current) = crate::web::session::signed_in(&s, &headers).await
+            && signin::is_another_user(&s, &current, &done.identity).await?
         {
-            let incoming = {
-                let mut c = s.store.acquire().await?;
-                store::sso::identity(
-                    c.conn(),
-                    &done.identity.connection_id,
-                    &done.identity.issuer,
-                    &done.identity.subject,
-                )
-                .await?
-                .map(|i| i.user_id)
-            };
-            if incoming.as_deref() != current.user_id() {
-                tracing::warn!(connection = %row.id, "an IdP-initiated sign-in for another user arrived in a signed-in browser; the existing session is kept");
-                return Ok(see_other("/login"));
-            }
+            tracing::warn!(connection = %row.id, "an IdP-initiated sign-in for another user arrived in a signed-in browser; the existing session is kept");
+            return Ok(see_other("/login"));
         }
-        let (signed, return_to) = complete(
+        let (signed, return_to) = signin::complete(
             &s,
             rid.as_deref(),
             &client,
@@ -882,25 +632,6 @@ async fn saml_acs_h(
         }
         Err(f) => f.page(rid.as_deref(), &clear),
     }
-}
-
-async fn load_enabled(
-    s: &AppState,
-    id: &str,
-) -> std::result::Result<store::sso::ConnectionRow, Fail> {
-    if id.len() > 64 {
-        return Err(fail("sso.connection_unknown", "connection id too long"));
-    }
-    let mut c = s.store.acquire().await?;
-    store::sso::get(c.conn(), id)
-        .await?
-        .filter(|r| r.enabled)
-        .ok_or_else(|| {
-            fail(
-                "sso.connection_unknown",
-                format!("no enabled connection {id}"),
-            )
-        })
 }
 
 /// The OIDC redirect URI: the IdP's authorization response signs the browser in.
@@ -951,13 +682,10 @@ async fn callback(
     id: &str,
     q: &oidc::CallbackParams,
 ) -> std::result::Result<Response, Fail> {
-    let row = load_enabled(s, id).await?;
-    if row.kind != crate::domain::ConnectionKind::Oidc {
-        return Err(fail("sso.connection_unknown", "not an OIDC connection"));
-    }
+    let row = signin::enabled_connection(s, id, Some(crate::domain::ConnectionKind::Oidc)).await?;
     let binding = crate::web::cookies::value(headers, binding_cookie_name(s));
     let done = oidc::finish(s, &row, q, binding).await?;
-    let (signed, return_to) = complete(
+    let (signed, return_to) = signin::complete(
         s,
         rid,
         client,
@@ -976,54 +704,6 @@ async fn callback(
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(r)
-}
-
-/// JIT, roles and the idbridge session, in one transaction (shared with SAML).
-pub async fn complete(
-    s: &AppState,
-    rid: Option<&str>,
-    client: &ClientInfo,
-    ext: &ExternalIdentity,
-    return_to: Option<String>,
-    id_token: Option<&str>,
-    saml: Option<&super::saml_sp::Consume>,
-) -> std::result::Result<(crate::auth::service::SignedIn, String), Fail> {
-    let sealed = id_token
-        .map(|t| s.master_key.seal("sso_id_token", t.as_bytes()))
-        .transpose()?;
-    let mut tx = s.store.begin().await?;
-    if let Some(c) = saml {
-        // Single use, in the transaction that signs in: the pending request and the assertion.
-        c.consume(s, &mut tx).await?;
-    }
-    let out = jit::sign_in(s, &mut tx, ext, rid).await?;
-    let signed = crate::auth::service::start_session(
-        s,
-        &mut tx,
-        &out.user,
-        &out.tenant,
-        client,
-        crate::auth::principal::Method::Sso,
-        Some(&ext.connection_id),
-        false,
-    )
-    .await?;
-    store::sso::insert_session(
-        tx.conn(),
-        &signed.session_id,
-        &ext.connection_id,
-        sealed.as_deref(),
-        saml.map(|c| &c.subject),
-        s.now_ms(),
-    )
-    .await?;
-    tx.commit().await?;
-    s.metrics.count(if out.created {
-        "sso_jit_user_created"
-    } else {
-        "sso_login"
-    });
-    Ok((signed, return_to.unwrap_or_else(|| "/login".into())))
 }
 
 /// The sign-in page's "Continue with SSO" form.
@@ -1110,7 +790,8 @@ async fn logout_submit(
     }
     let mut to = "/login".to_string();
     if let Some(p) = crate::web::session::signed_in(&s, &headers).await {
-        let upstream = idp_logout_url(&s, p.session_id.as_deref().unwrap_or_default()).await;
+        let upstream =
+            signin::idp_logout_url(&s, p.session_id.as_deref().unwrap_or_default()).await;
         if let Err(e) = crate::auth::service::logout(&s, &p, rid.as_deref()).await {
             tracing::warn!(error = %e, "sign-out failed");
         }
@@ -1123,35 +804,6 @@ async fn logout_submit(
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
-}
-
-/// The IdP's end-session URL for a session that came from an OIDC connection whose IdP
-/// announces `end_session_endpoint`.
-pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
-    let (sealed, row) = {
-        let mut c = s.store.acquire().await.ok()?;
-        let (conn_id, sealed) = store::sso::session(c.conn(), session_id).await.ok()??;
-        (sealed, store::sso::get(c.conn(), &conn_id).await.ok()??)
-    };
-    if row.kind == crate::domain::ConnectionKind::Saml {
-        return super::saml_sp::logout_url(s, &row, session_id).await;
-    }
-    let cfg = connection::config_of(&row).ok()?;
-    let end = oidc::end_session_endpoint(s, &row, &cfg).await?;
-    let mut url = format!(
-        "{end}{}client_id={}&post_logout_redirect_uri={}",
-        if end.contains('?') { '&' } else { '?' },
-        crate::web::url::url_encode(&cfg.client_id),
-        crate::web::url::url_encode(&connection::post_logout_uri(s)),
-    );
-    if let Some(t) = sealed
-        .and_then(|x| s.master_key.open("sso_id_token", &x).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-    {
-        url.push_str("&id_token_hint=");
-        url.push_str(&crate::web::url::url_encode(&t));
-    }
-    Some(url)
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod connection;
 pub mod connections;
+pub mod explain;
 pub mod fail;
 pub mod handlers;
 pub mod jit;
@@ -14,6 +15,7 @@ pub mod oidc;
 pub mod pages;
 pub mod saml;
 pub mod saml_sp;
+pub mod signin;
 
 /// A verified identity from an upstream IdP, protocol-neutral.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
