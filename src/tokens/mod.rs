@@ -8,5 +8,5 @@ pub mod handlers;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;
-pub mod oidc;
 pub mod protocol;
+pub mod provider;

@@ -3,7 +3,7 @@
 //! introspection (RFC 7662) and revocation (RFC 7009). Errors at `/oauth2/*` follow RFC 6749 §5.2.
 //!
 //! The browser side (authorize, code exchange, refresh, userinfo, logout, discovery) is in
-//! `oidc.rs`. Not built yet: back-channel logout.
+//! `provider/`; back-channel logout in `backchannel.rs`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -605,7 +605,7 @@ async fn token(
                 refresh_token: None,
             })
         }
-        "authorization_code" => super::oidc::exchange_code(s, &client, &form).await,
+        "authorization_code" => super::provider::exchange_code(s, &client, &form).await,
         "refresh_token" => {
             if !allowed.iter().any(|g| g == "refresh_token") {
                 return Err(OAuthError::new(
@@ -613,7 +613,7 @@ async fn token(
                     "this client may not use refresh tokens",
                 ));
             }
-            super::oidc::refresh(s, &client, &form).await
+            super::provider::refresh(s, &client, &form).await
         }
         other => Err(OAuthError::new(
             "unsupported_grant_type",
