@@ -82,20 +82,25 @@ pub struct Scope<'a> {
 /// Authenticates a request by `Authorization: Bearer` (first-party access token or integration
 /// token) or by the session cookie: what `/api` and the browser pages accept.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    authenticated(state, headers).await.map(|(p, _)| p)
+    let (v, via_cookie) = authenticated(state, headers).await?;
+    Ok(principal_of(&v, via_cookie))
 }
 
-/// [`authenticate`], with the verified entry (its compiled permissions in the caller's current
-/// tenant, and `/api/me`'s cached body).
-pub async fn authenticated(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Principal, Arc<Verified>)> {
+/// The principal of a verified entry, as the request presented it.
+pub fn principal_of(v: &Verified, via_cookie: bool) -> Principal {
+    Principal {
+        via_cookie,
+        ..v.principal.clone()
+    }
+}
+
+/// [`authenticate`] without building the principal: the verified entry (its compiled
+/// permissions in the caller's current tenant, and `/api/me`'s cached body), and whether the
+/// session cookie presented it.
+pub async fn authenticated(state: &AppState, headers: &HeaderMap) -> Result<(Arc<Verified>, bool)> {
     let credential = Credential::of(state, headers)?.ok_or(Error::Unauthenticated)?;
     let v = verified(state, credential, Scope::default()).await?;
-    let mut p = v.principal.clone();
-    p.via_cookie = matches!(credential, Credential::Cookie(_));
-    Ok((p, v))
+    Ok((v, matches!(credential, Credential::Cookie(_))))
 }
 
 /// The cached entry for `key` while it is current.

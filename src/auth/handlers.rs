@@ -291,7 +291,7 @@ async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let json = match caller.verified.me(writes, now) {
         Some(json) => json,
         None => {
-            let me = service::me(&s, &caller.principal).await?;
+            let me = service::me(&s, &caller.principal()).await?;
             let json = axum::body::Bytes::from(
                 serde_json::to_vec(&me).map_err(crate::error::Error::internal)?,
             );
@@ -303,12 +303,23 @@ async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
             json
         }
     };
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response())
+    Ok(crate::http::json_response(json))
+}
+
+/// `GET /api/me` for a caller whose entry and body are cached and current: answered before
+/// routing (see `http::router`), with the handler's answer; `None` otherwise (the handler then
+/// answers, and keeps the body).
+pub fn me_from_cache(
+    s: &AppState,
+    _peer: std::net::SocketAddr,
+    req: &axum::extract::Request,
+) -> Option<(Response, Option<std::sync::Arc<super::verified::Verified>>)> {
+    use super::authenticate::{Credential, Scope, cached};
+    if req.uri().query().is_some() {
+        return None;
+    }
+    let credential = Credential::of(s, req.headers()).ok()??;
+    let v = cached(s, &credential.key(Scope::default()))?;
+    let body = v.me(s.generations.writes(), s.now_ms())?;
+    Some((crate::http::json_response(body), Some(v)))
 }

@@ -27,6 +27,9 @@ pub struct Verified {
     pub principal: Principal,
     /// `/api/me`'s answer for this caller, once built (see [`MeBody`]).
     pub me: RwLock<Option<Arc<MeBody>>>,
+    /// can-i answers for this caller, rendered, by the permission as asked (they hold as long
+    /// as the entry does); at most [`MAX_ANSWERS`].
+    answers: RwLock<Vec<(Box<str>, axum::body::Bytes)>>,
     /// Set: the caller may not pass in this tenant (not a member, tenant suspended, password
     /// session where SSO is required): the 403's code and message.
     pub deny: Option<(&'static str, String)>,
@@ -49,6 +52,9 @@ pub struct Verified {
 }
 
 const MAX_ENTRIES: usize = 200_000;
+
+/// can-i answers kept per entry.
+const MAX_ANSWERS: usize = 32;
 
 impl VerifiedCache {
     pub fn new(names: &crate::config::ForwardAuthSettings) -> Self {
@@ -136,6 +142,7 @@ impl Verified {
         }
         Verified {
             me: RwLock::new(None),
+            answers: RwLock::default(),
             deny: None,
             values: values.into_boxed_str(),
             ends,
@@ -176,6 +183,25 @@ impl Verified {
         let body = me.as_ref()?;
         (body.writes == writes && now_ms - body.built_ms < MeBody::TTL_MS)
             .then(|| body.json.clone())
+    }
+
+    /// The can-i answer kept for `permission`.
+    pub fn answer(&self, permission: &str) -> Option<axum::body::Bytes> {
+        let answers = self.answers.read().ok()?;
+        answers
+            .iter()
+            .find(|(p, _)| &**p == permission)
+            .map(|(_, body)| body.clone())
+    }
+
+    /// Keeps a can-i answer (while fewer than [`MAX_ANSWERS`] are kept).
+    pub fn keep_answer(&self, permission: &str, body: axum::body::Bytes) {
+        if let Ok(mut answers) = self.answers.write()
+            && answers.len() < MAX_ANSWERS
+            && !answers.iter().any(|(p, _)| &**p == permission)
+        {
+            answers.push((permission.into(), body));
+        }
     }
 
     /// Keeps `/api/me`'s body for this caller.

@@ -73,15 +73,21 @@ impl FromRequestParts<AppState> for Principal {
     ) -> Result<Self, Self::Rejection> {
         Caller::from_request_parts(parts, state)
             .await
-            .map(|c| c.principal)
+            .map(|c| c.principal())
     }
 }
 
 /// The caller and their verified entry: the compiled permissions in their current tenant and
 /// `/api/me`'s cached body (for the handlers that answer from it).
 pub struct Caller {
-    pub principal: Principal,
     pub verified: Arc<Verified>,
+    pub via_cookie: bool,
+}
+
+impl Caller {
+    pub fn principal(&self) -> Principal {
+        crate::auth::authenticate::principal_of(&self.verified, self.via_cookie)
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -91,14 +97,14 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (principal, verified) = authenticated(state, &parts.headers).await?;
-        super::access::RequestTenant::record(parts, &principal.tenant_id);
-        if principal.via_cookie && !is_safe(&parts.method) {
+        let (verified, via_cookie) = authenticated(state, &parts.headers).await?;
+        super::access::RequestTenant::record(parts, &verified.principal.tenant_id);
+        if via_cookie && !is_safe(&parts.method) {
             check_same_origin(state, parts)?;
         }
         Ok(Caller {
-            principal,
             verified,
+            via_cookie,
         })
     }
 }

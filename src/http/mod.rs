@@ -13,3 +13,16 @@ pub mod router;
 pub use client::ClientInfo;
 pub use error::{ApiError, ApiResult};
 pub use extract::{AppJson, AppQuery, RequestId};
+
+/// A 200 with a JSON body already serialized (an answer kept in a cache).
+pub fn json_response(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -193,7 +193,7 @@ async fn can_i(
 ) -> ApiResult<Json<roles::CanI>> {
     let wanted = PermissionPattern::parse(&q.permission)?;
     if q.subtenant.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Ok(Json(roles::can_i(&s, &caller.principal, q).await?));
+        return Ok(Json(roles::can_i(&s, &caller.principal(), q).await?));
     }
     let Some(slug) = q.tenant.as_deref().filter(|t| !t.is_empty()) else {
         return Ok(Json(roles::can_i_in(&caller.verified, &wanted)));
@@ -201,7 +201,7 @@ async fn can_i(
     // Verified for that tenant (and cached: the next call is answered before routing).
     {
         let mut c = s.store.acquire().await?;
-        crate::rbac::service::tenant_for(&mut c, &caller.principal, Some(slug)).await?;
+        crate::rbac::service::tenant_for(&mut c, &caller.principal(), Some(slug)).await?;
     }
     let credential = Credential::of(&s, &headers)?.ok_or(crate::error::Error::Unauthenticated)?;
     let scope = Scope {
@@ -221,22 +221,43 @@ pub fn can_i_from_cache(
     _peer: std::net::SocketAddr,
     req: &axum::extract::Request,
 ) -> Option<(axum::response::Response, Option<Arc<Verified>>)> {
-    use axum::response::IntoResponse;
-    let q = axum::extract::Query::<roles::CanIParams>::try_from_uri(req.uri())
-        .ok()?
-        .0;
-    if q.subtenant.as_deref().is_some_and(|s| !s.is_empty()) {
-        return None;
-    }
-    let wanted = PermissionPattern::parse(&q.permission).ok()?;
+    let (permission, tenant) = plain_query(req.uri().query()?)?;
     let credential = Credential::of(s, req.headers()).ok()??;
     let scope = Scope {
-        tenant: q.tenant.as_deref().filter(|t| !t.is_empty()),
+        tenant,
         audience: None,
     };
     let v = authenticate::cached(s, &credential.key(scope))?;
-    let body = roles::can_i_in(&v, &wanted);
-    Some((Json(body).into_response(), Some(v)))
+    let body = match v.answer(permission) {
+        Some(body) => body,
+        None => {
+            let wanted = PermissionPattern::parse(permission).ok()?;
+            let body =
+                axum::body::Bytes::from(serde_json::to_vec(&roles::can_i_in(&v, &wanted)).ok()?);
+            v.keep_answer(permission, body.clone());
+            body
+        }
+    };
+    Some((crate::http::json_response(body), Some(v)))
+}
+
+/// `permission=...` and an optional `tenant=...`, each once and without escapes; `None` for
+/// anything else (`subtenant`, an unknown or repeated parameter, an escape), which the router
+/// parses and answers.
+fn plain_query(q: &str) -> Option<(&str, Option<&str>)> {
+    let (mut permission, mut tenant) = (None, None);
+    for pair in q.split('&') {
+        let (k, v) = pair.split_once('=')?;
+        if v.contains(['%', '+']) {
+            return None;
+        }
+        match k {
+            "permission" if permission.is_none() => permission = Some(v),
+            "tenant" if tenant.is_none() => tenant = Some(v),
+            _ => return None,
+        }
+    }
+    Some((permission?, tenant.filter(|t| !t.is_empty())))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -345,6 +345,19 @@ async fn api_me_shows_a_change_made_on_this_replica_at_once() {
     for _ in 0..2 {
         assert_eq!(me(&carol).await["user"]["first_name"], "Test");
     }
+    // The body is kept: the next request is answered before routing, alike.
+    let routed = me(&carol).await;
+    let req = axum::http::Request::get("/api/me")
+        .header("authorization", format!("Bearer {}", carol.token))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let peer: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let (lean, _) = idbridge::auth::handlers::me_from_cache(&app.state, peer, &req)
+        .expect("/api/me is answered from the cache");
+    let body = axum::body::to_bytes(lean.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), routed);
     expect(
         app.patch(
             &format!("/api/users/{}", carol.user_id),
