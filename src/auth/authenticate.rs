@@ -83,15 +83,7 @@ pub struct Scope<'a> {
 /// token) or by the session cookie: what `/api` and the browser pages accept.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     let (v, via_cookie) = authenticated(state, headers).await?;
-    Ok(principal_of(&v, via_cookie))
-}
-
-/// The principal of a verified entry, as the request presented it.
-pub fn principal_of(v: &Verified, via_cookie: bool) -> Principal {
-    Principal {
-        via_cookie,
-        ..v.principal.clone()
-    }
+    Ok(v.principal(via_cookie))
 }
 
 /// [`authenticate`] without building the principal: the verified entry (its compiled

@@ -20,16 +20,12 @@ pub struct VerifiedCache {
 /// The kind of credential (cookie or bearer) and the SHA-256 of its value: no allocation.
 pub type CacheKey = [u8; 33];
 
-/// What a verified credential resolved to in one tenant: only what an answer needs (about 1 KB
-/// with a shared compiled RBAC set; see `benches/cache_memory.rs`).
+/// What a verified credential resolved to in one tenant: only what an answer needs (a few
+/// hundred bytes with a shared compiled RBAC set; see `benches/cache_memory.rs`).
 pub struct Verified {
-    /// Who the credential signs in (`via_cookie` unset: the caller sets it).
-    pub principal: Principal,
-    /// `/api/me`'s answer for this caller, once built (see [`MeBody`]).
-    pub me: RwLock<Option<Arc<MeBody>>>,
-    /// can-i answers for this caller, rendered, by the permission as asked (they hold as long
-    /// as the entry does); at most [`MAX_ANSWERS`].
-    answers: RwLock<Vec<(Box<str>, axum::body::Bytes)>>,
+    /// Answers kept for this caller, once given: `/api/me`'s body and can-i's (one allocation,
+    /// made only for callers of those routes).
+    kept: RwLock<Option<Box<Kept>>>,
     /// Set: the caller may not pass in this tenant (not a member, tenant suspended, password
     /// session where SSO is required): the 403's code and message.
     pub deny: Option<(&'static str, String)>,
@@ -42,13 +38,40 @@ pub struct Verified {
     /// Compiled RBAC for `?permission=` checks.
     pub compiled: Arc<crate::rbac::engine::Compiled>,
     /// The identity header values of a 200 (user id, email, tenant slug, roles, groups), in the
-    /// order of the cache's header names, concatenated: value `i` ends at `ends[i]`. One
-    /// allocation instead of five, and copying them per response touches no shared reference
-    /// count (every request of a session reads the same entry, from every core).
+    /// order of the cache's header names, then the rest of the principal (see [`Part`]),
+    /// concatenated: value `i` ends at `ends[i]`. One allocation instead of ten, and copying them
+    /// per response touches no shared reference count (every request of a session reads the
+    /// same entry, from every core).
     values: Box<str>,
-    ends: [u32; 5],
-    /// Bit `i` set: value `i` is a valid header value (else the header is left out).
+    ends: [u32; PARTS],
+    /// Bit `i` set: header value `i` is a valid header value (else the header is left out).
     valid: u8,
+    /// The principal's flags (see [`Verified::principal`]).
+    token: bool,
+    platform_admin: bool,
+    has_role: bool,
+    method: crate::auth::principal::Method,
+}
+
+/// The parts of `values` after the five header values.
+#[derive(Clone, Copy)]
+enum Part {
+    Name = 5,
+    TenantId = 6,
+    SessionId = 7,
+    TokenId = 8,
+    TokenName = 9,
+    RoleId = 10,
+}
+const PARTS: usize = 11;
+
+/// What a caller was answered, kept.
+#[derive(Default)]
+struct Kept {
+    me: Option<Arc<MeBody>>,
+    /// can-i's by the permission as asked (they hold as long as the entry does); at most
+    /// [`MAX_ANSWERS`].
+    answers: Vec<(Box<str>, axum::body::Bytes)>,
 }
 
 const MAX_ENTRIES: usize = 200_000;
@@ -123,36 +146,67 @@ impl Verified {
         auth_generation: i64,
         compiled: Arc<crate::rbac::engine::Compiled>,
     ) -> Self {
+        use crate::auth::principal::Actor;
         let roles = compiled.roles.join(",");
-        let parts = [
+        let (name, session, token_id, token_name, role, platform_admin) = match &principal.actor {
+            Actor::User {
+                name,
+                platform_admin,
+                ..
+            } => (
+                name.as_str(),
+                principal.session_id.as_deref().unwrap_or_default(),
+                "",
+                "",
+                None,
+                *platform_admin,
+            ),
+            Actor::Token { id, name, role_id } => (
+                "",
+                "",
+                id.as_str(),
+                name.as_str(),
+                role_id.as_deref(),
+                false,
+            ),
+        };
+        let parts: [&str; PARTS] = [
             principal.user_id().unwrap_or_default(),
             &email,
             &tenant_slug,
             &roles,
             &groups,
+            name,
+            &principal.tenant_id,
+            session,
+            token_id,
+            token_name,
+            role.unwrap_or_default(),
         ];
         let mut values = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let (mut ends, mut valid) = ([0u32; 5], 0u8);
+        let (mut ends, mut valid) = ([0u32; PARTS], 0u8);
         for (i, part) in parts.iter().enumerate() {
-            if HeaderValue::from_str(part).is_ok() {
-                values.push_str(part);
+            if i < 5 && HeaderValue::from_str(part).is_ok() {
                 valid |= 1 << i;
             }
+            values.push_str(part);
             ends[i] = values.len() as u32;
         }
         Verified {
-            me: RwLock::new(None),
-            answers: RwLock::default(),
+            kept: RwLock::new(None),
             deny: None,
             values: values.into_boxed_str(),
             ends,
             valid,
+            token: matches!(principal.actor, Actor::Token { .. }),
+            platform_admin,
+            has_role: role.is_some(),
+            method: principal.method,
             claims_prefix: None,
             expires_at_ms,
             auth_generation,
             rbac_generation: principal.rbac_generation,
             compiled,
-            principal,
         }
     }
 }
@@ -171,24 +225,64 @@ impl MeBody {
 }
 
 impl Verified {
+    /// Value `i` of `values`.
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.values.get(start..self.ends[i] as usize).unwrap_or("")
+    }
+
     /// The tenant decided in, by slug.
     pub fn tenant_slug(&self) -> &str {
-        let start = self.ends[1] as usize;
-        self.values.get(start..self.ends[2] as usize).unwrap_or("")
+        self.part(2)
+    }
+
+    /// The tenant decided in, by id.
+    pub fn tenant_id(&self) -> &str {
+        self.part(Part::TenantId as usize)
+    }
+
+    /// Who the credential signs in (`via_cookie`: as the request presented it).
+    pub fn principal(&self, via_cookie: bool) -> Principal {
+        use crate::auth::principal::Actor;
+        let actor = if self.token {
+            Actor::Token {
+                id: self.part(Part::TokenId as usize).to_string(),
+                name: self.part(Part::TokenName as usize).to_string(),
+                role_id: self
+                    .has_role
+                    .then(|| self.part(Part::RoleId as usize).to_string()),
+            }
+        } else {
+            Actor::User {
+                id: self.part(0).to_string(),
+                email: self.part(1).to_string(),
+                name: self.part(Part::Name as usize).to_string(),
+                platform_admin: self.platform_admin,
+            }
+        };
+        Principal {
+            actor,
+            tenant_id: self.tenant_id().to_string(),
+            session_id: (!self.token).then(|| self.part(Part::SessionId as usize).to_string()),
+            via_cookie,
+            rbac_generation: self.rbac_generation,
+            method: self.method,
+        }
     }
 
     /// The cached `/api/me` body while it is current.
     pub fn me(&self, writes: i64, now_ms: i64) -> Option<axum::body::Bytes> {
-        let me = self.me.read().ok()?;
-        let body = me.as_ref()?;
+        let kept = self.kept.read().ok()?;
+        let body = kept.as_ref()?.me.as_ref()?;
         (body.writes == writes && now_ms - body.built_ms < MeBody::TTL_MS)
             .then(|| body.json.clone())
     }
 
     /// The can-i answer kept for `permission`.
     pub fn answer(&self, permission: &str) -> Option<axum::body::Bytes> {
-        let answers = self.answers.read().ok()?;
-        answers
+        let kept = self.kept.read().ok()?;
+        kept.as_ref()?
+            .answers
             .iter()
             .find(|(p, _)| &**p == permission)
             .map(|(_, body)| body.clone())
@@ -196,29 +290,27 @@ impl Verified {
 
     /// Keeps a can-i answer (while fewer than [`MAX_ANSWERS`] are kept).
     pub fn keep_answer(&self, permission: &str, body: axum::body::Bytes) {
-        if let Ok(mut answers) = self.answers.write()
-            && answers.len() < MAX_ANSWERS
-            && !answers.iter().any(|(p, _)| &**p == permission)
-        {
-            answers.push((permission.into(), body));
+        if let Ok(mut kept) = self.kept.write() {
+            let answers = &mut kept.get_or_insert_with(Box::default).answers;
+            if answers.len() < MAX_ANSWERS && !answers.iter().any(|(p, _)| &**p == permission) {
+                answers.push((permission.into(), body));
+            }
         }
     }
 
     /// Keeps `/api/me`'s body for this caller.
     pub fn keep_me(&self, body: MeBody) {
-        if let Ok(mut me) = self.me.write() {
-            *me = Some(Arc::new(body));
+        if let Ok(mut kept) = self.kept.write() {
+            kept.get_or_insert_with(Box::default).me = Some(Arc::new(body));
         }
     }
 
     /// Identity header `i` (0 user id, 1 email, 2 tenant, 3 roles, 4 groups), as a fresh value.
     pub fn header(&self, i: usize) -> Option<HeaderValue> {
-        if self.valid & (1 << i) == 0 {
+        if i >= 5 || self.valid & (1 << i) == 0 {
             return None;
         }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let text = self.values.get(start..self.ends[i] as usize)?;
-        HeaderValue::from_str(text).ok()
+        HeaderValue::from_str(self.part(i)).ok()
     }
 }
 

@@ -86,7 +86,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn principal(&self) -> Principal {
-        crate::auth::authenticate::principal_of(&self.verified, self.via_cookie)
+        self.verified.principal(self.via_cookie)
     }
 }
 
@@ -98,7 +98,7 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (verified, via_cookie) = authenticated(state, &parts.headers).await?;
-        super::access::RequestTenant::record(parts, &verified.principal.tenant_id);
+        super::access::RequestTenant::record(parts, verified.tenant_id());
         if via_cookie && !is_safe(&parts.method) {
             check_same_origin(state, parts)?;
         }

@@ -295,9 +295,7 @@ impl Dispatch {
             .metrics
             .observe(req.method().as_str(), route, status, micros);
         if api {
-            let tenant = caller
-                .as_ref()
-                .map_or("", |v| v.principal.tenant_id.as_str());
+            let tenant = caller.as_ref().map_or("", |v| v.tenant_id());
             let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
             super::access::log(id, req.method().as_str(), route, status, micros, tenant);
         }

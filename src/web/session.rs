@@ -14,7 +14,5 @@ pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<Principa
     let v = verified(state, Credential::Cookie(cookie), Scope::default())
         .await
         .ok()?;
-    let mut p = v.principal.clone();
-    p.via_cookie = true;
-    Some(p)
+    Some(v.principal(true))
 }
