@@ -155,6 +155,7 @@ pub async fn build_state(
         dns: configured_resolver(&settings).unwrap_or_else(crate::net::dns::Resolver::system),
         sso: Default::default(),
         scim_log: Default::default(),
+        scim_lists: Default::default(),
         settings,
     };
     Ok(AppState::new(inner))

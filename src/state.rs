@@ -47,6 +47,8 @@ pub struct Inner {
     pub throttle: crate::auth::throttle::Throttle,
     /// The last SCIM requests per tenant (`GET /api/scim/log`).
     pub scim_log: crate::scim::log::Log,
+    /// What SCIM list pages remember between requests (cursors, counts, anchors).
+    pub scim_lists: crate::scim::list_cache::ListCaches,
 }
 
 impl AppState {

@@ -8,8 +8,7 @@
 //! with the exact filter and paged there.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -17,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::auth::ScimClient;
 use super::error::ScimError;
 use super::filter::{self, Filter};
+use super::list_cache::{ANCHOR_STEP, CountKey, ListCaches};
 use super::resource::{self, Selector};
 use super::schema::{self, Kind};
 use super::users::Result;
@@ -111,114 +111,32 @@ impl Search {
     }
 }
 
-/// Where the page after a served page starts, per (tenant, query, next startIndex).
-type CursorKey = (String, String, i64);
-static CURSORS: LazyLock<Mutex<HashMap<CursorKey, (Arg, String)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-const MAX_CURSORS: usize = 10_000;
-
-/// Match counts per (tenant, query), valid while the tenant's SCIM write generation on this
-/// replica is unchanged and for at most [`COUNT_TTL`] (writes through other replicas): a forward
-/// walk over a million users does not count them again for every page.
-type CountKey = (String, String);
-/// (write generation when counted, when, count).
-type Counted = (u64, Instant, i64);
-static COUNTS: LazyLock<Mutex<HashMap<CountKey, Counted>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-static WRITES: LazyLock<Mutex<HashMap<String, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-const COUNT_TTL: Duration = Duration::from_secs(2);
-
-/// A SCIM write in the tenant: cached counts of its queries are stale.
-pub fn written(tenant_id: &str) {
-    if let Ok(mut m) = WRITES.lock() {
-        *m.entry(tenant_id.to_string()).or_default() += 1;
-    }
-}
-
-fn generation(tenant_id: &str) -> u64 {
-    WRITES
-        .lock()
-        .ok()
-        .and_then(|m| m.get(tenant_id).copied())
-        .unwrap_or(0)
-}
-
-fn cached_count(key: &CountKey) -> Option<i64> {
-    let g = generation(&key.0);
-    let m = COUNTS.lock().ok()?;
-    let (gen_at, at, n) = m.get(key)?;
-    (*gen_at == g && at.elapsed() < COUNT_TTL).then_some(*n)
-}
-
-/// `g` is the generation read before counting: a write that lands meanwhile makes it stale.
-fn remember_count(key: CountKey, g: u64, n: i64) {
-    if let Ok(mut m) = COUNTS.lock() {
-        if m.len() >= MAX_CURSORS {
-            m.clear();
-        }
-        m.insert(key, (g, Instant::now(), n));
-    }
-}
-
-/// Every [`ANCHOR_STEP`]-th position of a query's order, per (tenant, query): a page at a
-/// `startIndex` no earlier page ended at is a keyset query from the anchor before it plus an
-/// OFFSET under one step, not an OFFSET over everything before it. Valid while the tenant's
-/// write generation on this replica is unchanged and for at most [`ANCHOR_TTL`] (writes through
-/// other replicas); rebuilt at most once per [`ANCHOR_REBUILD`] per query, OFFSET meanwhile.
-const ANCHOR_STEP: i64 = 1_000;
-const ANCHOR_TTL: Duration = Duration::from_secs(10);
-const ANCHOR_REBUILD: Duration = Duration::from_secs(5);
-const MAX_ANCHOR_SETS: usize = 256;
-struct AnchorSet {
-    generation: u64,
-    built: Instant,
-    /// `at[i]` is the (sort value, id) of position `(i + 1) * ANCHOR_STEP`.
-    at: Arc<Vec<(Arg, String)>>,
-}
-static ANCHORS: LazyLock<Mutex<HashMap<CountKey, AnchorSet>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
 /// The anchors of a query: cached, built now, or none (built too recently to rebuild).
 async fn anchors(
+    caches: &ListCaches,
     tx: &mut store::Tx,
     key: CountKey,
     g: u64,
     q: &ListQuery<'_>,
 ) -> Result<Option<Arc<Vec<(Arg, String)>>>> {
-    let fresh = ANCHORS.lock().ok().and_then(|m| {
-        let set = m.get(&key)?;
-        if set.generation == g && set.built.elapsed() < ANCHOR_TTL {
-            Some(Some(set.at.clone()))
-        } else if set.built.elapsed() < ANCHOR_REBUILD {
-            Some(None)
-        } else {
-            None
-        }
-    });
-    if let Some(known) = fresh {
+    if let Some(known) = caches.anchors(&key, g) {
         return Ok(known);
     }
     let at = Arc::new(store::scim::anchors(tx.conn(), q, ANCHOR_STEP).await?);
-    if let Ok(mut m) = ANCHORS.lock() {
-        if m.len() >= MAX_ANCHOR_SETS {
-            m.clear();
-        }
-        m.insert(
-            key,
-            AnchorSet {
-                generation: g,
-                built: Instant::now(),
-                at: at.clone(),
-            },
-        );
-    }
+    caches.keep_anchors(key, g, at.clone());
     Ok(Some(at))
 }
 
-/// Counts a query's matches and remembers the count (`g` as in [`remember_count`]).
-async fn count_now(tx: &mut store::Tx, q: &ListQuery<'_>, key: CountKey, g: u64) -> Result<i64> {
+/// Counts a query's matches and remembers the count (`g` as in [`ListCaches::remember_count`]).
+async fn count_now(
+    caches: &ListCaches,
+    tx: &mut store::Tx,
+    q: &ListQuery<'_>,
+    key: CountKey,
+    g: u64,
+) -> Result<i64> {
     let n = store::scim::count(tx.conn(), q).await?;
-    remember_count(key, g, n);
+    caches.remember_count(key, g, n);
     Ok(n)
 }
 
@@ -374,12 +292,13 @@ pub async fn page(
             format!("{:?}|{}", kind, q.filter.as_deref().unwrap_or("")),
         );
         // Read before any query: a write that lands meanwhile makes what is read stale.
-        let g = generation(tenant_id);
+        let caches = &state.scim_lists;
+        let g = caches.generation(tenant_id);
         let every = base_query(None, 0, None);
-        let mut total = cached_count(&count_key);
+        let mut total = caches.cached_count(&count_key);
         // A first page that comes back short holds every match: no count needed.
         if total.is_none() && (start > 1 || count == 0) {
-            total = Some(count_now(&mut tx, &every, count_key.clone(), g).await?);
+            total = Some(count_now(caches, &mut tx, &every, count_key.clone(), g).await?);
         }
         if let Some(t) = total
             && (count == 0 || start > t)
@@ -396,16 +315,13 @@ pub async fn page(
         let mut cursor = if start == 1 {
             None
         } else {
-            CURSORS.lock().ok().and_then(|m| {
-                m.get(&(tenant_id.to_string(), query_key.clone(), start))
-                    .cloned()
-            })
+            caches.cursor(&(tenant_id.to_string(), query_key.clone(), start))
         };
         let mut offset = if cursor.is_some() { 0 } else { start - 1 };
         // No page ended there: start from the nearest anchor before it.
         if cursor.is_none() && offset >= ANCHOR_STEP {
             let key = (tenant_id.to_string(), query_key.clone());
-            if let Some(a) = anchors(&mut tx, key, g, &every).await? {
+            if let Some(a) = anchors(caches, &mut tx, key, g, &every).await? {
                 let i = (offset / ANCHOR_STEP) as usize;
                 if let Some(at) = a.get(i - 1) {
                     cursor = Some(at.clone());
@@ -422,13 +338,8 @@ pub async fn page(
             members,
         )
         .await?;
-        if let Some(last) = items.last()
-            && let Ok(mut m) = CURSORS.lock()
-        {
-            if m.len() >= MAX_CURSORS {
-                m.clear();
-            }
-            m.insert(
+        if let Some(last) = items.last() {
+            caches.keep_cursor(
                 (tenant_id.to_string(), query_key, start + items.len() as i64),
                 (last.key.clone(), last.id.clone()),
             );
@@ -436,10 +347,10 @@ pub async fn page(
         let total = match total {
             Some(t) => t,
             None if (items.len() as i64) < count => {
-                remember_count(count_key, g, items.len() as i64);
+                caches.remember_count(count_key, g, items.len() as i64);
                 items.len() as i64
             }
-            None => count_now(&mut tx, &every, count_key, g).await?,
+            None => count_now(caches, &mut tx, &every, count_key, g).await?,
         };
         let page = project_all(kind, items, &include, &exclude);
         return Ok((total, start, page));

@@ -14,6 +14,7 @@ pub mod filter;
 pub mod groups;
 pub mod keys;
 pub mod list;
+pub mod list_cache;
 pub mod log;
 pub mod patch;
 pub mod resource;
@@ -78,6 +79,8 @@ async fn not_found() -> ScimError {
     )
 }
 
+/// Every SCIM request ends here: its entry in the request log and, for a write, the mark that
+/// the tenant's list caches are stale (after the write committed).
 async fn log_request(mut req: Request, next: Next) -> Response {
     let slot = LogSlot::default();
     req.extensions_mut().insert(slot.clone());
@@ -86,8 +89,9 @@ async fn log_request(mut req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let who = slot.0.lock().ok().and_then(|g| g.clone());
     if let Some((tenant, token, s)) = who {
+        // After the write's commit: what list pages remembered of the tenant is stale.
         if method != "GET" {
-            list::written(&tenant);
+            s.scim_lists.written(&tenant);
         }
         s.scim_log.push(
             &tenant,
