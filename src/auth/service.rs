@@ -29,7 +29,7 @@ pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> Strin
         max_age_secs,
         crate::web::cookies::SameSite::Lax,
         &state.settings.session.cookie_domain,
-        !state.settings.server.insecure_dev_cookies,
+        crate::web::cookies::secure(state),
     )
 }
 

@@ -48,10 +48,7 @@ async fn list(
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<Page<roles::RoleView>>> {
     let items = roles::list(&s, &p, q.tenant.as_deref()).await?;
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(items)))
 }
 
 /// Creates a custom role in the tenant's organisation.

@@ -177,10 +177,7 @@ async fn held_h(
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<Page<HeldKeyView>>> {
-    Ok(Json(Page {
-        items: held(&s, &p, q.tenant.as_deref()).await?,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(held(&s, &p, q.tenant.as_deref()).await?)))
 }
 
 /// Moves a group key from its holder to the tenant's group bearing it now.

@@ -735,10 +735,7 @@ async fn log_h(
     let mut tx = s.store.read().await?;
     let t = crate::rbac::service::tenant_for(&mut tx, &p, q.tenant.as_deref()).await?;
     crate::rbac::service::require(&s, &mut tx, &p, &t, tokens::SCIM.permission).await?;
-    Ok(Json(Page {
-        items: s.scim_log.entries(&t.id),
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(s.scim_log.entries(&t.id))))
 }
 
 /// The SCIM bodies as the OpenAPI document describes them (RFC 7643 §4, RFC 7644 §3). The

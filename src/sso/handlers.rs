@@ -328,15 +328,15 @@ async fn explain_h(
 
 /// The pre-auth cookie binding a callback to the browser that started the sign-in.
 fn binding_cookie_name(s: &AppState) -> &'static str {
-    if s.settings.server.insecure_dev_cookies {
-        "idbridge_sso"
-    } else {
+    if cookies::secure(s) {
         "__Host-idbridge_sso"
+    } else {
+        "idbridge_sso"
     }
 }
 
 fn binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
-    let secure = !s.settings.server.insecure_dev_cookies;
+    let secure = cookies::secure(s);
     cookies::set_cookie(
         binding_cookie_name(s),
         value,
@@ -420,15 +420,15 @@ async fn start_h(
 /// The SAML pre-auth cookie. The IdP returns the browser with a cross-site POST, which a
 /// `SameSite=Lax` cookie would not accompany, so this one is `SameSite=None` (hence `Secure`).
 fn saml_binding_cookie_name(s: &AppState) -> &'static str {
-    if s.settings.server.insecure_dev_cookies {
-        "idbridge_saml"
-    } else {
+    if cookies::secure(s) {
         "__Host-idbridge_saml"
+    } else {
+        "idbridge_saml"
     }
 }
 
 fn saml_binding_cookie(s: &AppState, value: &str, max_age: i64) -> String {
-    let secure = !s.settings.server.insecure_dev_cookies;
+    let secure = cookies::secure(s);
     let name = saml_binding_cookie_name(s);
     cookies::set_cookie(name, value, max_age, SameSite::None, "", secure)
 }

@@ -57,13 +57,6 @@ struct DomainId(
     String,
 );
 
-fn page<T>(items: Vec<T>) -> Json<Page<T>> {
-    Json(Page {
-        items,
-        next_cursor: None,
-    })
-}
-
 /// The email domains the tenant's organisation has claimed, verified or pending, with the TXT
 /// record each one needs.
 ///
@@ -79,7 +72,9 @@ async fn domains_list(
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<Page<domains::DomainView>>> {
-    Ok(page(domains::list(&s, &p, q.tenant.as_deref()).await?))
+    Ok(Json(Page::all(
+        domains::list(&s, &p, q.tenant.as_deref()).await?,
+    )))
 }
 
 /// Claims an email domain for the tenant's organisation; it stays pending until verified by
@@ -170,7 +165,7 @@ async fn domains_conflicts(
     State(s): State<AppState>,
     p: Principal,
 ) -> ApiResult<Json<Page<domains::Conflict>>> {
-    Ok(page(domains::conflicts(&s, &p).await?))
+    Ok(Json(Page::all(domains::conflicts(&s, &p).await?)))
 }
 
 /// The tenants the caller can see: those they belong to and their subtenants (platform
@@ -182,7 +177,7 @@ async fn domains_conflicts(
         (status = 200, body = Page<TenantView>),
     ))]
 async fn list(State(s): State<AppState>, p: Principal) -> ApiResult<Json<Page<TenantView>>> {
-    Ok(page(service::list(&s, &p).await?))
+    Ok(Json(Page::all(service::list(&s, &p).await?)))
 }
 
 /// Creates an organisation (platform admins) or, with `parent`, a subtenant of one.
@@ -264,7 +259,7 @@ async fn members(
     p: Principal,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<Page<UserView>>> {
-    Ok(page(service::members(&s, &p, &slug).await?))
+    Ok(Json(Page::all(service::members(&s, &p, &slug).await?)))
 }
 
 /// Adds a person to the tenant: someone of this organisation only joins at once (201); anyone

@@ -332,10 +332,7 @@ async fn list_h(
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<Page<TokenView>>> {
-    Ok(Json(Page {
-        items: list(&s, &p, q.tenant.as_deref()).await?,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(list(&s, &p, q.tenant.as_deref()).await?)))
 }
 
 /// Creates an integration token: a named bearer token of the tenant that acts with one role.

@@ -127,10 +127,7 @@ pub async fn rotate(
         (status = 403, description = "`platform_admin_required`", body = ErrorBody),
     ))]
 async fn list_h(State(s): State<AppState>, p: Principal) -> ApiResult<Json<Page<KeyView>>> {
-    Ok(Json(Page {
-        items: list(&s, &p).await?,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(list(&s, &p).await?)))
 }
 
 /// Rotates the signing keys now: the next key signs, the active one retires, a new next key is

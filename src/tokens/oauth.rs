@@ -868,10 +868,7 @@ async fn list_h(
     p: Principal,
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<Page<ClientView>>> {
-    Ok(Json(Page {
-        items: list(&s, &p, q.tenant.as_deref()).await?,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(list(&s, &p, q.tenant.as_deref()).await?)))
 }
 
 /// Registers an OAuth client of the tenant (or a global one); a confidential client's secret is

@@ -245,10 +245,7 @@ async fn user_roles(
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<Page<roles::AssignmentOut>>> {
     let items = roles::user_roles(&s, &p, &id, q.tenant.as_deref()).await?;
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(items)))
 }
 
 /// Assigns a role (by `role` name or `role_id`) to a user, in the tenant or at one subtenant.

@@ -17,6 +17,12 @@ pub enum SameSite {
 
 /// A `Set-Cookie` value; `max_age_secs = 0` clears the cookie. `domain`: empty for a host-only
 /// cookie.
+/// Whether idbridge's cookies are `Secure` and `__Host-` prefixed: always, unless
+/// `server.insecure_dev_cookies` (local development over plain HTTP).
+pub fn secure(state: &crate::state::AppState) -> bool {
+    !state.settings.server.insecure_dev_cookies
+}
+
 pub fn set_cookie(
     name: &str,
     value: &str,
