@@ -130,8 +130,8 @@ async fn load(state: &AppState, credential: Credential<'_>, scope: Scope<'_>) ->
     // Read before the store is: a change committed meanwhile leaves this entry stale-stamped.
     let auth_generation = state.generations.auth();
     let (mut principal, expires_at_ms) = match (credential, scope.audience) {
-        (Credential::Cookie(c), _) => authenticate_cookie_until(state, c).await?,
-        (Credential::Bearer(token), None) => authenticate_bearer_until(state, token).await?,
+        (Credential::Cookie(c), _) => cookie_until(state, c).await?,
+        (Credential::Bearer(token), None) => bearer_until(state, token).await?,
         // An upstream's audience: never an integration token or another audience's token.
         (Credential::Bearer(token), Some(aud)) if !token.starts_with(API_TOKEN_PREFIX) => {
             let (p, _, until) = access_token(state, token, Audience::Exactly(aud)).await?;
@@ -203,15 +203,9 @@ async fn load(state: &AppState, credential: Credential<'_>, scope: Scope<'_>) ->
 }
 
 /// An integration token (`idb_...`) or a first-party access token bound to a live session:
-/// what `/api` accepts. Tokens issued to OAuth clients, and tokens forward auth mints for
-/// upstreams, carry another audience and are refused here.
-pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Principal> {
-    authenticate_bearer_until(state, token)
-        .await
-        .map(|(p, _)| p)
-}
-
-async fn authenticate_bearer_until(state: &AppState, token: &str) -> Result<(Principal, i64)> {
+/// what `/api` accepts, and until when it answers. Tokens issued to OAuth clients, and tokens
+/// forward auth mints for upstreams, carry another audience and are refused here.
+async fn bearer_until(state: &AppState, token: &str) -> Result<(Principal, i64)> {
     if token.starts_with(API_TOKEN_PREFIX) {
         let p = authenticate_api_token(state, token).await?;
         return Ok((p, state.now_ms() + TOKEN_RECHECK_MS));
@@ -315,15 +309,8 @@ async fn access_token(
     Ok((p, claims, until))
 }
 
-/// The session cookie's value, checked against the store (no cache: the sign-in paths that
-/// must see a session they are about to change use this).
-pub async fn authenticate_cookie(state: &AppState, cookie: &str) -> Result<Principal> {
-    authenticate_cookie_until(state, cookie)
-        .await
-        .map(|(p, _)| p)
-}
-
-async fn authenticate_cookie_until(state: &AppState, cookie: &str) -> Result<(Principal, i64)> {
+/// The session cookie's value, checked against the store, and until when the session lasts.
+async fn cookie_until(state: &AppState, cookie: &str) -> Result<(Principal, i64)> {
     let rbac_generation = state.generations.rbac();
     let mut c = state.store.acquire().await?;
     let auth = store::sessions::auth_by_token(c.conn(), &crypto::token_hash(cookie))

@@ -68,10 +68,6 @@ impl Generations {
         self.get(Counter::Rbac)
     }
 
-    pub fn keys(&self) -> i64 {
-        self.get(Counter::Keys)
-    }
-
     /// Write transactions this process committed so far.
     pub fn writes(&self) -> i64 {
         self.writes.load(Ordering::Acquire)

@@ -35,6 +35,11 @@ async fn both_ways(app: &TestApp, s: &Session, permission: &str) -> Value {
     json!({"status": status.as_u16(), "body": serde_json::from_str::<Value>(body).unwrap_or(Value::Null)})
 }
 
+/// Sends a request and expects `status`: the body.
+async fn sent(r: reqwest::RequestBuilder, status: StatusCode) -> Value {
+    expect(r.send().await.unwrap(), status).await
+}
+
 fn allowed(answer: &Value) -> bool {
     assert_eq!(answer["status"], 200, "{answer}");
     answer["body"]["allowed"].as_bool().unwrap()
@@ -55,30 +60,24 @@ async fn every_change_to_what_a_caller_may_do_is_seen_by_their_very_next_request
     assert!(!allowed(&both_ways(&app, &carol, "users:read").await));
 
     // A role assigned.
-    expect(
+    sent(
         app.post(
             &format!("/api/users/{}/roles", carol.user_id),
             &acme_admin,
             json!({"role": "Readers"}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::CREATED,
     )
     .await;
     assert!(allowed(&both_ways(&app, &carol, "users:read").await));
 
     // The role's permissions edited.
-    expect(
+    sent(
         app.patch(
             &format!("/api/roles/{rid}"),
             &acme_admin,
             json!({"permissions": ["audit:read"]}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::OK,
     )
     .await;
@@ -86,63 +85,48 @@ async fn every_change_to_what_a_caller_may_do_is_seen_by_their_very_next_request
     assert!(allowed(&both_ways(&app, &carol, "audit:read").await));
 
     // The organisation's boundary narrowed below the role.
-    expect(
+    sent(
         app.patch(
             "/api/tenants/acme",
             &platform,
             json!({"boundary": ["itsm:*", "users:*"]}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::OK,
     )
     .await;
     let outside = both_ways(&app, &carol, "audit:read").await;
     assert!(!allowed(&outside), "{outside}");
-    expect(
-        app.patch("/api/tenants/acme", &platform, json!({"boundary": ["*"]}))
-            .send()
-            .await
-            .unwrap(),
+    sent(
+        app.patch("/api/tenants/acme", &platform, json!({"boundary": ["*"]})),
         StatusCode::OK,
     )
     .await;
     assert!(allowed(&both_ways(&app, &carol, "audit:read").await));
 
     // The organisation suspended, then active again.
-    expect(
+    sent(
         app.patch(
             "/api/tenants/acme",
             &platform,
             json!({"status": "suspended"}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::OK,
     )
     .await;
     assert!(!allowed(&both_ways(&app, &carol, "audit:read").await));
-    expect(
-        app.patch("/api/tenants/acme", &platform, json!({"status": "active"}))
-            .send()
-            .await
-            .unwrap(),
+    sent(
+        app.patch("/api/tenants/acme", &platform, json!({"status": "active"})),
         StatusCode::OK,
     )
     .await;
     assert!(allowed(&both_ways(&app, &carol, "audit:read").await));
 
     // The role removed.
-    expect(
+    sent(
         app.delete(
             &format!("/api/users/{}/roles/{rid}", carol.user_id),
             &acme_admin,
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::NO_CONTENT,
     )
     .await;
@@ -151,15 +135,12 @@ async fn every_change_to_what_a_caller_may_do_is_seen_by_their_very_next_request
     assert_eq!(gone["body"]["code"], "no_role", "{gone}");
 
     // The user deactivated: neither credential authenticates any more.
-    expect(
+    sent(
         app.patch(
             &format!("/api/users/{}", carol.user_id),
             &acme_admin,
             json!({"active": false}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::OK,
     )
     .await;
@@ -175,15 +156,12 @@ async fn can_i_answered_before_routing_is_the_routers_answer() {
         .user_with_role(&admin, "bob@example.com", "fulfiller")
         .await;
     app.create_tenant(&admin, "other", "itsm").await;
-    let token = expect(
+    let token = sent(
         app.post(
             "/api/tokens",
             &admin,
             json!({"name": "ci", "role": "operator"}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::CREATED,
     )
     .await["token"]
@@ -326,8 +304,7 @@ async fn api_me_shows_a_change_made_on_this_replica_at_once() {
         let s = s.clone();
         let app = &app;
         async move {
-            let by_token =
-                expect(app.get("/api/me", &s).send().await.unwrap(), StatusCode::OK).await;
+            let by_token = sent(app.get("/api/me", &s), StatusCode::OK).await;
             let by_cookie = expect(
                 app.client
                     .get(app.url("/api/me"))
@@ -358,28 +335,22 @@ async fn api_me_shows_a_change_made_on_this_replica_at_once() {
         .await
         .unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), routed);
-    expect(
+    sent(
         app.patch(
             &format!("/api/users/{}", carol.user_id),
             &admin,
             json!({"first_name": "Caroline"}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::OK,
     )
     .await;
     assert_eq!(me(&carol).await["user"]["first_name"], "Caroline");
-    expect(
+    sent(
         app.post(
             &format!("/api/users/{}/roles", carol.user_id),
             &admin,
             json!({"role": "admin"}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::CREATED,
     )
     .await;
@@ -409,15 +380,12 @@ async fn a_change_made_on_one_replica_is_seen_on_another_within_a_second() {
         let r: Value = ask("audit:read").await.unwrap().json().await.unwrap();
         assert_eq!(r["allowed"], false, "{r}");
     }
-    expect(
+    sent(
         app.post(
             &format!("/api/users/{}/roles", carol.user_id),
             &admin,
             json!({"role": "admin"}),
-        )
-        .send()
-        .await
-        .unwrap(),
+        ),
         StatusCode::CREATED,
     )
     .await;
@@ -432,5 +400,57 @@ async fn a_change_made_on_one_replica_is_seen_on_another_within_a_second() {
             "the other replica still answers from before the change: {r}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_cached_for_the_api_never_passes_forward_auth() {
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.forward_auth.rules = vec![idbridge::config::ForwardAuthRule {
+            host: "api.example.com".into(),
+            path_prefix: None,
+            tenant: "default".into(),
+            permission: None,
+            audience: Some("https://api.example.com".into()),
+        }];
+    })
+    .await;
+    let admin = app.register_admin().await;
+    // The API token and an integration token, verified and cached by /api first...
+    let integration = sent(
+        app.post(
+            "/api/tokens",
+            &admin,
+            json!({"name": "ci", "role": "operator"}),
+        ),
+        StatusCode::CREATED,
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for token in [admin.token.as_str(), integration.as_str()] {
+        for _ in 0..2 {
+            let r = app
+                .client
+                .get(app.url("/api/rbac/can-i?permission=users:read"));
+            assert_eq!(
+                r.bearer_auth(token).send().await.unwrap().status(),
+                StatusCode::OK
+            );
+        }
+        // ...are still no credential for an upstream, with or without its rule.
+        for host in ["api.example.com", "other.example.com"] {
+            let r = app
+                .client
+                .get(app.url("/auth/verify"))
+                .header("x-forwarded-host", host)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{host}");
+        }
     }
 }
