@@ -308,10 +308,10 @@ pub async fn register(
         },
     )
     .await?;
-    store::tenants::add_member(tx.conn(), &tenant.id, &user.id, now).await?;
+    store::tenants::add_member(&mut tx, &tenant.id, &user.id, now).await?;
     let admin = admin_role_of(&mut tx, &tenant).await?;
     store::roles::assign(
-        tx.conn(),
+        &mut tx,
         &AssignmentRow {
             id: new_id(),
             user_id: user.id.clone(),
@@ -337,7 +337,6 @@ pub async fn register(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     // The token is spent: its file goes (other replicas remove theirs when they start).
     let _ = std::fs::remove_file(state.settings.bootstrap_token_path());
@@ -647,9 +646,9 @@ pub async fn signup_exchange(
     crate::tenants::domains::require_may_create(&mut tx, &email, &invited_to).await?;
     let user = new_user_row(&email, first, last, Some(hash), now);
     store::users::insert(tx.conn(), &user).await?;
-    store::tenants::add_member(tx.conn(), &invite.tenant_id, &user.id, now).await?;
+    store::tenants::add_member(&mut tx, &invite.tenant_id, &user.id, now).await?;
     store::roles::assign(
-        tx.conn(),
+        &mut tx,
         &AssignmentRow {
             id: new_id(),
             user_id: user.id.clone(),
@@ -684,7 +683,6 @@ pub async fn signup_exchange(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     let signed = start_session(
         state,
         &mut tx,
@@ -742,9 +740,9 @@ pub async fn accept_invite(
     let tenant = store::tenants::get(tx.conn(), &invite.tenant_id)
         .await?
         .ok_or(Error::NotFound("tenant"))?;
-    store::tenants::ensure_member(tx.conn(), &tenant.id, uid, now).await?;
+    store::tenants::ensure_member(&mut tx, &tenant.id, uid, now).await?;
     store::roles::assign(
-        tx.conn(),
+        &mut tx,
         &AssignmentRow {
             id: new_id(),
             user_id: uid.clone(),
@@ -770,7 +768,6 @@ pub async fn accept_invite(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(tenant.into())
 }

@@ -424,9 +424,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    store::roles::insert(tx.conn(), &role).await?;
+    store::roles::insert(&mut tx, &role).await?;
     for perm in &perms {
-        store::roles::add_permission(tx.conn(), &role.id, &perm.as_string(), "").await?;
+        store::roles::add_permission(&mut tx, &role.id, &perm.as_string(), "").await?;
     }
     let list: Vec<String> = perms.iter().map(|p| p.as_string()).collect();
     audit::record(
@@ -443,7 +443,6 @@ pub async fn create(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(view(role, tier_of(&org), list, 0))
 }
@@ -516,7 +515,7 @@ pub async fn patch(
         role.description = d;
     }
     role.updated_at = now;
-    store::roles::update(tx.conn(), &role).await?;
+    store::roles::update(&mut tx, &role).await?;
     if let Some(raw) = &req.permissions {
         let perms = parse_permissions(raw)?;
         replace_permissions(
@@ -548,7 +547,6 @@ pub async fn patch(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     let holders = store::roles::holders(tx.conn(), &role.id)
         .await?
         .iter()
@@ -594,9 +592,9 @@ async fn replace_permissions(
             "the built-in admin role always keeps `*`",
         ));
     }
-    store::roles::clear_permissions(tx.conn(), &role.id).await?;
+    store::roles::clear_permissions(tx, &role.id).await?;
     for (pat, scope) in &perms {
-        store::roles::add_permission(tx.conn(), &role.id, &pat.as_string(), scope).await?;
+        store::roles::add_permission(tx, &role.id, &pat.as_string(), scope).await?;
     }
     Ok(())
 }
@@ -622,7 +620,7 @@ pub async fn delete(
             format!("`{}` is a built-in role and cannot be deleted", role.name),
         ));
     }
-    store::roles::delete(tx.conn(), &role.id).await?;
+    store::roles::delete(&mut tx, &role.id).await?;
     audit::record(
         tx.conn(),
         now,
@@ -637,7 +635,6 @@ pub async fn delete(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -760,7 +757,6 @@ pub async fn put_permissions(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(RolePermissions {
         role_id: role.id,
@@ -881,7 +877,7 @@ pub async fn add_user_role(
         assigned_by: p.user_id().map(str::to_string),
         assigned_at: now,
     };
-    if !store::roles::assign(tx.conn(), &row).await? {
+    if !store::roles::assign(&mut tx, &row).await? {
         return Err(Error::conflict(
             "role_already_assigned",
             format!("the user already has `{}` here", role.name),
@@ -901,7 +897,6 @@ pub async fn add_user_role(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(AssignmentOut {
         id: row.id,
@@ -922,7 +917,7 @@ async fn ensure_membership(tx: &mut Tx, target: &TenantRow, user_id: &str, now: 
         None => false,
     };
     if !reach_parent {
-        store::tenants::ensure_member(tx.conn(), &target.id, user_id, now).await?;
+        store::tenants::ensure_member(tx, &target.id, user_id, now).await?;
     }
     Ok(())
 }
@@ -962,7 +957,7 @@ pub async fn remove_user_role(
         .ok_or(Error::NotFound("user"))?;
     ordering::require_may_act_on(state, &mut tx, p, &target, &user, Reach::Scope).await?;
     let guard = AdminGuard::before_in(&mut tx, &target.id).await?;
-    if store::roles::unassign(tx.conn(), &uid, &target.id, &role.id, None).await? == 0 {
+    if store::roles::unassign(&mut tx, &uid, &target.id, &role.id, None).await? == 0 {
         return Err(Error::NotFound("role assignment"));
     }
     guard.check(&mut tx).await?;
@@ -980,7 +975,6 @@ pub async fn remove_user_role(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1091,12 +1085,12 @@ pub async fn bulk_assign(
             BulkMode::Remove => {
                 for role in &roles {
                     removed +=
-                        store::roles::unassign(tx.conn(), uid, &target.id, &role.id, None).await?;
+                        store::roles::unassign(&mut tx, uid, &target.id, &role.id, None).await?;
                 }
             }
             BulkMode::Add | BulkMode::Replace => {
                 if req.mode == BulkMode::Replace {
-                    removed += store::roles::unassign_all_in(tx.conn(), uid, &target.id).await?;
+                    removed += store::roles::unassign_all_in(&mut tx, uid, &target.id).await?;
                 }
                 ensure_membership(&mut tx, &target, uid, now).await?;
                 for role in &roles {
@@ -1109,7 +1103,7 @@ pub async fn bulk_assign(
                         assigned_by: p.user_id().map(str::to_string),
                         assigned_at: now,
                     };
-                    if store::roles::assign(tx.conn(), &row).await? {
+                    if store::roles::assign(&mut tx, &row).await? {
                         added += 1;
                     }
                 }
@@ -1132,7 +1126,6 @@ pub async fn bulk_assign(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(BulkResult {
         users: users.len(),

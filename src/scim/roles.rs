@@ -96,10 +96,6 @@ pub async fn reconcile(
         let have = have.get(user_id).map(Vec::as_slice).unwrap_or_default();
         batch.extend(jit::role_changes(user_id, tenant, &wanted, have, now, "scim").stmts);
     }
-    // Cached permissions must be recomputed everywhere.
-    if !batch.is_empty() {
-        batch.bump_counter(store::Counter::Rbac);
-    }
     tx.run(batch).await?;
     Ok(())
 }

@@ -289,11 +289,10 @@ async fn sync_user(
     let active = r.get("active").and_then(Value::as_bool).unwrap_or(true);
     if !linking::owns_account(tx, tenant, user_id).await? {
         if active {
-            store::tenants::ensure_member(tx.conn(), &tenant.id, user_id, now).await?;
+            store::tenants::ensure_member(tx, &tenant.id, user_id, now).await?;
         } else {
             crate::tenants::service::offboard_in_scope(tx, tenant, user_id, now).await?;
         }
-        batch.bump_counter(store::Counter::Rbac);
         return Ok(());
     }
     let before = (u.first_name.clone(), u.last_name.clone(), u.status);
@@ -422,8 +421,13 @@ async fn write_new(state: &AppState, n: &New<'_>, known: bool) -> Result<Option<
     batch.extend(store::scim::add_emails_stmts(
         &tenant.id, &row.id, &d.emails,
     ));
-    if let Some((u, _)) = &user {
-        batch.push(store::tenants::ensure_member_stmt(&tenant.id, &u.id, now));
+    if let Some((u, created)) = &user {
+        let member = store::tenants::ensure_member_stmt(&tenant.id, &u.id, now);
+        batch.push(if *created {
+            member.for_user_created_here()
+        } else {
+            member
+        });
     }
     batch.push(audit::record_stmt(
         now,
@@ -708,8 +712,8 @@ async fn deprovision(tx: &mut Tx, tenant: &TenantRow, user_id: &str, now: i64) -
         crate::tenants::service::offboard_in_scope(tx, tenant, user_id, now).await?;
         return Ok(());
     }
-    store::roles::unassign_all_in(tx.conn(), user_id, &tenant.id).await?;
-    store::tenants::remove_member(tx.conn(), &tenant.id, user_id).await?;
+    store::roles::unassign_all_in(tx, user_id, &tenant.id).await?;
+    store::tenants::remove_member(tx, &tenant.id, user_id).await?;
     if let Some(mut u) = store::users::get(tx.conn(), user_id).await? {
         if u.status == crate::domain::UserStatus::Active {
             u.status = crate::domain::UserStatus::Inactive;
@@ -719,6 +723,5 @@ async fn deprovision(tx: &mut Tx, tenant: &TenantRow, user_id: &str, now: i64) -
         store::sessions::revoke_all_for_user(tx, user_id, now).await?;
         store::users::update(tx.conn(), &u).await?;
     }
-    tx.bump(store::Counter::Rbac).await?;
     Ok(())
 }

@@ -767,7 +767,7 @@ pub async fn update_sso_config(
     let (before, after) =
         crate::tenants::settings_change::apply(state, &mut tx, p, &mut t, req.settings).await?;
     t.updated_at = state.now_ms();
-    store::tenants::update(tx.conn(), &t).await?;
+    store::tenants::update(&mut tx, &t).await?;
     audit::record(
         tx.conn(),
         state.now_ms(),
@@ -782,7 +782,6 @@ pub async fn update_sso_config(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     let v = config_view(state, &mut tx, &t).await?;
     tx.commit().await?;
     Ok(v)

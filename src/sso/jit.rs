@@ -217,7 +217,7 @@ pub async fn sign_in(
             }
         }
     };
-    store::tenants::ensure_member(tx.conn(), &tenant.id, &user.id, now).await?;
+    store::tenants::ensure_member(tx, &tenant.id, &user.id, now).await?;
     // Groups: this login's, or the last known ones (overage without an endpoint).
     let groups = match (&ext.groups, &known) {
         (Some(g), _) => g.clone(),
@@ -387,11 +387,10 @@ pub async fn reconcile(
     };
     let changes = role_changes(user_id, tenant, wanted, &have, now, source);
     let mut batch = Batch::default();
-    batch.extend(changes.stmts);
-    // Cached permissions must be recomputed everywhere, except for a user created in this very
-    // transaction: nothing can be cached for them yet.
-    if !new_user && !batch.is_empty() {
-        batch.bump_counter(store::Counter::Rbac);
+    if new_user {
+        batch.extend(changes.stmts.into_iter().map(Stmt::for_user_created_here));
+    } else {
+        batch.extend(changes.stmts);
     }
     tx.run(batch).await?;
     Ok((changes.added, changes.removed))

@@ -245,6 +245,9 @@ pub struct Tx {
     write: bool,
     /// The counters moved, as bits (`Counter::bit`); see `Tx::bump` (in `stmt`).
     pub(super) moved: u8,
+    /// The counters statements of this transaction said they move (`Tx::changing`,
+    /// `Tx::exec`): moved at commit.
+    pub(super) pending: u8,
     generations: Arc<Generations>,
 }
 
@@ -288,6 +291,7 @@ impl Tx {
             kind,
             write,
             moved: 0,
+            pending: 0,
             generations: generations.clone(),
         }
     }
@@ -300,11 +304,13 @@ impl Tx {
         }
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.move_pending().await?;
         let Tx {
             kind,
             write,
             moved,
+            pending: _,
             generations,
         } = self;
         match kind {

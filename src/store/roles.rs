@@ -1,7 +1,7 @@
 //! Roles, their permissions, and role assignments (with source, assigned_by, assigned_at).
 
-use super::Conn;
 use super::stmt::Stmt;
+use super::{Conn, Counter, Tx};
 use crate::args;
 use crate::error::Result;
 use crate::on_conn;
@@ -57,31 +57,33 @@ pub struct AssignmentView {
     pub assigned_at: i64,
 }
 
-pub async fn insert(c: Conn<'_>, r: &RoleRow) -> Result<()> {
+pub async fn insert(tx: &mut Tx, r: &RoleRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO roles ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     );
-    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(&r.id)
-        .bind(&r.tenant_id)
-        .bind(&r.name)
-        .bind(&r.name_norm)
-        .bind(&r.display_name)
-        .bind(&r.description)
-        .bind(r.builtin)
-        .bind(r.is_admin)
-        .bind(r.is_default)
-        .bind(&r.tier)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(&r.id)
+    .bind(&r.tenant_id)
+    .bind(&r.name)
+    .bind(&r.name_norm)
+    .bind(&r.display_name)
+    .bind(&r.description)
+    .bind(r.builtin)
+    .bind(r.is_admin)
+    .bind(r.is_default)
+    .bind(&r.tier)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-pub async fn update(c: Conn<'_>, r: &RoleRow) -> Result<()> {
-    on_conn!(c, |c| {
+pub async fn update(tx: &mut Tx, r: &RoleRow) -> Result<()> {
+    on_conn!(tx.changing(Counter::Rbac), |c| {
         sqlx::query(
         "UPDATE roles SET name = $2, name_norm = $3, display_name = $4, description = $5, updated_at = $6 WHERE id = $1"
     )
@@ -97,12 +99,14 @@ pub async fn update(c: Conn<'_>, r: &RoleRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn delete(c: Conn<'_>, id: &str) -> Result<()> {
-    on_conn!(c, |c| sqlx::query("DELETE FROM roles WHERE id = $1")
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
+    on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(
+        "DELETE FROM roles WHERE id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -177,8 +181,8 @@ pub async fn permissions(c: Conn<'_>, role_id: &str) -> Result<Vec<RolePermissio
     })?)
 }
 
-pub async fn clear_permissions(c: Conn<'_>, role_id: &str) -> Result<()> {
-    on_conn!(c, |c| sqlx::query(
+pub async fn clear_permissions(tx: &mut Tx, role_id: &str) -> Result<()> {
+    on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(
         "DELETE FROM role_permissions WHERE role_id = $1"
     )
     .bind(role_id)
@@ -189,12 +193,12 @@ pub async fn clear_permissions(c: Conn<'_>, role_id: &str) -> Result<()> {
 }
 
 pub async fn add_permission(
-    c: Conn<'_>,
+    tx: &mut Tx,
     role_id: &str,
     permission: &str,
     scope: &str,
 ) -> Result<()> {
-    on_conn!(c, |c| {
+    on_conn!(tx.changing(Counter::Rbac), |c| {
         sqlx::query(
         "INSERT INTO role_permissions (role_id, permission, scope_tenant_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
     )
@@ -221,10 +225,11 @@ pub fn assign_stmt(a: &AssignmentRow) -> Stmt {
             a.assigned_at,
         ],
     )
+    .moving(Counter::Rbac)
 }
 
-pub async fn assign(c: Conn<'_>, a: &AssignmentRow) -> Result<bool> {
-    Ok(assign_stmt(a).run(c).await? > 0)
+pub async fn assign(tx: &mut Tx, a: &AssignmentRow) -> Result<bool> {
+    Ok(tx.exec(&assign_stmt(a)).await? > 0)
 }
 
 /// Removes a user's role in one tenant, from every source or from one.
@@ -233,23 +238,23 @@ pub fn unassign_stmt(user_id: &str, tenant_id: &str, role_id: &str, source: Opti
         "DELETE FROM role_assignments WHERE user_id = $1 AND tenant_id = $2 AND role_id = $3 AND ($4 IS NULL OR source = $4)",
         args![user_id, tenant_id, role_id, source],
     )
+    .moving(Counter::Rbac)
 }
 
 pub async fn unassign(
-    c: Conn<'_>,
+    tx: &mut Tx,
     user_id: &str,
     tenant_id: &str,
     role_id: &str,
     source: Option<&str>,
 ) -> Result<u64> {
-    unassign_stmt(user_id, tenant_id, role_id, source)
-        .run(c)
+    tx.exec(&unassign_stmt(user_id, tenant_id, role_id, source))
         .await
 }
 
 /// Removes every assignment the user holds in these tenants (membership removal).
-pub async fn unassign_all_in(c: Conn<'_>, user_id: &str, tenant_id: &str) -> Result<u64> {
-    let n = on_conn!(c, |c| sqlx::query(
+pub async fn unassign_all_in(tx: &mut Tx, user_id: &str, tenant_id: &str) -> Result<u64> {
+    let n = on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(
         "DELETE FROM role_assignments WHERE user_id = $1 AND tenant_id = $2"
     )
     .bind(user_id)

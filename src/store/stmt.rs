@@ -99,11 +99,15 @@ pub fn marks(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// One write statement: SQL with `$1..$n` placeholders and their arguments.
+/// One write statement: SQL with `$1..$n` placeholders and their arguments, and the
+/// generation counters its change moves.
 #[derive(Debug, Clone)]
 pub struct Stmt {
     pub sql: String,
     pub args: Vec<Arg>,
+    /// [`Counter::bit`]s: whoever runs the statement in a [`Batch`] or through [`Tx::exec`]
+    /// moves these counters in the same transaction.
+    moves: u8,
 }
 
 impl Stmt {
@@ -111,11 +115,34 @@ impl Stmt {
         Stmt {
             sql: sql.into(),
             args,
+            moves: 0,
         }
     }
 
-    /// Runs the statement alone; the number of rows it changed.
+    /// Marks a statement whose change invalidates what `counter` guards (the store's
+    /// functions that write roles, permissions, assignments, memberships and tenants do so;
+    /// the architecture test `store::rbac_writes_tests` holds them to it).
+    pub fn moving(mut self, counter: Counter) -> Self {
+        self.moves |= counter.bit();
+        self
+    }
+
+    /// For a statement about a user created in the same transaction: no cache anywhere can
+    /// hold anything of that user yet, so no counter needs to move (JIT and SCIM creates, which
+    /// come in bursts, keep every replica's caches).
+    pub fn for_user_created_here(mut self) -> Self {
+        self.moves = 0;
+        self
+    }
+
+    /// Runs the statement alone; the number of rows it changed. A statement that moves a
+    /// counter runs through [`Tx::exec`] instead.
     pub async fn run(&self, c: Conn<'_>) -> Result<u64> {
+        debug_assert_eq!(
+            self.moves, 0,
+            "{} moves a counter: run it with Tx::exec",
+            self.sql
+        );
         Ok(crate::on_conn!(c, |c| bind_all!(
             sqlx::query(AssertSqlSafe(self.sql.as_str())),
             &self.args
@@ -136,7 +163,13 @@ pub struct Batch {
 
 impl Batch {
     pub fn push(&mut self, s: Stmt) {
+        let moves = s.moves;
         self.stmts.push(s);
+        for counter in Counter::ALL {
+            if moves & counter.bit() != 0 {
+                self.bump_counter(counter);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -144,7 +177,9 @@ impl Batch {
     }
 
     pub fn extend(&mut self, s: impl IntoIterator<Item = Stmt>) {
-        self.stmts.extend(s);
+        for s in s {
+            self.push(s);
+        }
     }
 
     /// Whether PostgreSQL runs the whole batch as one statement (no counter to notify).
@@ -322,6 +357,44 @@ impl Tx {
         let moved = batch.moved();
         batch.run(self.conn()).await?;
         self.moved |= moved;
+        Ok(())
+    }
+
+    /// Runs one statement in this transaction; the counters it moves move at commit.
+    pub async fn exec(&mut self, s: &Stmt) -> Result<u64> {
+        self.pending |= s.moves;
+        let c = self.conn();
+        Ok(crate::on_conn!(c, |c| bind_all!(
+            sqlx::query(AssertSqlSafe(s.sql.as_str())),
+            &s.args
+        )
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
+    /// The connection for a statement whose change invalidates what `counter` guards: the
+    /// counter moves when this transaction commits (once, however many such statements ran).
+    /// The one door for the store's functions that write what cached permissions are compiled
+    /// from, so no service can change roles and forget the caches.
+    pub fn changing(&mut self, counter: Counter) -> Conn<'_> {
+        self.pending |= counter.bit();
+        self.conn()
+    }
+
+    /// Moves the counters statements marked as pending and not moved yet: the last step
+    /// before COMMIT.
+    pub(super) async fn move_pending(&mut self) -> Result<()> {
+        let due = self.pending & !self.moved;
+        if due != 0 {
+            let mut b = Batch::default();
+            for counter in Counter::ALL {
+                if due & counter.bit() != 0 {
+                    b.bump_counter(counter);
+                }
+            }
+            self.run(b).await?;
+        }
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Tenants (with subtenants) and memberships.
 
-use super::Conn;
 use super::stmt::Stmt;
+use super::{Conn, Counter, Tx};
 use crate::args;
 use crate::error::Result;
 use crate::on_conn;
@@ -25,31 +25,33 @@ pub struct TenantRow {
 
 const COLS: &str = "id, slug, name, parent_id, root_id, status, preset, rbac_tier, boundary, settings, created_at, updated_at";
 
-pub async fn insert(c: Conn<'_>, t: &TenantRow) -> Result<()> {
+pub async fn insert(tx: &mut Tx, t: &TenantRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO tenants ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     );
-    on_conn!(c, |c| sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(&t.id)
-        .bind(&t.slug)
-        .bind(&t.name)
-        .bind(&t.parent_id)
-        .bind(&t.root_id)
-        .bind(t.status)
-        .bind(&t.preset)
-        .bind(t.rbac_tier)
-        .bind(&t.boundary)
-        .bind(&t.settings)
-        .bind(t.created_at)
-        .bind(t.updated_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(AssertSqlSafe(
+        sql.as_str()
+    ))
+    .bind(&t.id)
+    .bind(&t.slug)
+    .bind(&t.name)
+    .bind(&t.parent_id)
+    .bind(&t.root_id)
+    .bind(t.status)
+    .bind(&t.preset)
+    .bind(t.rbac_tier)
+    .bind(&t.boundary)
+    .bind(&t.settings)
+    .bind(t.created_at)
+    .bind(t.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-pub async fn update(c: Conn<'_>, t: &TenantRow) -> Result<()> {
-    on_conn!(c, |c| {
+pub async fn update(tx: &mut Tx, t: &TenantRow) -> Result<()> {
+    on_conn!(tx.changing(Counter::Rbac), |c| {
         sqlx::query(
         "UPDATE tenants SET name = $2, status = $3, rbac_tier = $4, boundary = $5, settings = $6, updated_at = $7 WHERE id = $1"
     )
@@ -155,8 +157,8 @@ pub async fn of_user(c: Conn<'_>, user_id: &str) -> Result<Vec<TenantRow>> {
     .await)?)
 }
 
-pub async fn add_member(c: Conn<'_>, tenant_id: &str, user_id: &str, now: i64) -> Result<()> {
-    on_conn!(c, |c| sqlx::query(
+pub async fn add_member(tx: &mut Tx, tenant_id: &str, user_id: &str, now: i64) -> Result<()> {
+    on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(
         "INSERT INTO memberships (tenant_id, user_id, created_at) VALUES ($1, $2, $3)"
     )
     .bind(tenant_id)
@@ -174,14 +176,18 @@ pub fn ensure_member_stmt(tenant_id: &str, user_id: &str, now: i64) -> Stmt {
         "INSERT INTO memberships (tenant_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         args![tenant_id, user_id, now],
     )
+    .moving(Counter::Rbac)
 }
 
-pub async fn ensure_member(c: Conn<'_>, tenant_id: &str, user_id: &str, now: i64) -> Result<bool> {
-    Ok(ensure_member_stmt(tenant_id, user_id, now).run(c).await? > 0)
+pub async fn ensure_member(tx: &mut Tx, tenant_id: &str, user_id: &str, now: i64) -> Result<bool> {
+    Ok(tx
+        .exec(&ensure_member_stmt(tenant_id, user_id, now))
+        .await?
+        > 0)
 }
 
-pub async fn remove_member(c: Conn<'_>, tenant_id: &str, user_id: &str) -> Result<bool> {
-    let n = on_conn!(c, |c| sqlx::query(
+pub async fn remove_member(tx: &mut Tx, tenant_id: &str, user_id: &str) -> Result<bool> {
+    let n = on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(
         "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2"
     )
     .bind(tenant_id)

@@ -108,7 +108,7 @@ pub async fn create_in_tx(
         created_at: now,
         updated_at: now,
     };
-    store::tenants::insert(tx.conn(), &row).await?;
+    store::tenants::insert(tx, &row).await?;
     if row.parent_id.is_none() {
         for r in &preset.roles {
             let role = RoleRow {
@@ -125,10 +125,10 @@ pub async fn create_in_tx(
                 created_at: now,
                 updated_at: now,
             };
-            store::roles::insert(tx.conn(), &role).await?;
+            store::roles::insert(tx, &role).await?;
             for p in &r.permissions {
                 store::roles::add_permission(
-                    tx.conn(),
+                    tx,
                     &role.id,
                     &PermissionPattern::parse(p)?.as_string(),
                     "",
@@ -151,7 +151,6 @@ pub async fn create_in_tx(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     Ok(row)
 }
 
@@ -359,7 +358,7 @@ pub async fn patch(
         crate::tenants::settings_change::apply(state, &mut tx, p, &mut t, patch).await?;
     }
     t.updated_at = now;
-    store::tenants::update(tx.conn(), &t).await?;
+    store::tenants::update(&mut tx, &t).await?;
     let after: TenantView = t.clone().into();
     audit::record(
         tx.conn(),
@@ -375,7 +374,6 @@ pub async fn patch(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -512,7 +510,7 @@ pub async fn add_member(
         return Ok(Added::Invited(invite));
     }
     let user = found.ok_or(Error::NotFound("user"))?;
-    store::tenants::add_member(tx.conn(), &t.id, &user.id, now).await?;
+    store::tenants::add_member(&mut tx, &t.id, &user.id, now).await?;
     let compiled = rbac::compiled(state, &mut tx, p, &t).await?;
     let mut given = Vec::new();
     for name in &req.roles {
@@ -525,7 +523,7 @@ pub async fn add_member(
             &crate::rbac::grant::patterns(&mut tx, &role.id).await?,
         )?;
         store::roles::assign(
-            tx.conn(),
+            &mut tx,
             &AssignmentRow {
                 id: new_id(),
                 user_id: user.id.clone(),
@@ -553,7 +551,6 @@ pub async fn add_member(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     let mut v = UserView::from(user);
     v.roles = Some(given);
@@ -592,8 +589,8 @@ pub async fn remove_member(
     )
     .await?;
     let guard = AdminGuard::before_in(&mut tx, &t.id).await?;
-    store::tenants::remove_member(tx.conn(), &t.id, &uid).await?;
-    store::roles::unassign_all_in(tx.conn(), &uid, &t.id).await?;
+    store::tenants::remove_member(&mut tx, &t.id, &uid).await?;
+    store::roles::unassign_all_in(&mut tx, &uid, &t.id).await?;
     // Offboarding ends the sessions that are in this tenant at once.
     store::sessions::revoke_for_user_in(&mut tx, &uid, std::slice::from_ref(&t.id), now).await?;
     guard.check(&mut tx).await?;
@@ -611,7 +608,6 @@ pub async fn remove_member(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -638,10 +634,9 @@ pub async fn offboard_in_scope(
 ) -> Result<()> {
     let ids = scope_tenants(tx, scope).await?;
     for t in &ids {
-        store::roles::unassign_all_in(tx.conn(), user_id, t).await?;
-        store::tenants::remove_member(tx.conn(), t, user_id).await?;
+        store::roles::unassign_all_in(tx, user_id, t).await?;
+        store::tenants::remove_member(tx, t, user_id).await?;
     }
     store::sessions::revoke_for_user_in(tx, user_id, &ids, now).await?;
-    tx.bump(store::Counter::Rbac).await?;
     Ok(())
 }

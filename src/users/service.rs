@@ -246,7 +246,7 @@ pub async fn create(
     crate::tenants::domains::require_may_create(&mut tx, &email, &tenant).await?;
     let user = new_user_row(&email, first, last, Some(hash), now);
     store::users::insert(tx.conn(), &user).await?;
-    store::tenants::add_member(tx.conn(), &tenant.id, &user.id, now).await?;
+    store::tenants::add_member(&mut tx, &tenant.id, &user.id, now).await?;
     audit::record(
         tx.conn(),
         now,
@@ -261,7 +261,6 @@ pub async fn create(
         },
     )
     .await?;
-    tx.bump(store::Counter::Rbac).await?;
     tx.commit().await?;
     Ok(user.into())
 }

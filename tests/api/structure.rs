@@ -394,3 +394,105 @@ fn dependencies_between_files_run_one_way() {
         found.join("\n")
     );
 }
+
+/// What cached permission sets are compiled from: a write to one of these tables must move the
+/// `rbac` counter in its transaction, or every replica keeps answering from the old roles.
+const RBAC_TABLES: [&str; 5] = [
+    "roles",
+    "role_permissions",
+    "role_assignments",
+    "memberships",
+    "tenants",
+];
+
+/// The only files that may write those tables, and the two doors a write goes through there:
+/// `Tx::changing(Counter::Rbac)` for a statement run at once, `Stmt::moving(Counter::Rbac)` for
+/// one that may join a batch.
+const RBAC_HOMES: [&str; 2] = ["store/roles.rs", "store/tenants.rs"];
+const RBAC_DOORS: [&str; 2] = ["changing(Counter::Rbac)", ".moving(Counter::Rbac)"];
+
+/// Each SQL write to an RBAC table in `text` (outside its test module) that is not inside a
+/// function of an RBAC home going through a door: `file: the function's first line`.
+fn unguarded_rbac_writes(file: &str, text: &str) -> Vec<String> {
+    let code = text.split("\n#[cfg(test)]").next().unwrap_or(text);
+    let lower = code.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for verb in ["insert into ", "update ", "delete from "] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(verb) {
+            let at = from + i;
+            from = at + verb.len();
+            let rest = &lower[from..];
+            let table: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !RBAC_TABLES.contains(&table.as_str()) {
+                continue;
+            }
+            let start = code[..at]
+                .rfind("\nfn ")
+                .max(code[..at].rfind(" fn "))
+                .unwrap_or(0);
+            let end = code[at..].find("\n}\n").map_or(code.len(), |e| at + e);
+            let body = &code[start..end];
+            let guarded = RBAC_HOMES.iter().any(|h| file.ends_with(h))
+                && RBAC_DOORS.iter().any(|d| body.contains(d));
+            if !guarded {
+                let head = body.trim_start().lines().next().unwrap_or("").trim();
+                out.push(format!("{file}: `{table}` written in `{head}`"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_rbac_write_check_sees_a_write_that_skips_the_counter() {
+    let guarded = "pub async fn assign(\n    tx: &mut Tx) -> Result<()> {\n    on_conn!(tx.changing(Counter::Rbac), |c| sqlx::query(\"INSERT INTO role_assignments (id) VALUES ($1)\"))\n}\n";
+    assert!(unguarded_rbac_writes("src/store/roles.rs", guarded).is_empty());
+    let skipped = "pub async fn assign(c: Conn<'_>) -> Result<()> {\n    on_conn!(c, |c| sqlx::query(\"DELETE FROM role_assignments WHERE id = $1\"))\n}\n";
+    assert_eq!(
+        unguarded_rbac_writes("src/store/roles.rs", skipped).len(),
+        1
+    );
+    // Outside the homes even a door does not count: the write belongs in the store.
+    assert_eq!(
+        unguarded_rbac_writes("src/users/service.rs", guarded).len(),
+        1
+    );
+    // Other tables, and a test module, are not RBAC writes.
+    let other = "fn f() {\n    q(\"UPDATE users SET x = 1\");\n}\n\n#[cfg(test)]\nmod t {\n    q(\"UPDATE roles SET x = 1\");\n}\n";
+    assert!(unguarded_rbac_writes("src/store/users.rs", other).is_empty());
+}
+
+/// Every write to what permissions are compiled from moves the `rbac` counter: the store's
+/// functions for those tables are the only writers, and each goes through a door
+/// (`Tx::changing` or a `Stmt` marked `moving`) that moves the counter at commit.
+#[test]
+fn every_write_to_what_permissions_are_compiled_from_moves_the_rbac_counter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&root, &mut all);
+    let mut found = Vec::new();
+    let mut writers = 0;
+    for f in all {
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&f).unwrap();
+        if RBAC_HOMES.iter().any(|h| rel.ends_with(h)) {
+            writers += 1;
+        }
+        found.extend(unguarded_rbac_writes(&format!("src/{rel}"), &text));
+    }
+    assert_eq!(writers, RBAC_HOMES.len(), "the RBAC homes were read");
+    assert!(
+        found.is_empty(),
+        "writes to RBAC tables that do not move the rbac counter (write through \
+         store::roles / store::tenants with tx.changing(Counter::Rbac) or Stmt::moving):\n{}",
+        found.join("\n")
+    );
+}
