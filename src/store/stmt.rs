@@ -143,6 +143,11 @@ impl Stmt {
             "{} moves a counter: run it with Tx::exec",
             self.sql
         );
+        self.execute(c).await
+    }
+
+    /// Sends the statement; the counters it moves are the caller's to record.
+    async fn execute(&self, c: Conn<'_>) -> Result<u64> {
         Ok(crate::on_conn!(c, |c| bind_all!(
             sqlx::query(AssertSqlSafe(self.sql.as_str())),
             &self.args
@@ -363,14 +368,7 @@ impl Tx {
     /// Runs one statement in this transaction; the counters it moves move at commit.
     pub async fn exec(&mut self, s: &Stmt) -> Result<u64> {
         self.pending |= s.moves;
-        let c = self.conn();
-        Ok(crate::on_conn!(c, |c| bind_all!(
-            sqlx::query(AssertSqlSafe(s.sql.as_str())),
-            &s.args
-        )
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?)
+        s.execute(self.conn()).await
     }
 
     /// The connection for a statement whose change invalidates what `counter` guards: the
