@@ -19,7 +19,7 @@ use idbridge::auth::principal::{Actor, Principal};
 use idbridge::auth::verified::{Verified, VerifiedCache};
 use idbridge::config::ForwardAuthSettings;
 use idbridge::domain::{PermissionPattern, RbacTier};
-use idbridge::rbac::engine::{CompileInput, Grant, compile};
+use idbridge::engine::rbac::{CompileInput, Grant, compile};
 
 struct Counting;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use idbridge::domain::{PermissionPattern, RbacTier};
-use idbridge::rbac::engine::{CompileInput, Compiled, Grant, compile};
+use idbridge::engine::rbac::{CompileInput, Compiled, Grant, compile};
 
 const ROLES: usize = 1_000;
 const PERMS_PER_ROLE: usize = 10;

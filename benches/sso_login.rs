@@ -59,7 +59,7 @@ async fn authorize(State(i): State<Idp>, Query(q): Query<HashMap<String, String>
     Redirect::to(&format!(
         "{}?code={code}&state={}",
         q["redirect_uri"],
-        idbridge::web::url::url_encode(&q["state"])
+        idbridge::engine::url::url_encode(&q["state"])
     ))
 }
 

@@ -449,7 +449,7 @@ impl ForwardAuthSettings {
             return false;
         }
         let origin = &rd[..rd.len() - rest.len() + authority_end];
-        let own = crate::web::url::origin_of(public_url);
+        let own = crate::engine::url::origin_of(public_url);
         origin.eq_ignore_ascii_case(own)
             || self
                 .allowed_redirect_origins

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod logging;

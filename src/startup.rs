@@ -14,13 +14,14 @@ use crate::auth::verified::VerifiedCache;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::engine::jwt::keys::KeyAlg;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::rbac::cache::RbacCache;
 use crate::state::{AppState, Inner};
 use crate::store::counters;
 use crate::store::{self, Store};
-use crate::tokens::keys::{self, KeyAlg, KeyPolicy, KeyRing};
+use crate::tokens::keys::{self, KeyPolicy, KeyRing};
 
 pub struct App {
     listener: TcpListener,

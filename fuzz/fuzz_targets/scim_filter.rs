@@ -2,7 +2,7 @@
 //! filter prints back to text that parses to the same tree; evaluation never panics.
 #![no_main]
 
-#[path = "../../src/scim/filter.rs"]
+#[path = "../../src/engine/scim/filter.rs"]
 #[allow(dead_code)]
 mod filter;
 

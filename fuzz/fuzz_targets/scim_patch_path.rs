@@ -1,7 +1,7 @@
 //! SCIM PATCH paths: any input either parses or errors, without panicking.
 #![no_main]
 
-#[path = "../../src/scim/filter.rs"]
+#[path = "../../src/engine/scim/filter.rs"]
 #[allow(dead_code)]
 mod filter;
 

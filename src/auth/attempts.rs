@@ -43,7 +43,7 @@ pub fn refuse_early(
             "Sign in",
             &format!(
                 "<p class=\"err\">{}</p>",
-                crate::web::html::escape(&e.to_string())
+                crate::engine::markup::escape(&e.to_string())
             ),
         );
         if let Some(secs) = e.retry_after() {

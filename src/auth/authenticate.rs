@@ -17,11 +17,11 @@ use super::principal::{Actor, Method, Principal};
 use super::verified::{CacheKey, Verified};
 use crate::crypto;
 use crate::domain::display_name;
+use crate::engine::jwt::{self, AccessClaims};
 use crate::error::{Error, Result};
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, sessions::SessionAuth};
-use crate::tokens::jwt::{self, AccessClaims};
 
 const API_TOKEN_PREFIX: &str = "idb_";
 

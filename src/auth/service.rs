@@ -7,6 +7,7 @@ use super::principal::{Actor, Method, Principal};
 use crate::audit::{self, Event};
 use crate::crypto;
 use crate::domain::{Email, PersonName, RoleSource, display_name, new_id, validate_password};
+use crate::engine::jwt::{self, AccessClaims};
 use crate::error::{Error, Result};
 use crate::http::client::ClientInfo;
 use crate::rbac::service as rbac;
@@ -18,7 +19,6 @@ use crate::store::tokens::ResetRow;
 use crate::store::users::UserRow;
 use crate::store::{self, AsConn, Tx};
 use crate::tenants::TenantView;
-use crate::tokens::jwt::{self, AccessClaims};
 use crate::users::{UserView, new_user_row};
 
 /// `Set-Cookie` for a session (`max_age_secs = 0` clears it).

@@ -36,7 +36,7 @@ pub struct Verified {
     /// base64url-encoded once (see `claims_prefix`).
     pub claims_prefix: Option<Box<str>>,
     /// Compiled RBAC for `?permission=` checks.
-    pub compiled: Arc<crate::rbac::engine::Compiled>,
+    pub compiled: Arc<crate::engine::rbac::Compiled>,
     /// The identity header values of a 200 (user id, email, tenant slug, roles, groups), in the
     /// order of the cache's header names, then the rest of the principal (see [`Part`]),
     /// concatenated: value `i` ends at `ends[i]`. One allocation instead of ten, and copying them
@@ -144,7 +144,7 @@ impl Verified {
         groups: String,
         expires_at_ms: i64,
         auth_generation: i64,
-        compiled: Arc<crate::rbac::engine::Compiled>,
+        compiled: Arc<crate::engine::rbac::Compiled>,
     ) -> Self {
         use crate::auth::principal::Actor;
         let roles = compiled.roles.join(",");
@@ -318,7 +318,7 @@ impl Verified {
 /// `aud`, `exp`, `iat`, `nbf` and `jti`. The JSON is padded with spaces (insignificant whitespace) to a
 /// multiple of 3 bytes, so its encoding is the exact start of every token payload's encoding
 /// and only the tail is encoded per token.
-pub(crate) fn claims_prefix(claims: &crate::tokens::jwt::AccessClaims) -> Result<Box<str>, Error> {
+pub(crate) fn claims_prefix(claims: &crate::engine::jwt::AccessClaims) -> Result<Box<str>, Error> {
     let mut v = serde_json::to_value(claims).map_err(Error::internal)?;
     if let Some(m) = v.as_object_mut() {
         for k in ["aud", "exp", "iat", "nbf", "jti"] {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use super::engine::Compiled;
+use crate::engine::rbac::Compiled;
 
 const MAX_ENTRIES: usize = 100_000;
 
@@ -103,7 +103,7 @@ impl RbacCache {
 mod intern_tests {
     use super::*;
     use crate::domain::RbacTier;
-    use crate::rbac::engine::{CompileInput, compile};
+    use crate::engine::rbac::{CompileInput, compile};
 
     fn empty() -> Compiled {
         compile(CompileInput {

@@ -1,7 +1,6 @@
 //! Roles, permissions and decisions.
 
 pub mod cache;
-pub mod engine;
 pub mod grant;
 pub mod handlers;
 pub mod ordering;

@@ -17,9 +17,9 @@
 
 use std::sync::Arc;
 
-use super::engine::Compiled;
 use crate::auth::principal::{Actor, Method, Principal};
 use crate::domain::PermissionPattern;
+use crate::engine::rbac::Compiled;
 use crate::error::{Error, Result};
 use crate::rbac::service as rbac;
 use crate::state::AppState;

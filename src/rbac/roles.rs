@@ -1157,7 +1157,7 @@ pub struct CanI {
     /// Flattened: `"code": "granted_by_role"` (plus `"role"` when a role grants), not a nested
     /// object.
     #[serde(flatten)]
-    pub code: super::engine::Reason,
+    pub code: crate::engine::rbac::Reason,
     /// The permission asked about, normalised.
     pub permission: String,
     /// The slug of the tenant (or subtenant) decided in.
@@ -1188,7 +1188,7 @@ pub fn can_i_in(v: &Verified, wanted: &PermissionPattern) -> CanI {
     )
 }
 
-fn answer(d: super::engine::Decision, wanted: &PermissionPattern, tenant: String) -> CanI {
+fn answer(d: crate::engine::rbac::Decision, wanted: &PermissionPattern, tenant: String) -> CanI {
     let permission = wanted.to_string();
     CanI {
         allowed: d.allowed,

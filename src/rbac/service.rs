@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::engine::{self, Compiled, Decision, Grant};
 use crate::auth::principal::{Actor, Principal};
 use crate::domain::PermissionPattern;
+use crate::engine::rbac::{self as engine, Compiled, Decision, Grant};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::tenants::TenantRow;
@@ -52,7 +52,7 @@ pub async fn compiled(
         && password_refused(db, tenant).await?
     {
         return Ok(Arc::new(Compiled::refused(
-            super::engine::Reason::PasswordSignInRefused,
+            crate::engine::rbac::Reason::PasswordSignInRefused,
         )));
     }
     let key = principal.cache_key();

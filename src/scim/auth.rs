@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::error::ScimError;
+use crate::engine::scim::error::ScimError;
 use crate::state::AppState;
 
 /// Filled by [`ScimClient`] when it authenticates (tenant, token name, state), read by the

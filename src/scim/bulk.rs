@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::error::ScimError;
-use super::schema::{BULK_REQUEST, BULK_RESPONSE};
 use super::users::{Change, Result};
 use super::wire::{Call, Projection};
 use super::{groups, users};
+use crate::engine::scim::error::ScimError;
+use crate::engine::scim::schema::{BULK_REQUEST, BULK_RESPONSE};
 use crate::state::AppState;
 
 pub const MAX_OPERATIONS: usize = 1_000;

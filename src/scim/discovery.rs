@@ -12,10 +12,11 @@ use utoipa_axum::routes;
 use self::doc::{ScimResourceType, ScimSchema, ScimServiceProviderConfig};
 use super::auth::ScimClient;
 use super::doc::ScimListResponse;
-use super::error::{CONTENT_TYPE, ScimError};
+use super::error::CONTENT_TYPE;
 use super::list::{MAX_COUNT, list_response};
-use super::schema;
 use super::wire::{Base, MAX_PAYLOAD};
+use crate::engine::scim::error::ScimError;
+use crate::engine::scim::schema;
 use crate::http::openapi::ScimErrorBody;
 use crate::state::AppState;
 

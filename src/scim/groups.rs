@@ -9,15 +9,15 @@ use std::collections::{BTreeSet, HashSet};
 use serde_json::{Map, Value, json};
 
 use super::auth::ScimClient;
-use super::error::ScimError;
-use super::patch::{self, Member, MemberChange};
-use super::resource::{self, Selector};
 use super::roles;
-use super::schema::{self, Kind};
 use super::users::{Result, actor, tenant};
 use super::wire;
 use crate::audit::{self, Event};
 use crate::domain::new_id;
+use crate::engine::scim::error::ScimError;
+use crate::engine::scim::patch::{self, Member, MemberChange};
+use crate::engine::scim::resource::{self, Selector};
+use crate::engine::scim::schema::{self, Kind};
 use crate::state::AppState;
 use crate::store::{self, Tx, scim::GroupRow, tenants::TenantRow};
 

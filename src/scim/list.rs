@@ -14,13 +14,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::auth::ScimClient;
-use super::error::ScimError;
-use super::filter::{self, Filter};
 use super::list_cache::{ANCHOR_STEP, CountKey, ListCaches};
-use super::resource::{self, Selector};
-use super::schema::{self, Kind};
 use super::users::Result;
 use super::{groups, users};
+use crate::engine::scim::error::ScimError;
+use crate::engine::scim::filter::{self, Filter};
+use crate::engine::scim::resource::{self, Selector};
+use crate::engine::scim::schema::{self, Kind};
 use crate::state::AppState;
 use crate::store::{
     self,

@@ -2,24 +2,20 @@
 //! `/scim/v2` (also `/api/scim/v2`) with a per-tenant bearer token; the token decides the tenant
 //! and no cookie ever authenticates SCIM.
 //!
-//! Protocol engines (`filter`, `patch`, `resource`, `schema`) know nothing of HTTP or SQL; the
-//! services (`users`, `groups`, `list`) run one transaction per request; the handlers below only
-//! parse and answer.
+//! The protocol engines (`engine::scim`: filter, patch, resource, schema) know nothing of HTTP
+//! or SQL; the services (`users`, `groups`, `list`) run one transaction per request; the handlers
+//! below only parse and answer.
 
 pub mod auth;
 pub mod bulk;
 pub mod discovery;
 pub mod error;
-pub mod filter;
 pub mod groups;
 pub mod keys;
 pub mod list;
 pub mod list_cache;
 pub mod log;
-pub mod patch;
-pub mod resource;
 pub mod roles;
-pub mod schema;
 pub mod tokens;
 pub mod users;
 pub mod wire;
@@ -37,10 +33,11 @@ use self::doc::{
     ScimBulkRequest, ScimBulkResponse, ScimGroup, ScimGroupRequest, ScimListResponse, ScimPatchOp,
     ScimResource, ScimSearchRequest, ScimUser, ScimUserRequest,
 };
-use self::error::{ErrorDetail, ScimError};
-use self::schema::Kind;
+use self::error::ErrorDetail;
 use self::wire::{Call, Projection, ScimBody};
 use crate::auth::principal::Principal;
+use crate::engine::scim::error::ScimError;
+use crate::engine::scim::schema::Kind;
 use crate::http::openapi::{ErrorBody, ScimErrorBody};
 use crate::http::page::{Page, TenantParam};
 use crate::http::{ApiResult, AppQuery};

@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
+use crate::engine::group_map::{Mapped, Maps, parse_global, roles_of_group};
 use crate::error::Result;
 use crate::sso::jit;
-use crate::sso::mapping::{Mapped, Maps, parse_global, roles_of_group};
 use crate::state::AppState;
 use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, tenants::TenantRow};

@@ -13,15 +13,16 @@
 use serde_json::{Map, Value, json};
 
 use super::auth::ScimClient;
-use super::error::ScimError;
-use super::patch;
-use super::resource::{self, Selector};
 use super::roles;
-use super::schema::{self, Kind};
 use super::wire;
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
-use crate::sso::{jit, linking, mapping::Mapped};
+use crate::engine::group_map::Mapped;
+use crate::engine::scim::error::ScimError;
+use crate::engine::scim::patch;
+use crate::engine::scim::resource::{self, Selector};
+use crate::engine::scim::schema::{self, Kind};
+use crate::sso::{jit, linking};
 use crate::state::AppState;
 use crate::store::stmt::Batch;
 use crate::store::{self, AsConn, Tx, scim::ScimUserRow, tenants::TenantRow, users::UserRow};

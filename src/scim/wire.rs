@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::error::{CONTENT_TYPE, ScimError};
+use super::error::CONTENT_TYPE;
+use crate::engine::scim::error::ScimError;
 use crate::state::AppState;
 
 /// The largest SCIM request body (advertised as `bulk.maxPayloadSize`): a 15,000-member push
@@ -187,7 +188,7 @@ pub fn meta(
 pub fn schemas_of(core: &str, r: &Map<String, Value>) -> Value {
     let mut out = vec![Value::String(core.to_string())];
     for (k, v) in r {
-        if super::resource::is_urn(k) && v.is_object() {
+        if crate::engine::scim::resource::is_urn(k) && v.is_object() {
             out.push(Value::String(k.clone()));
         }
     }
@@ -210,17 +211,17 @@ impl Projection {
     /// The parsed `attributes` and `excludedAttributes` for a resource type.
     pub fn selectors(
         &self,
-        kind: super::schema::Kind,
+        kind: crate::engine::scim::schema::Kind,
     ) -> Result<
         (
-            Vec<super::resource::Selector>,
-            Vec<super::resource::Selector>,
+            Vec<crate::engine::scim::resource::Selector>,
+            Vec<crate::engine::scim::resource::Selector>,
         ),
         ScimError,
     > {
         Ok((
-            super::resource::selectors(kind, self.attributes.as_deref())?,
-            super::resource::selectors(kind, self.excluded_attributes.as_deref())?,
+            crate::engine::scim::resource::selectors(kind, self.attributes.as_deref())?,
+            crate::engine::scim::resource::selectors(kind, self.excluded_attributes.as_deref())?,
         ))
     }
 }

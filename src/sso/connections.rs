@@ -748,10 +748,12 @@ async fn config_view(state: &AppState, tx: &mut store::Tx, t: &TenantRow) -> Res
         jit_default_role: s.jit_default_role.clone(),
         role_source: role_source.as_str().to_string(),
         password_login,
-        global_group_role_map: super::mapping::parse_global(&state.settings.sso.group_role_map)
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
+        global_group_role_map: crate::engine::group_map::parse_global(
+            &state.settings.sso.group_role_map,
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .collect(),
         global_jit_default_role: state.settings.sso.jit_default_role.clone(),
     })
 }

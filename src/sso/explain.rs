@@ -112,7 +112,7 @@ pub async fn explain(s: &AppState, p: &Principal, req: ExplainRequest) -> Result
                 .filter(|(k, _)| *k != "name_id" && *k != "sub")
                 .map(|(k, _)| (k.clone(), list(k)))
                 .collect();
-            let asserted = super::saml::Asserted {
+            let asserted = crate::engine::saml::Asserted {
                 id: String::new(),
                 remember_until_ms: 0,
                 name_id,

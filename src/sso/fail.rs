@@ -75,7 +75,7 @@ impl Fail {
         };
         let body = format!(
             "<p>{text}</p><p>Reference: <code>{}</code></p><p><a href=\"/login\">Back to sign-in</a></p>",
-            crate::web::html::escape(id)
+            crate::engine::markup::escape(id)
         );
         let mut r = crate::web::html::page(self.status, title, &body);
         let h = r.headers_mut();

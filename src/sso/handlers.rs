@@ -23,13 +23,13 @@ use super::fail::{Fail, fail};
 use super::saml_sp::SamlBody;
 use super::{oidc, signin};
 use crate::auth::principal::Principal;
+use crate::engine::markup::escape;
 use crate::http::openapi::ErrorBody;
 use crate::http::page::TenantParam;
 use crate::http::{ApiResult, AppJson, AppQuery, ClientInfo, RequestId};
 use crate::state::AppState;
 use crate::store;
 use crate::web::cookies::{self, SameSite};
-use crate::web::html::escape;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -749,11 +749,11 @@ async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> R
             let mut to = format!(
                 "/sso/{}/start?login_hint={}",
                 row.id,
-                crate::web::url::url_encode(f.email.trim())
+                crate::engine::url::url_encode(f.email.trim())
             );
             if let Some(rd) = crate::web::redirect::safe_rd(&s, Some(&f.rd)) {
                 to.push_str("&rd=");
-                to.push_str(&crate::web::url::url_encode(&rd));
+                to.push_str(&crate::engine::url::url_encode(&rd));
             }
             see_other(&to)
         }

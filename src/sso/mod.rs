@@ -1,5 +1,5 @@
 //! Single sign-on through each tenant's identity provider: connections, the OIDC relying party,
-//! just-in-time users and group -> role mapping. SAML (issue 5) feeds the same `ExternalIdentity`
+//! just-in-time users and group -> role mapping. SAML feeds the same `ExternalIdentity`
 //! into the same JIT code.
 
 pub mod cache;
@@ -10,10 +10,8 @@ pub mod fail;
 pub mod handlers;
 pub mod jit;
 pub mod linking;
-pub mod mapping;
 pub mod oidc;
 pub mod pages;
-pub mod saml;
 pub mod saml_sp;
 pub mod signin;
 

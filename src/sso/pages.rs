@@ -3,9 +3,9 @@
 //! switcher for a signed-in user who belongs to several tenants.
 
 use crate::auth::principal::Principal;
+use crate::engine::markup::escape;
 use crate::state::AppState;
 use crate::store;
-use crate::web::html::escape;
 
 /// The tenant a sign-in page is for: `?tenant=`, else the first label of a host that is a
 /// subdomain of the public URL's host (`acme.id.example.com` with public URL `id.example.com`).
@@ -56,7 +56,7 @@ pub async fn tenant_sign_in(s: &AppState, tenant: Option<&str>, rd: &str) -> (St
         let mut href = format!("/sso/{}/start", c.id);
         if !rd.is_empty() {
             href.push_str("?rd=");
-            href.push_str(&crate::web::url::url_encode(rd));
+            href.push_str(&crate::engine::url::url_encode(rd));
         }
         html.push_str(&format!(
             "<p><a class=\"sso\" href=\"{}\">Sign in with {}</a></p>",

@@ -1,5 +1,5 @@
 //! SAML connections: their settings, IdP metadata by upload or URL, the SP key and metadata, and
-//! the browser flow (AuthnRequest out, assertion in). The protocol checks live in [`super::saml`];
+//! the browser flow (AuthnRequest out, assertion in). The protocol checks live in [`crate::engine::saml`];
 //! the identity that comes out goes through the same JIT and role mapping as OIDC
 //! ([`super::ExternalIdentity`]).
 
@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::fail::{Fail, fail};
-use super::saml::{self, IdpMetadata, SpUrls};
 use crate::audit::{self, Event};
 use crate::crypto;
 use crate::domain::new_id;
+use crate::engine::saml::{self, IdpMetadata, SpUrls};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, sso::ConnectionRow, sso::PendingRow};

@@ -123,15 +123,15 @@ pub async fn idp_logout_url(s: &AppState, session_id: &str) -> Option<String> {
     let mut url = format!(
         "{end}{}client_id={}&post_logout_redirect_uri={}",
         if end.contains('?') { '&' } else { '?' },
-        crate::web::url::url_encode(&cfg.client_id),
-        crate::web::url::url_encode(&connection::post_logout_uri(s)),
+        crate::engine::url::url_encode(&cfg.client_id),
+        crate::engine::url::url_encode(&connection::post_logout_uri(s)),
     );
     if let Some(t) = sealed
         .and_then(|x| s.master_key.open("sso_id_token", &x).ok())
         .and_then(|b| String::from_utf8(b).ok())
     {
         url.push_str("&id_token_hint=");
-        url.push_str(&crate::web::url::url_encode(&t));
+        url.push_str(&crate::engine::url::url_encode(&t));
     }
     Some(url)
 }

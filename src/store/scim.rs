@@ -8,9 +8,9 @@ use sqlx::AssertSqlSafe;
 
 use super::stmt::{Stmt, marks};
 use super::{Backend, Conn};
+use crate::engine::scim::filter::{AttrPath, CompareOp, Filter, Value};
+use crate::engine::scim::schema::Kind;
 use crate::error::Result;
-use crate::scim::filter::{AttrPath, CompareOp, Filter, Value};
-use crate::scim::schema::Kind;
 use crate::{args, bind_all, on_conn};
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::jwt;
 use crate::domain::new_id;
+use crate::engine::jwt;
 use crate::error::Result;
 use crate::net::OutboundError;
 use crate::state::AppState;

@@ -283,7 +283,7 @@ fn mint_from_prefix(
     out.push('.');
     out.push_str(prefix_b64);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tail.as_bytes(), &mut out);
-    crate::tokens::jwt::append_signature(&key, &mut out, BEARER.len())?;
+    crate::engine::jwt::append_signature(&key, &mut out, BEARER.len())?;
     HeaderValue::try_from(out).map_err(Error::internal)
 }
 
@@ -351,7 +351,7 @@ fn unauthenticated(
     let mut login = format!("{}/login", s.public_url);
     if let Some(rd) = target {
         login.push_str("?rd=");
-        login.push_str(&crate::web::url::url_encode(&rd));
+        login.push_str(&crate::engine::url::url_encode(&rd));
     }
     let mut resp = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(&login) {
@@ -366,7 +366,7 @@ mod tests {
 
     use super::claims_tail;
     use crate::auth::verified::claims_prefix;
-    use crate::tokens::jwt::AccessClaims;
+    use crate::engine::jwt::AccessClaims;
 
     /// Names of every length modulo 3: the encoded prefix followed by the encoded tail must
     /// decode to the whole claims set, with only the audience, the times and `jti` new.

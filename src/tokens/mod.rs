@@ -5,7 +5,6 @@ pub mod api_tokens;
 pub mod backchannel;
 pub mod forward_auth;
 pub mod handlers;
-pub mod jwt;
 pub mod keys;
 pub mod oauth;
 pub mod protocol;

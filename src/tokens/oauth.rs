@@ -16,12 +16,12 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::jwt;
 use super::protocol::{OAuthError, OAuthErrorBody, OAuthForm, TokenResponse, list_of};
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::crypto;
 use crate::domain::new_id;
+use crate::engine::jwt;
 use crate::error::{Error, Result};
 use crate::http::openapi::ErrorBody;
 use crate::http::page::{Page, TenantParam};

@@ -2,8 +2,8 @@
 
 use axum::http::header;
 
+use crate::engine::url::origin_of;
 use crate::state::AppState;
-use crate::web::url::origin_of;
 
 /// The one same-origin rule for every browser write that a cookie authorises (the API, the
 /// sign-in, sign-out, tenant switch and consent forms), after OWASP's CSRF cheat sheet: Fetch

@@ -1,8 +1,10 @@
-//! The HTML kit of every page idbridge shows people: one page frame, escaping, and the
-//! `no-store` and redirect answers. Pages build their bodies from escaped parts only.
+//! The HTML kit of every page idbridge shows people: one page frame, and the `no-store` and
+//! redirect answers. Pages build their bodies from parts escaped with `engine::markup::escape`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+
+use crate::engine::markup::escape;
 
 /// Marks an answer as never to be cached (sign-in pages, tokens, redirects with state).
 pub fn no_store(mut r: Response) -> Response {
@@ -22,15 +24,6 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
         t = escape(title)
     );
     no_store((status, Html(html)).into_response())
-}
-
-/// Escapes text for HTML content and attribute values (`&`, `<`, `>`, `"`, `'`).
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// A `302 Found` to `to`, not cached.

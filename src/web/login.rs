@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use crate::engine::markup::escape;
 use crate::error::Error;
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
-use crate::web::html::{escape, no_store, page, redirect};
+use crate::web::html::{no_store, page, redirect};
 use crate::web::redirect::safe_rd;
 
 #[derive(Debug, Default, Deserialize)]

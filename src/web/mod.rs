@@ -8,7 +8,6 @@ pub mod html;
 pub mod login;
 pub mod redirect;
 pub mod session;
-pub mod url;
 
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;

@@ -552,7 +552,7 @@ async fn op_serve(State(s): State<Arc<Mutex<OpState>>>, method: Method, uri: Uri
                 serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap();
             st.nonce = q.get("nonce").cloned().unwrap_or_default();
             st.client_id = q.get("client_id").cloned().unwrap_or_default();
-            let enc = idbridge::web::url::url_encode;
+            let enc = idbridge::engine::url::url_encode;
             Redirect::to(&format!(
                 "{}?code=op-code&state={}&iss={}",
                 q["redirect_uri"],
@@ -881,7 +881,7 @@ fn claims_of(token: &str) -> Value {
 
 /// Signs `claims` with idbridge's own active key (`typ: at+jwt`), as idbridge would.
 fn mint(app: &TestApp, claims: &Value) -> String {
-    idbridge::tokens::jwt::mint_any(&app.state.keys, claims).unwrap()
+    idbridge::engine::jwt::mint_any(&app.state.keys, claims).unwrap()
 }
 
 async fn bearer_status(app: &TestApp, path: &str, token: &str) -> (StatusCode, bool) {

@@ -222,7 +222,7 @@ async fn verify_redirects_browsers_to_sign_in_with_rd_only_to_allowed_origins() 
         app.client
             .get(app.url(&format!(
                 "/auth/verify?rd={}",
-                idbridge::web::url::url_encode(rd)
+                idbridge::engine::url::url_encode(rd)
             )))
             .header("accept", "text/html")
             .header("sec-fetch-mode", "navigate")

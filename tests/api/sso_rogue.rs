@@ -142,12 +142,12 @@ async fn authorize(
     let mut to = format!(
         "{}?code=rogue-code&state={}",
         q["redirect_uri"],
-        idbridge::web::url::url_encode(&q["state"])
+        idbridge::engine::url::url_encode(&q["state"])
     );
     if s.iss_param {
         to.push_str(&format!(
             "&iss={}",
-            idbridge::web::url::url_encode(&s.issuer)
+            idbridge::engine::url::url_encode(&s.issuer)
         ));
     }
     Redirect::to(&to)
@@ -319,7 +319,7 @@ async fn a_bad_state_never_reaches_the_token_endpoint_and_a_missing_iss_is_refus
             &app,
             &format!(
                 "{cb}?code=x&state=forged&iss={}",
-                idbridge::web::url::url_encode(&idp.issuer)
+                idbridge::engine::url::url_encode(&idp.issuer)
             ),
         )
         .await;

@@ -395,6 +395,82 @@ fn dependencies_between_files_run_one_way() {
     );
 }
 
+/// What an engine (`src/engine/`) may stand on: other engines and the foundations below them.
+const ENGINE_GROUND: [&str; 4] = [
+    "src/engine/",
+    "src/domain/",
+    "src/crypto.rs",
+    "src/error.rs",
+];
+
+/// The crates of the layers above the engines: HTTP serving, SQL, the runtime, outbound calls.
+/// (An engine's types may derive `utoipa::ToSchema`: that documents them, it calls nothing.)
+const ENGINE_FORBIDDEN_CRATES: [&str; 5] = ["axum", "sqlx", "tokio", "reqwest", "tower"];
+
+/// What `file` (an engine, with its `code`) reaches outside the ground engines stand on.
+fn engine_reaches_up(g: &Graph, file: &str, code: &str) -> Vec<String> {
+    let mut out: Vec<String> = g[file]
+        .iter()
+        .filter(|(to, _)| !ENGINE_GROUND.iter().any(|ok| to.starts_with(ok)))
+        .map(|(to, via)| {
+            format!(
+                "{file} -> {to} ({})",
+                via.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    for krate in ENGINE_FORBIDDEN_CRATES {
+        let named = code.match_indices(&format!("{krate}::")).any(|(i, _)| {
+            !code[..i]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        });
+        if named {
+            out.push(format!("{file} uses the crate {krate}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_engine_check_sees_an_engine_that_reaches_up() {
+    let mut g = Graph::new();
+    let file = "src/engine/x.rs".to_string();
+    g.entry(file.clone())
+        .or_default()
+        .entry("src/domain/email.rs".into())
+        .or_default();
+    assert!(engine_reaches_up(&g, &file, "use serde_json::Value;").is_empty());
+    g.get_mut(&file)
+        .unwrap()
+        .entry("src/state.rs".into())
+        .or_default()
+        .insert("crate::state::AppState".into());
+    let found = engine_reaches_up(&g, &file, "fn f() { let _ = axum::http::StatusCode::OK; }");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("crate::state::AppState"), "{found:?}");
+    assert!(found[1].contains("axum"), "{found:?}");
+}
+
+#[test]
+fn engines_stand_only_on_domain_types_crypto_and_each_other() {
+    let g = graph();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let engines: Vec<&String> = g.keys().filter(|f| f.starts_with("src/engine/")).collect();
+    assert!(engines.len() >= 8, "the engines were read: {engines:?}");
+    let mut found = vec![];
+    for file in engines {
+        let code = code_of(&std::fs::read_to_string(root.join(file)).unwrap());
+        found.extend(engine_reaches_up(&g, file, &code));
+    }
+    assert!(
+        found.is_empty(),
+        "an engine reaches above domain, crypto and error (move the caller up, or the item down):\n{}",
+        found.join("\n")
+    );
+}
+
 /// What cached permission sets are compiled from: a write to one of these tables must move the
 /// `rbac` counter in its transaction, or every replica keeps answering from the old roles.
 const RBAC_TABLES: [&str; 5] = [

@@ -11,13 +11,14 @@ use serde_json::json;
 use super::grants::has_scope;
 use crate::audit::{self, Event};
 use crate::crypto;
+use crate::engine::markup::escape;
+use crate::engine::url::{append_query, url_encode};
 use crate::error::Error;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
 use crate::tokens::protocol::list_of;
-use crate::web::html::{escape, page, redirect};
-use crate::web::url::{append_query, url_encode};
+use crate::web::html::{page, redirect};
 
 const CODE_TTL_MS: i64 = 60_000;
 
@@ -264,7 +265,7 @@ fn sign_in_step(session_age_ms: Option<i64>, q: &AuthorizeParams) -> Result<Sign
 }
 
 /// Step 4, the tenant: the signed-in user must be allowed in it (the sign-in rule, membership).
-fn tenant_step(compiled: &crate::rbac::engine::Compiled, slug: &str) -> Result<(), Refused> {
+fn tenant_step(compiled: &crate::engine::rbac::Compiled, slug: &str) -> Result<(), Refused> {
     if let Some(reason) = &compiled.refusal {
         return Err(to_client("access_denied", reason.message(slug, "")));
     }

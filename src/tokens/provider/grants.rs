@@ -7,9 +7,9 @@ use serde_json::json;
 use crate::audit::{self, Event};
 use crate::crypto;
 use crate::domain::new_id;
+use crate::engine::jwt;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
-use crate::tokens::jwt;
 use crate::tokens::protocol::{OAuthError, OAuthForm, TokenResponse, list_of};
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -5,12 +5,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::engine::jwt;
+use crate::engine::url::append_query;
 use crate::state::AppState;
 use crate::store::{self};
-use crate::tokens::jwt;
 use crate::tokens::protocol::list_of;
 use crate::web::html::{page, redirect};
-use crate::web::url::append_query;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]

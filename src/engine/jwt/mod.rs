@@ -2,12 +2,14 @@
 //!
 //! Verification pins the algorithm, issuer and audience, requires `exp`, `iat`, `nbf`, `sub`,
 //! `sid` and `tid`, validates `nbf`, and looks the `kid` up only in the local key ring; header
-//! `jku`/`x5u`/`jwk` are never used.
+//! `jku`/`x5u`/`jwk` are never used. The keys come in through [`keys::Keys`].
+
+pub mod keys;
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{KeyRing, SigningKey, VerifyingKey};
+use self::keys::{Keys, SigningKey, VerifyingKey};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -36,25 +38,25 @@ pub struct AccessClaims {
     pub scope: Option<String>,
 }
 
-pub fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String> {
+pub fn mint(ring: &impl Keys, claims: &AccessClaims) -> Result<String> {
     mint_any(ring, claims)
 }
 
 /// Signs any claims as an access token (`typ: at+jwt`) with the active key.
-pub fn mint_any<T: serde::Serialize>(ring: &KeyRing, claims: &T) -> Result<String> {
+pub fn mint_any<T: serde::Serialize>(ring: &impl Keys, claims: &T) -> Result<String> {
     mint_typed(ring, claims, "at+jwt")
 }
 
 /// Signs claims with the active key and the given `typ` (`JWT` for ID tokens, so they can never
 /// pass as access tokens).
-pub fn mint_typed<T: serde::Serialize>(ring: &KeyRing, claims: &T, typ: &str) -> Result<String> {
+pub fn mint_typed<T: serde::Serialize>(ring: &impl Keys, claims: &T, typ: &str) -> Result<String> {
     let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
     sign_payload(ring, &payload, typ)
 }
 
 /// Signs an already serialized claims object as a compact JWS with the active key (the
 /// forward-auth hot path builds the payload from a cached prefix).
-pub fn sign_payload(ring: &KeyRing, payload: &[u8], typ: &str) -> Result<String> {
+pub fn sign_payload(ring: &impl Keys, payload: &[u8], typ: &str) -> Result<String> {
     use base64::Engine;
     let key = ring.signing_key()?;
     let header = key.header_b64(typ);
@@ -80,7 +82,7 @@ pub fn append_signature(key: &SigningKey, out: &mut String, start: usize) -> Res
 
 /// Verifies an access token at `now_secs`; any failure is `Unauthenticated`.
 pub fn verify(
-    ring: &KeyRing,
+    ring: &impl Keys,
     token: &str,
     issuer: &str,
     audience: &str,
@@ -158,7 +160,7 @@ pub fn verify_generic<T: serde::de::DeserializeOwned + HasTimes>(
 
 /// The audience (client) and session of an ID token idbridge issued, checked by signature and
 /// issuer only: an `id_token_hint` may have expired (OIDC RP-Initiated Logout §2).
-pub fn id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Option<(String, String)> {
+pub fn id_token_hint(ring: &impl Keys, token: &str, issuer: &str) -> Option<(String, String)> {
     if token.len() > 8192 {
         return None;
     }

@@ -695,7 +695,7 @@ pub fn sp_metadata(
     want_assertions_signed: bool,
     name_id_format: &str,
 ) -> String {
-    let e = crate::web::html::escape;
+    let e = crate::engine::markup::escape;
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
@@ -1125,13 +1125,13 @@ fn samael_validate(xml: &str, e: &Expect<'_>) -> Result<samael::schema::Assertio
     use samael::crypto::AllowedSignatureAlgorithm as A;
     let metadata = format!(
         r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{}<md:SingleSignOnService Binding="{HTTP_REDIRECT}" Location="{}"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
-        crate::web::html::escape(&e.idp.entity_id),
+        crate::engine::markup::escape(&e.idp.entity_id),
         e.idp
             .certs
             .iter()
             .map(|c| format!(r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#))
             .collect::<String>(),
-        crate::web::html::escape(&e.idp.sso_url),
+        crate::engine::markup::escape(&e.idp.sso_url),
     );
     let idp_metadata = metadata
         .parse()
@@ -1374,7 +1374,7 @@ fn signed_redirect(
     relay_state: Option<&str>,
     key_pem: &[u8],
 ) -> Result<String, SamlError> {
-    let enc = |v: &str| crate::web::url::url_encode(v);
+    let enc = |v: &str| crate::engine::url::url_encode(v);
     let mut query = format!("{param}={}", enc(&deflate_b64(xml)?));
     if let Some(r) = relay_state {
         query.push_str(&format!("&RelayState={}", enc(r)));
@@ -1412,7 +1412,7 @@ pub fn logout_request(
     key_pem: &[u8],
     now_ms: i64,
 ) -> Result<(String, String), SamlError> {
-    let e = crate::web::html::escape;
+    let e = crate::engine::markup::escape;
     let id = new_message_id();
     let format = name_id_format
         .map(|f| format!(" Format=\"{}\"", e(f)))
@@ -1442,7 +1442,7 @@ pub fn logout_response(
     key_pem: &[u8],
     now_ms: i64,
 ) -> Result<String, SamlError> {
-    let e = crate::web::html::escape;
+    let e = crate::engine::markup::escape;
     let xml = format!(
         r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}" InResponseTo="{}"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
         new_message_id(),
@@ -1483,9 +1483,9 @@ pub fn verify_redirect(
         }
     }
     let decode = |v: &str| {
-        reqwest::Url::parse(&format!("http://x/?v={v}"))
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={v}"))
             .ok()
-            .and_then(|u| u.query_pairs().next().map(|(_, x)| x.into_owned()))
+            .and_then(|mut pairs| pairs.pop().map(|(_, x)| x))
             .unwrap_or_default()
     };
     let (param, message) = match (parts.get("SAMLRequest"), parts.get("SAMLResponse")) {
