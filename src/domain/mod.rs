@@ -11,7 +11,7 @@ pub mod tenant_settings;
 pub use domain_name::DomainName;
 pub use email::Email;
 pub use names::{PersonName, display_name, validate_password};
-pub use permission::{Permission, PermissionPattern};
+pub use permission::{Boundary, Permission, PermissionPattern};
 pub use slug::Slug;
 
 use serde::{Deserialize, Serialize};

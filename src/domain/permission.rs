@@ -84,6 +84,41 @@ impl std::fmt::Display for PermissionPattern {
     }
 }
 
+/// What a tenant's roles may ever grant: one or more patterns (`*` for no limit). Stored as a
+/// JSON array of patterns and read back through [`Boundary::parse`], so a stored boundary is
+/// either whole or refused: a pattern is never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boundary(Vec<PermissionPattern>);
+
+impl Boundary {
+    pub fn parse(raw: &[String]) -> Result<Self> {
+        if raw.is_empty() {
+            return Err(Error::invalid_field(
+                "invalid_boundary",
+                "boundary",
+                "a boundary needs at least one pattern (use [\"*\"] for no limit)",
+            ));
+        }
+        raw.iter()
+            .map(|p| PermissionPattern::parse(p))
+            .collect::<Result<Vec<_>>>()
+            .map(Self)
+    }
+
+    pub fn patterns(&self) -> &[PermissionPattern] {
+        &self.0
+    }
+
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(PermissionPattern::as_string).collect()
+    }
+
+    /// Whether some pattern of the boundary covers `wanted`.
+    pub fn covers(&self, wanted: &PermissionPattern) -> bool {
+        self.0.iter().any(|b| b.covers(wanted))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +157,15 @@ mod tests {
         // A wildcard request is granted only by a pattern at least as wide.
         assert!(!p("users:read").covers(&p("users:*")));
         assert!(p("users:*").covers(&p("users:*")));
+    }
+
+    #[test]
+    fn a_boundary_is_whole_or_refused() {
+        let b = Boundary::parse(&["users:*".into(), "audit:read".into()]).unwrap();
+        assert!(b.covers(&p("users:write")));
+        assert!(!b.covers(&p("roles:write")));
+        assert_eq!(b.to_strings(), ["users:*", "audit:read"]);
+        assert!(Boundary::parse(&[]).is_err());
+        assert!(Boundary::parse(&["users:*".into(), "Not A Pattern".into()]).is_err());
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ordering::{self, Reach};
-use super::service::{self as rbac, boundary_of};
+use super::service as rbac;
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::auth::verified::Verified;
@@ -71,9 +71,8 @@ pub async fn default_role(db: &mut impl AsConn, tenant: &TenantRow) -> Result<Ro
 
 /// Fails with 400 naming the first permission that the tenant boundary does not allow.
 fn check_boundary(tenant: &TenantRow, perms: &[PermissionPattern]) -> Result<()> {
-    let boundary = boundary_of(tenant);
     for p in perms {
-        if !boundary.iter().any(|b| b.covers(p)) {
+        if !tenant.boundary.covers(p) {
             return Err(Error::invalid_field(
                 "outside_boundary",
                 "permissions",

@@ -11,14 +11,6 @@ use crate::state::AppState;
 use crate::store::tenants::TenantRow;
 use crate::store::{self, AsConn};
 
-pub fn boundary_of(t: &TenantRow) -> Vec<PermissionPattern> {
-    serde_json::from_str::<Vec<String>>(&t.boundary)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| PermissionPattern::parse(p).ok())
-        .collect()
-}
-
 /// The intersection of two patterns, if they overlap.
 pub fn intersect(a: &PermissionPattern, b: &PermissionPattern) -> Option<PermissionPattern> {
     let seg = |x: &str, y: &str| -> Option<String> {
@@ -67,9 +59,9 @@ pub async fn compiled(
         Some(pid) => store::tenants::get(db.conn(), pid).await?,
         None => None,
     };
-    let mut boundary = boundary_of(tenant);
+    let mut boundary = tenant.boundary.patterns().to_vec();
     if let Some(parent) = &parent {
-        let outer = boundary_of(parent);
+        let outer = parent.boundary.patterns();
         boundary = boundary
             .iter()
             .flat_map(|a| outer.iter().filter_map(move |b| intersect(a, b)))

@@ -52,8 +52,8 @@ pub fn render(
     row: &GroupRow,
     base: &str,
     members: Option<&[store::scim::MemberRow]>,
-) -> Map<String, Value> {
-    let mut r: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
+) -> Result<Map<String, Value>> {
+    let mut r = wire::stored(&row.resource)?;
     let schemas = wire::schemas_of(schema::GROUP, &r);
     r.insert("schemas".into(), schemas);
     r.insert("id".into(), Value::String(row.id.clone()));
@@ -91,7 +91,7 @@ pub fn render(
             row.version,
         ),
     );
-    r
+    Ok(r)
 }
 
 async fn respond(
@@ -108,7 +108,7 @@ async fn respond(
     };
     Ok(resource::project(
         Kind::Group,
-        render(row, base, members.as_deref()),
+        render(row, base, members.as_deref())?,
         include,
         exclude,
     ))
@@ -421,7 +421,7 @@ pub async fn update(
     let mut tx = state.store.begin().await?;
     let mut row = load(&mut tx, &tenant.id, id, true).await?;
     wire::check_if_match(headers, row.version)?;
-    let old: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
+    let old = wire::stored(&row.resource)?;
     let (r, changes) = match (new_body, ops) {
         (Some((r, members)), _) => (
             r,

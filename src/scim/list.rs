@@ -404,7 +404,7 @@ async fn fetch(
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let mine = groups.remove(&row.id).unwrap_or_default();
-                let r = users::render(&row, base, &mine);
+                let r = users::render(&row, base, &mine)?;
                 let key = match sort {
                     Sort::Id => Arg::Text(row.id.clone()),
                     s => sort_value(kind, s, &r, row.created_at, row.updated_at),
@@ -422,7 +422,7 @@ async fn fetch(
                 } else {
                     None
                 };
-                let r = groups::render(&row, base, list.as_deref());
+                let r = groups::render(&row, base, list.as_deref())?;
                 let key = match sort {
                     Sort::Id => Arg::Text(row.id.clone()),
                     s => sort_value(kind, s, &r, row.created_at, row.updated_at),

@@ -143,8 +143,12 @@ pub(crate) async fn tenant(db: &mut impl AsConn, client: &ScimClient) -> Result<
 }
 
 /// Renders a stored SCIM user with `id`, `schemas`, `meta` and its groups.
-pub fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Map<String, Value> {
-    let mut r: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
+pub fn render(
+    row: &ScimUserRow,
+    base: &str,
+    groups: &[(String, String)],
+) -> Result<Map<String, Value>> {
+    let mut r = wire::stored(&row.resource)?;
     let schemas = wire::schemas_of(schema::USER, &r);
     r.insert("schemas".into(), schemas);
     r.insert("id".into(), Value::String(row.id.clone()));
@@ -173,7 +177,7 @@ pub fn render(row: &ScimUserRow, base: &str, groups: &[(String, String)]) -> Map
             row.version,
         ),
     );
-    r
+    Ok(r)
 }
 
 async fn respond(
@@ -186,7 +190,7 @@ async fn respond(
     let groups = store::scim::direct_groups(tx.conn(), &row.id).await?;
     Ok(resource::project(
         Kind::User,
-        render(row, base, &groups),
+        render(row, base, &groups)?,
         include,
         exclude,
     ))
@@ -364,7 +368,7 @@ pub async fn create(
         })?,
     };
     // A new record is in no group yet.
-    let out = resource::project(Kind::User, render(&row, base, &[]), &include, &exclude);
+    let out = resource::project(Kind::User, render(&row, base, &[])?, &include, &exclude);
     Ok((out, row.version))
 }
 
@@ -541,7 +545,7 @@ pub async fn update(
     let mut tx = state.store.begin().await?;
     let mut row = load(&mut tx, &tenant.id, id, true).await?;
     wire::check_if_match(headers, row.version)?;
-    let old: Map<String, Value> = serde_json::from_str(&row.resource).unwrap_or_default();
+    let old = wire::stored(&row.resource)?;
     let r = match (new_body, ops) {
         (Some(mut r), _) => {
             if !r.contains_key("active")

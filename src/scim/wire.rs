@@ -225,3 +225,13 @@ impl Projection {
         ))
     }
 }
+
+/// A stored SCIM resource as JSON. A row that does not hold a JSON object is an internal error
+/// (logged by the SCIM error mapping), never an empty resource that a PATCH would then write back.
+pub fn stored(resource: &str) -> Result<Map<String, Value>, ScimError> {
+    serde_json::from_str(resource).map_err(|e| {
+        ScimError::from(crate::error::Error::internal(format!(
+            "a stored SCIM resource is not a JSON object: {e}"
+        )))
+    })
+}

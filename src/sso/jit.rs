@@ -16,7 +16,7 @@ use super::linking;
 use crate::audit::{self, Event};
 use crate::domain::{Email, PersonName, new_id};
 use crate::engine::group_map::{Mapped, Maps, map_groups, parse_global};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 use crate::store::stmt::{Batch, Stmt};
 use crate::store::{self, AsConn, Tx, roles::AssignmentRow, tenants::TenantRow, users::UserRow};
@@ -221,7 +221,7 @@ pub async fn sign_in(
     // Groups: this login's, or the last known ones (overage without an endpoint).
     let groups = match (&ext.groups, &known) {
         (Some(g), _) => g.clone(),
-        (None, Some(k)) => serde_json::from_str(&k.groups).unwrap_or_default(),
+        (None, Some(k)) => k.groups.to_vec(),
         (None, None) => Vec::new(),
     };
     let (roles_added, roles_removed) = match role_source(&tenant)? {
@@ -251,7 +251,7 @@ pub async fn sign_in(
             subject: ext.subject.clone(),
             user_id: user.id.clone(),
             email: ext.email.clone(),
-            groups: serde_json::to_string(&groups).map_err(Error::internal)?,
+            groups: groups.clone().into(),
             created_at: now,
             last_login_at: now,
         },

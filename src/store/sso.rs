@@ -162,7 +162,7 @@ pub struct IdentityRow {
     pub subject: String,
     pub user_id: String,
     pub email: Option<String>,
-    pub groups: String,
+    pub groups: super::types::TextList,
     pub created_at: i64,
     pub last_login_at: i64,
 }

@@ -17,7 +17,7 @@ pub struct TenantRow {
     pub status: crate::domain::TenantStatus,
     pub preset: String,
     pub rbac_tier: crate::domain::RbacTier,
-    pub boundary: String,
+    pub boundary: crate::domain::Boundary,
     pub settings: crate::domain::tenant_settings::TenantSettings,
     pub created_at: i64,
     pub updated_at: i64,

@@ -9,7 +9,7 @@ use sqlx::{Database, Decode, Encode, Type};
 
 use super::stmt::Arg;
 use crate::domain::tenant_settings::TenantSettings;
-use crate::domain::{ConnectionKind, RbacTier, TenantStatus, UserStatus};
+use crate::domain::{Boundary, ConnectionKind, RbacTier, TenantStatus, UserStatus};
 
 /// A text column holding an enum's `as_str`, read back with its `parse`.
 macro_rules! stored_as_text {
@@ -113,6 +113,110 @@ where
     }
 }
 
+/// A tenant boundary is stored as a JSON array of patterns and read back through its parser.
+impl<DB: Database> Type<DB> for Boundary
+where
+    str: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <str as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <str as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for Boundary
+where
+    &'r str: Decode<'r, DB>,
+{
+    fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let s = <&'r str as Decode<'r, DB>>::decode(value)?;
+        let unreadable = |why: String| -> BoxDynError {
+            format!("the stored tenant boundary is unreadable ({why}); set it again with PATCH /api/tenants/{{slug}}").into()
+        };
+        let raw: Vec<String> = serde_json::from_str(s).map_err(|e| unreadable(e.to_string()))?;
+        Boundary::parse(&raw).map_err(|e| unreadable(e.to_string()))
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for Boundary
+where
+    String: Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, DB>>::encode(serde_json::to_string(&self.to_strings())?, buf)
+    }
+}
+
+/// A JSON array of strings in a text column (an OAuth client's redirect URIs, grant types and
+/// scopes), read strictly: a value that is not an array of strings is a decode error, never an
+/// empty list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct TextList(Vec<String>);
+
+impl TextList {
+    pub fn has(&self, wanted: &str) -> bool {
+        self.0.iter().any(|x| x == wanted)
+    }
+}
+
+impl From<Vec<String>> for TextList {
+    fn from(v: Vec<String>) -> Self {
+        Self(v)
+    }
+}
+
+impl std::ops::Deref for TextList {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl<DB: Database> Type<DB> for TextList
+where
+    str: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <str as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <str as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for TextList
+where
+    &'r str: Decode<'r, DB>,
+{
+    fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let s = <&'r str as Decode<'r, DB>>::decode(value)?;
+        serde_json::from_str(s)
+            .map(Self)
+            .map_err(|e| format!("the stored list is not a JSON array of strings ({e})").into())
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for TextList
+where
+    String: Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as Database>::ArgumentBuffer,
+    ) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, DB>>::encode(serde_json::to_string(&self.0)?, buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,14 +269,50 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains("tenant settings"), "{corrupt}: {e}");
         }
+        let read: (Boundary,) = sqlx::query_as(r#"SELECT '["users:*", "audit:read"]'"#)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(read.0.to_strings(), ["users:*", "audit:read"]);
+        for corrupt in [
+            "[]",
+            r#"["users:*", "Users Read"]"#,
+            "users:*",
+            r#"{"a": 1}"#,
+        ] {
+            let e = sqlx::query_as::<_, (Boundary,)>("SELECT $1")
+                .bind(corrupt)
+                .fetch_one(&mut c)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("tenant boundary"), "{corrupt}: {e}");
+        }
+        let read: (TextList,) = sqlx::query_as(r#"SELECT '["openid", "email"]'"#)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert!(read.0.has("email") && !read.0.has("profile"));
+        for corrupt in ["", "openid email", r#"[1, 2]"#, r#"{"a": 1}"#] {
+            let e = sqlx::query_as::<_, (TextList,)>("SELECT $1")
+                .bind(corrupt)
+                .fetch_one(&mut c)
+                .await
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("JSON array of strings"),
+                "{corrupt}: {e}"
+            );
+        }
         // Written as they are read.
-        let back: (String, String) = sqlx::query_as("SELECT $1, $2")
+        let back: (String, String, String) = sqlx::query_as("SELECT $1, $2, $3")
             .bind(UserStatus::Deleted)
             .bind(TenantSettings::default())
+            .bind(Boundary::parse(&["*".into()]).unwrap())
             .fetch_one(&mut c)
             .await
             .unwrap();
         assert_eq!(back.0, "deleted");
         assert!(back.1.starts_with('{'));
+        assert_eq!(back.2, r#"["*"]"#);
     }
 }

@@ -33,7 +33,7 @@ pub struct TenantView {
 impl From<TenantRow> for TenantView {
     fn from(t: TenantRow) -> Self {
         Self {
-            boundary: serde_json::from_str(&t.boundary).unwrap_or_default(),
+            boundary: t.boundary.to_strings(),
             settings: serde_json::to_value(&t.settings).unwrap_or(serde_json::Value::Null),
             id: t.id,
             slug: t.slug,

@@ -8,11 +8,13 @@ use serde_json::json;
 use super::TenantView;
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
-use crate::domain::{Email, PermissionPattern, RbacTier, RoleSource, Slug, new_id, parse_id};
+use crate::domain::{
+    Boundary, Email, PermissionPattern, RbacTier, RoleSource, Slug, new_id, parse_id,
+};
 use crate::error::{Error, Result};
 use crate::rbac::presets;
 use crate::rbac::roles::AdminGuard;
-use crate::rbac::service::{self as rbac, boundary_of};
+use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::roles::{AssignmentRow, RoleRow};
 use crate::store::tenants::TenantRow;
@@ -27,17 +29,6 @@ pub struct NewTenant {
     pub parent: Option<TenantRow>,
     pub rbac_tier: Option<String>,
     pub boundary: Option<Vec<String>>,
-}
-
-fn parse_boundary(raw: &[String]) -> Result<Vec<PermissionPattern>> {
-    if raw.is_empty() {
-        return Err(Error::invalid_field(
-            "invalid_boundary",
-            "boundary",
-            "a boundary needs at least one pattern (use [\"*\"] for no limit)",
-        ));
-    }
-    raw.iter().map(|p| PermissionPattern::parse(p)).collect()
 }
 
 fn parse_tier(raw: &str) -> Result<RbacTier> {
@@ -88,7 +79,7 @@ pub async fn create_in_tx(
         ));
     }
     let tier = parse_tier(n.rbac_tier.as_deref().unwrap_or("enterprise"))?;
-    let boundary = parse_boundary(&n.boundary.unwrap_or_else(|| vec!["*".into()]))?;
+    let boundary = Boundary::parse(&n.boundary.unwrap_or_else(|| vec!["*".into()]))?;
     let id = new_id();
     let row = TenantRow {
         root_id: n
@@ -103,7 +94,7 @@ pub async fn create_in_tx(
         status: crate::domain::TenantStatus::Active,
         preset: preset.name.clone(),
         rbac_tier: tier,
-        boundary: json!(boundary.iter().map(|b| b.as_string()).collect::<Vec<_>>()).to_string(),
+        boundary,
         settings: TenantSettings::default(),
         created_at: now,
         updated_at: now,
@@ -184,7 +175,7 @@ pub async fn create(
                 .ok_or(Error::NotFound("tenant"))?;
             rbac::require(state, &mut tx, p, &parent, "tenants:write").await?;
             if let Some(b) = &req.boundary {
-                within_parent(&parent, &parse_boundary(b)?)?;
+                within_parent(&parent, &Boundary::parse(b)?)?;
             }
             Some(parent)
         }
@@ -224,10 +215,9 @@ pub async fn create(
     Ok(row.into())
 }
 
-fn within_parent(parent: &TenantRow, boundary: &[PermissionPattern]) -> Result<()> {
-    let outer = boundary_of(parent);
-    for b in boundary {
-        if !outer.iter().any(|o| o.covers(b)) {
+fn within_parent(parent: &TenantRow, boundary: &Boundary) -> Result<()> {
+    for b in boundary.patterns() {
+        if !parent.boundary.covers(b) {
             return Err(Error::invalid_field(
                 "outside_boundary",
                 "boundary",
@@ -324,7 +314,7 @@ pub async fn patch(
                 .ok_or(Error::NotFound("tenant"))?;
             rbac::require(state, &mut tx, p, &parent, "tenants:write").await?;
             if let Some(b) = &req.boundary {
-                within_parent(&parent, &parse_boundary(b)?)?;
+                within_parent(&parent, &Boundary::parse(b)?)?;
             }
         }
         (None, true) if !p.is_platform_admin() => {
@@ -351,8 +341,7 @@ pub async fn patch(
         t.rbac_tier = parse_tier(tier)?;
     }
     if let Some(b) = &req.boundary {
-        let parsed = parse_boundary(b)?;
-        t.boundary = json!(parsed.iter().map(|b| b.as_string()).collect::<Vec<_>>()).to_string();
+        t.boundary = Boundary::parse(b)?;
     }
     if let Some(patch) = req.settings {
         crate::tenants::settings_change::apply(state, &mut tx, p, &mut t, patch).await?;

@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::protocol::{OAuthError, OAuthErrorBody, OAuthForm, TokenResponse, list_of};
+use super::protocol::{OAuthError, OAuthErrorBody, OAuthForm, TokenResponse};
 use crate::audit::{self, Event};
 use crate::auth::principal::Principal;
 use crate::crypto;
@@ -113,10 +113,10 @@ pub struct ClientView {
 impl From<ClientRow> for ClientView {
     fn from(r: ClientRow) -> Self {
         Self {
-            redirect_uris: list_of(&r.redirect_uris),
-            post_logout_redirect_uris: list_of(&r.post_logout_redirect_uris),
-            grant_types: list_of(&r.grant_types),
-            scopes: list_of(&r.scopes),
+            redirect_uris: r.redirect_uris.to_vec(),
+            post_logout_redirect_uris: r.post_logout_redirect_uris.to_vec(),
+            grant_types: r.grant_types.to_vec(),
+            scopes: r.scopes.to_vec(),
             client_id: r.id,
             name: r.name,
             tenant_id: r.tenant_id,
@@ -274,10 +274,10 @@ pub async fn create(
         name,
         secret_hash: secret.as_deref().map(crypto::token_hash),
         confidential: req.confidential,
-        redirect_uris: json!(req.redirect_uris).to_string(),
-        post_logout_redirect_uris: json!(req.post_logout_redirect_uris).to_string(),
-        grant_types: json!(grants).to_string(),
-        scopes: json!(scopes).to_string(),
+        redirect_uris: req.redirect_uris.clone().into(),
+        post_logout_redirect_uris: req.post_logout_redirect_uris.clone().into(),
+        grant_types: grants.clone().into(),
+        scopes: scopes.clone().into(),
         backchannel_logout_uri: req.backchannel_logout_uri.clone(),
         created_by: p.user_id().map(str::to_string),
         created_at: now,
@@ -551,7 +551,7 @@ async fn token(
         .clone()
         .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required"))?;
     let client = authenticate_client(s, headers, addr, &form).await?;
-    let allowed: Vec<String> = list_of(&client.grant_types);
+    let allowed = &client.grant_types;
     match grant.as_str() {
         "client_credentials" => {
             if !client.confidential || !allowed.iter().any(|g| g == "client_credentials") {
@@ -560,14 +560,14 @@ async fn token(
                     "this client may not use client_credentials",
                 ));
             }
-            let allowed_scopes = list_of(&client.scopes);
+            let allowed_scopes = &client.scopes;
             let scopes: Vec<String> = match form
                 .scope
                 .as_deref()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
-                None => allowed_scopes.clone(),
+                None => allowed_scopes.to_vec(),
                 Some(asked) => asked
                     .split(' ')
                     .filter(|s| !s.is_empty())

@@ -1967,3 +1967,54 @@ async fn attribute_names_that_begin_with_a_multi_byte_character_are_refused_not_
     let (s, _) = scim.get(&format!("/Users/{id}")).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// A stored resource that is not a JSON object is refused on every path that reads it (a 500
+/// in SCIM's error format, the cause logged), and a PATCH never writes an empty resource over it.
+#[tokio::test]
+async fn a_corrupt_stored_resource_is_refused_never_read_as_empty() {
+    let (log, _guard) = crate::helpers::LogBuffer::capture("idbridge=error");
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let scim = Scim::new(&app, &admin, None).await;
+    let id = scim.create_user("bob@example.com", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    {
+        let mut c = app.state.store.acquire().await.unwrap();
+        let id = id.clone();
+        idbridge::on_conn!(c.conn(), |c| sqlx::query(
+            "UPDATE scim_users SET resource = 'not json' WHERE id = $1"
+        )
+        .bind(&id)
+        .execute(c)
+        .await
+        .map(|_| ()))
+        .unwrap();
+    }
+    let (s, v) = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_eq!(v["detail"], "internal error");
+    let (s, _) = scim.get("/Users").await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    let (s, _) = scim
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "displayName", "value": "Bob"}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    let logged = log
+        .wait_for("stored SCIM resource is not a JSON object")
+        .await;
+    assert!(!logged.is_empty());
+    let mut c = app.state.store.acquire().await.unwrap();
+    let kept: (String,) = idbridge::on_conn!(c.conn(), |c| sqlx::query_as(
+        "SELECT resource FROM scim_users WHERE id = $1"
+    )
+    .bind(&id)
+    .fetch_one(c)
+    .await)
+    .unwrap();
+    assert_eq!(kept.0, "not json", "the PATCH wrote nothing");
+}

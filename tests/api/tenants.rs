@@ -955,6 +955,19 @@ async fn a_corrupt_stored_value_refuses_the_request_and_is_logged_never_defaulte
         StatusCode::OK,
     )
     .await;
+    // A boundary with one pattern idbridge cannot read is refused whole: its other patterns are
+    // never read as the boundary.
+    set(r#"UPDATE tenants SET boundary = '["users:read", "Users Write"]' WHERE slug = 'acme'"#)
+        .await;
+    let r = app
+        .get("/api/tenants/acme", &platform)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    let logged = log.wait_for("tenant boundary is unreadable").await;
+    assert!(logged.contains("PATCH /api/tenants/{slug}"), "{logged}");
+    set(r#"UPDATE tenants SET boundary = '["*"]' WHERE slug = 'acme'"#).await;
     // A user whose stored status is unknown is not signed in as active, nor as anything.
     let carol = app
         .member_with_role(&platform, "acme", "carol@acme.test", "")

@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::rbac::service as rbac;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
-use crate::tokens::protocol::list_of;
 use crate::web::html::{page, redirect};
 
 const CODE_TTL_MS: i64 = 60_000;
@@ -168,10 +167,7 @@ fn check_request<'a>(
         });
     };
     let redirect_uri = q.redirect_uri.as_deref().unwrap_or_default();
-    if !list_of(&client.redirect_uris)
-        .iter()
-        .any(|u| u == redirect_uri)
-    {
+    if !client.redirect_uris.has(redirect_uri) {
         return Err(Refused::Shown {
             title: "Redirect address not registered",
             text: "<p>The application asked to return to an address that is not registered for it. Its administrator must register the exact redirect URI.</p>",
@@ -184,17 +180,14 @@ fn check_request<'a>(
             "only response_type=code is supported",
         ));
     }
-    if !list_of(&client.grant_types)
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    if !client.grant_types.has("authorization_code") {
         return Err(to_client(
             "unauthorized_client",
             "this client may not use the authorization code flow",
         ));
     }
     let scope = q.scope.clone().unwrap_or_else(|| "openid".into());
-    let allowed = list_of(&client.scopes);
+    let allowed = &client.scopes;
     if let Some(bad) = scope
         .split(' ')
         .filter(|x| !x.is_empty())
@@ -606,10 +599,10 @@ mod tests {
             name: "App".into(),
             secret_hash: None,
             confidential,
-            redirect_uris: r#"["https://app.example/cb"]"#.into(),
-            post_logout_redirect_uris: "[]".into(),
-            grant_types: r#"["authorization_code","refresh_token"]"#.into(),
-            scopes: r#"["openid","email"]"#.into(),
+            redirect_uris: vec!["https://app.example/cb".to_string()].into(),
+            post_logout_redirect_uris: vec![].into(),
+            grant_types: vec!["authorization_code".to_string(), "refresh_token".into()].into(),
+            scopes: vec!["openid".to_string(), "email".into()].into(),
             backchannel_logout_uri: None,
             created_by: None,
             created_at: 0,
@@ -714,7 +707,7 @@ mod tests {
             "accepted"
         );
         let no_code_grant = ClientRow {
-            grant_types: r#"["client_credentials"]"#.into(),
+            grant_types: vec!["client_credentials".to_string()].into(),
             ..client(true, true)
         };
         assert_eq!(

@@ -10,7 +10,7 @@ use crate::domain::new_id;
 use crate::engine::jwt;
 use crate::state::AppState;
 use crate::store::{self, oauth::ClientRow};
-use crate::tokens::protocol::{OAuthError, OAuthForm, TokenResponse, list_of};
+use crate::tokens::protocol::{OAuthError, OAuthForm, TokenResponse};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct IdClaims {
@@ -128,10 +128,7 @@ async fn issue(s: &AppState, g: Grant<'_>) -> Result<TokenResponse, OAuthError> 
         };
         body.id_token = Some(jwt::mint_typed(&s.keys, &id, "JWT")?);
     }
-    if list_of(&g.client.grant_types)
-        .iter()
-        .any(|x| x == "refresh_token")
-    {
+    if g.client.grant_types.has("refresh_token") {
         let token = crypto::new_token("rt_");
         let now = s.now_ms();
         let row = store::oauth::RefreshRow {
@@ -176,10 +173,7 @@ pub async fn exchange_code(
     form: &OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
     let invalid = |m: &str| OAuthError::from_parts("invalid_grant", m);
-    if !list_of(&client.grant_types)
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    if !client.grant_types.has("authorization_code") {
         return Err(OAuthError::from_parts(
             "unauthorized_client",
             "this client may not use the authorization code flow",
@@ -296,10 +290,7 @@ pub async fn refresh(
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Err(invalid("this refresh token is no longer valid"));
     }
-    if !list_of(&client.grant_types)
-        .iter()
-        .any(|g| g == "refresh_token")
-    {
+    if !client.grant_types.has("refresh_token") {
         return Err(OAuthError::from_parts(
             "unauthorized_client",
             "this client may not use refresh tokens",

@@ -9,7 +9,6 @@ use crate::engine::jwt;
 use crate::engine::url::append_query;
 use crate::state::AppState;
 use crate::store::{self};
-use crate::tokens::protocol::list_of;
 use crate::web::html::{page, redirect};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
@@ -100,7 +99,7 @@ pub(super) async fn logout(
         None => None,
     };
     let mut resp = match (&q.post_logout_redirect_uri, client) {
-        (Some(uri), Some(client)) if list_of(&client.post_logout_redirect_uris).contains(uri) => {
+        (Some(uri), Some(client)) if client.post_logout_redirect_uris.has(uri) => {
             let mut p: Vec<(&str, &str)> = Vec::new();
             if let Some(st) = &q.state {
                 p.push(("state", st));
