@@ -2,8 +2,8 @@
 //! filter prints back to text that parses to the same tree; evaluation never panics.
 #![no_main]
 
-#[path = "../../src/engine/scim/filter.rs"]
-#[allow(dead_code)]
+#[path = "../../src/engine/scim/filter/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod filter;
 
 use libfuzzer_sys::fuzz_target;

@@ -1,8 +1,8 @@
 //! SCIM PATCH paths: any input either parses or errors, without panicking.
 #![no_main]
 
-#[path = "../../src/engine/scim/filter.rs"]
-#[allow(dead_code)]
+#[path = "../../src/engine/scim/filter/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod filter;
 
 use libfuzzer_sys::fuzz_target;
