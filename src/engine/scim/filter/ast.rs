@@ -1,7 +1,8 @@
 //! The filter and PATCH-path tree: attribute paths, operators, literals, and their printing
 //! back to text that parses to the same tree.
 
-use super::*;
+use serde_json::Number;
+use std::fmt;
 
 /// `[urn:]attr[.sub]` as written; names compare case-insensitively (RFC 7643 §2.1).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,9 @@
 //! The in-memory evaluator of a filter against a resource as JSON.
 
-use super::*;
+use super::{ast::*, limits::*};
+use serde_json::{Number, Value as Json};
+use std::borrow::Cow;
+use std::cmp::Ordering;
 
 /// True when `f` matches `resource`.
 ///

@@ -1,6 +1,8 @@
 //! The grammar: the bounded pre-scan, then a recursive-descent parser over the checked input.
 
-use super::*;
+use super::{ast::*, limits::*};
+use serde_json::Number;
+use std::fmt;
 
 /// Parses a filter (the `filter` query parameter or a `/.search` body).
 pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {

@@ -1,5 +1,5 @@
 use super::*;
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use std::time::{Duration, Instant};
 
 fn path(attr: &str) -> AttrPath {
