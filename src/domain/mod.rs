@@ -5,6 +5,7 @@ mod domain_name;
 mod email;
 mod names;
 mod permission;
+pub mod preferences;
 mod slug;
 pub mod tenant_settings;
 
@@ -12,6 +13,7 @@ pub use domain_name::DomainName;
 pub use email::Email;
 pub use names::{PersonName, display_name, validate_password};
 pub use permission::{Boundary, Permission, PermissionPattern};
+pub use preferences::Preferences;
 pub use slug::Slug;
 
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,7 @@ pub mod generations;
 pub mod keys;
 pub mod oauth;
 mod pool;
+pub mod preferences;
 pub mod roles;
 pub mod scim;
 pub mod sessions;

@@ -40,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_link))
         .routes(routes!(user_roles, add_role))
         .routes(routes!(remove_role))
+        .routes(routes!(preferences, put_preferences))
 }
 
 /// The tenant's users, a page at a time.
@@ -294,4 +295,37 @@ async fn remove_role(
 ) -> ApiResult<StatusCode> {
     roles::remove_user_role(&s, &p, rid.0.as_deref(), &id, &role, q).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's console preferences: table layouts (columns, order, widths, page size, sort),
+/// kept on the server so that they follow the person from browser to browser.
+///
+/// Permission: any signed-in user, for their own preferences only.
+#[utoipa::path(get, path = "/api/me/preferences", tag = "auth",
+    responses(
+        (status = 200, body = crate::domain::Preferences),
+        (status = 403, description = "`user_required`: an integration token has no preferences", body = ErrorBody),
+    ))]
+async fn preferences(
+    State(s): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<crate::domain::Preferences>> {
+    Ok(Json(super::preferences::get(&s, &p).await?))
+}
+
+/// Replaces the caller's console preferences with the document sent, checked whole first.
+///
+/// Permission: any signed-in user, for their own preferences only.
+#[utoipa::path(put, path = "/api/me/preferences", tag = "auth", request_body = crate::domain::Preferences,
+    responses(
+        (status = 200, body = crate::domain::Preferences),
+        (status = 400, description = "`invalid_preferences` (the field named by `field`: an unknown field, a name that is not `[a-z][a-z0-9_]*`, a column listed twice, a width outside 40-2000, a page size not 10/25/50/100/200, more than 32 tables or 64 columns, more than 16 KiB)", body = ErrorBody),
+        (status = 403, description = "`user_required`: an integration token has no preferences", body = ErrorBody),
+    ))]
+async fn put_preferences(
+    State(s): State<AppState>,
+    p: Principal,
+    AppJson(body): AppJson<serde_json::Value>,
+) -> ApiResult<Json<crate::domain::Preferences>> {
+    Ok(Json(super::preferences::put(&s, &p, body).await?))
 }

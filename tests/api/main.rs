@@ -23,6 +23,7 @@ mod oidc;
 mod openapi;
 mod ordering;
 mod outbound;
+mod preferences;
 mod rbac;
 mod saml;
 mod scim;
