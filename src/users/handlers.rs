@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(user_roles, add_role))
         .routes(routes!(remove_role))
         .routes(routes!(preferences, put_preferences))
+        .routes(routes!(import))
 }
 
 /// The tenant's users, a page at a time.
@@ -328,4 +329,46 @@ async fn put_preferences(
     AppJson(body): AppJson<serde_json::Value>,
 ) -> ApiResult<Json<crate::domain::Preferences>> {
     Ok(Json(super::preferences::put(&s, &p, body).await?))
+}
+
+/// Imports users from CSV (`email,name,initial_roles`; several roles in one quoted cell,
+/// comma-separated): new emails become placeholder profiles without a password, accounts of
+/// the organisation join the tenant, roles are granted with source `csv`. Each row is checked
+/// whole and reported; the rows that pass are committed together. `dry_run=true` reports the
+/// same and writes nothing. Re-running a file changes nothing.
+///
+/// Permission: `users:write` in the tenant, and every permission of each role granted.
+#[utoipa::path(post, path = "/api/users/import", tag = "users", params(super::import::ImportParams),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, body = super::import::ImportReport, description = "per-row results: `created`, `added`, `unchanged`, `failed` with `error.code` (`invalid_email`, `invalid_name`, `duplicate_row`, `role_refused`, `account_deleted`, `other_organisation`, `domain_owned`, `outranked`, ...)"),
+        (status = 400, description = "`invalid_csv` (no header naming email and name, a row of another width, more than 10,000 rows)", body = ErrorBody),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: send Content-Type: text/csv", body = ErrorBody),
+    ))]
+async fn import(
+    State(s): State<AppState>,
+    p: Principal,
+    rid: RequestId,
+    AppQuery(q): AppQuery<super::import::ImportParams>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let csv = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        });
+    if !csv {
+        return Ok(crate::http::error::body(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file with Content-Type: text/csv",
+        ));
+    }
+    Ok(Json(super::import::import(&s, &p, rid.0.as_deref(), q, &body).await?).into_response())
 }

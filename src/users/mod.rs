@@ -2,6 +2,7 @@
 //! role assignments, sessions.
 
 pub mod handlers;
+pub mod import;
 pub mod preferences;
 pub mod service;
 

@@ -12,6 +12,7 @@ mod consent;
 mod domains;
 mod forward_auth;
 mod http;
+mod import;
 mod invites;
 mod isolation;
 mod jose;
