@@ -11,9 +11,9 @@ use super::stmt::Arg;
 use crate::domain::tenant_settings::TenantSettings;
 use crate::domain::{Boundary, ConnectionKind, RbacTier, TenantStatus, UserStatus};
 
-/// A text column holding an enum's `as_str`, read back with its `parse`.
-macro_rules! stored_as_text {
-    ($ty:ty, $what:literal) => {
+/// A type kept in a text column (its decoding and encoding are its own).
+macro_rules! text_column {
+    ($($ty:ty),*) => {$(
         impl<DB: Database> Type<DB> for $ty
         where
             str: Type<DB>,
@@ -26,6 +26,13 @@ macro_rules! stored_as_text {
                 <str as Type<DB>>::compatible(ty)
             }
         }
+    )*};
+}
+
+/// A text column holding an enum's `as_str`, read back with its `parse`.
+macro_rules! stored_as_text {
+    ($ty:ty, $what:literal) => {
+        text_column!($ty);
 
         impl<'r, DB: Database> Decode<'r, DB> for $ty
         where
@@ -74,21 +81,10 @@ stored_as_text!(TenantStatus, "tenant status");
 stored_as_text!(RbacTier, "RBAC tier");
 stored_as_text!(ConnectionKind, "connection kind");
 
+text_column!(TenantSettings, Boundary, TextList);
+
 /// Tenant settings are stored as JSON text, read with their strict schema (unknown fields are
 /// refused too).
-impl<DB: Database> Type<DB> for TenantSettings
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
-    }
-}
-
 impl<'r, DB: Database> Decode<'r, DB> for TenantSettings
 where
     &'r str: Decode<'r, DB>,
@@ -114,19 +110,6 @@ where
 }
 
 /// A tenant boundary is stored as a JSON array of patterns and read back through its parser.
-impl<DB: Database> Type<DB> for Boundary
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
-    }
-}
-
 impl<'r, DB: Database> Decode<'r, DB> for Boundary
 where
     &'r str: Decode<'r, DB>,
@@ -177,19 +160,6 @@ impl std::ops::Deref for TextList {
 
     fn deref(&self) -> &[String] {
         &self.0
-    }
-}
-
-impl<DB: Database> Type<DB> for TextList
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
     }
 }
 
