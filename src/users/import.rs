@@ -357,8 +357,11 @@ async fn one_row(
                     target_type: "user",
                     target_id: Some(&user.id),
                     before: None,
-                    after: Some(json!({"email": user.email, "first_name": user.first_name,
-                        "last_name": user.last_name, "status": user.status.as_str(), "source": "csv"})),
+                    after: Some({
+                        let mut after = super::service::snapshot(&user);
+                        after["source"] = json!("csv");
+                        after
+                    }),
                 },
             )
             .await?;

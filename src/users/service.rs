@@ -272,7 +272,7 @@ fn optional_name(raw: Option<&str>) -> Result<Option<PersonName>> {
 }
 
 /// What the audit log keeps of a user (never the password hash).
-fn snapshot(u: &UserRow) -> serde_json::Value {
+pub(super) fn snapshot(u: &UserRow) -> serde_json::Value {
     json!({"email": u.email, "first_name": u.first_name, "last_name": u.last_name, "status": u.status.as_str()})
 }
 

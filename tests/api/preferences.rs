@@ -13,6 +13,14 @@ async fn read(app: &TestApp, s: &Session) -> Value {
     .await
 }
 
+async fn save(app: &TestApp, s: &Session, doc: Value) -> Value {
+    expect(
+        app.put("/api/me/preferences", s, doc).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await
+}
+
 fn layout(page_size: u32) -> Value {
     json!({"tables": {"users": {
         "columns": [{"id": "name"}, {"id": "email", "width": 240}, {"id": "status", "visible": false}],
@@ -25,14 +33,7 @@ async fn preferences_follow_the_person_to_a_new_session_and_stay_theirs_alone() 
     let app = spawn_app().await;
     let admin = app.register_admin().await;
     assert_eq!(read(&app, &admin).await, json!({"tables": {}}));
-    let saved = expect(
-        app.put("/api/me/preferences", &admin, layout(25))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let saved = save(&app, &admin, layout(25)).await;
     assert_eq!(saved["tables"]["users"]["columns"][0]["visible"], true);
     // Another browser: a new sign-in reads the same document.
     let again = app.login(&admin.email, PASSWORD).await;
@@ -55,25 +56,11 @@ async fn preferences_follow_the_person_to_a_new_session_and_stay_theirs_alone() 
         .user_with_role(&admin, "bob@example.com", "requester")
         .await;
     assert_eq!(read(&app, &bob).await, json!({"tables": {}}));
-    expect(
-        app.put("/api/me/preferences", &bob, layout(100))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    save(&app, &bob, layout(100)).await;
     assert_eq!(read(&app, &admin).await["tables"]["users"]["page_size"], 25);
     assert_eq!(read(&app, &bob).await["tables"]["users"]["page_size"], 100);
     // A PUT replaces the whole document.
-    expect(
-        app.put("/api/me/preferences", &bob, json!({}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    save(&app, &bob, json!({})).await;
     assert_eq!(read(&app, &bob).await, json!({"tables": {}}));
 }
 
@@ -81,14 +68,7 @@ async fn preferences_follow_the_person_to_a_new_session_and_stay_theirs_alone() 
 async fn a_bad_document_is_refused_with_its_field_and_changes_nothing() {
     let app = spawn_app().await;
     let admin = app.register_admin().await;
-    expect(
-        app.put("/api/me/preferences", &admin, layout(50))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    save(&app, &admin, layout(50)).await;
     let before = read(&app, &admin).await;
     for (body, field) in [
         (layout(7), "tables.users.page_size"),
@@ -182,14 +162,7 @@ async fn a_corrupt_stored_document_is_refused_not_read_as_empty() {
     let (log, _guard) = LogBuffer::capture("idbridge=error");
     let app = spawn_app().await;
     let admin = app.register_admin().await;
-    expect(
-        app.put("/api/me/preferences", &admin, layout(25))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    save(&app, &admin, layout(25)).await;
     {
         let mut c = app.state.store.acquire().await.unwrap();
         let id = admin.user_id.clone();
@@ -205,13 +178,6 @@ async fn a_corrupt_stored_document_is_refused_not_read_as_empty() {
     let r = app.get("/api/me/preferences", &admin).send().await.unwrap();
     expect_error(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     log.wait_for("the stored preferences").await;
-    expect(
-        app.put("/api/me/preferences", &admin, layout(50))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    save(&app, &admin, layout(50)).await;
     assert_eq!(read(&app, &admin).await["tables"]["users"]["page_size"], 50);
 }
