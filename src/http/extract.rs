@@ -15,7 +15,7 @@ use crate::auth::principal::Principal;
 use crate::auth::verified::Verified;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::web::csrf::cross_origin;
+use crate::web::csrf::refused;
 
 /// `Json<T>` whose rejections are 400/413/415 in the `/api` error format.
 pub struct AppJson<T>(pub T);
@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Caller {
         let (verified, via_cookie) = authenticated(state, &parts.headers).await?;
         super::access::RequestTenant::record(parts, verified.tenant_id());
         if via_cookie && !is_safe(&parts.method) {
-            check_same_origin(state, parts)?;
+            check_browser_write(state, parts)?;
         }
         Ok(Caller {
             verified,
@@ -113,12 +113,18 @@ fn is_safe(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Cookie-authenticated writes must come from our own origin.
-fn check_same_origin(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
-    if cross_origin(state, &parts.headers) {
+/// Cookie-authenticated writes pass the one browser-write rule ([`crate::web::csrf::refused`]):
+/// our own origin, and the session's token in `x-csrf-token`.
+fn check_browser_write(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
+    let cookie = crate::web::cookies::value(&parts.headers, &state.cookie_name).unwrap_or("");
+    let presented = parts
+        .headers
+        .get(crate::web::csrf::HEADER)
+        .and_then(|v| v.to_str().ok());
+    if refused(state, &parts.headers, cookie, presented) {
         return Err(ApiError(Error::forbidden(
             "csrf",
-            "cross-site request refused: call the API from the same origin or with a Bearer token",
+            "cross-site request refused: a cookie-authorised write must come from idbridge's own pages (same origin, with the page's x-csrf-token); other clients use a Bearer token",
         )));
     }
     Ok(())

@@ -51,6 +51,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     .merge(crate::tokens::oauth::routes())
     .merge(crate::tokens::provider::routes())
     .merge(crate::web::routes())
+    .merge(crate::console::routes())
     .merge(crate::audit::handlers::routes())
     .merge(crate::sso::handlers::routes())
     .merge(crate::scim::routes())

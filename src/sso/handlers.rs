@@ -768,31 +768,32 @@ async fn discover_h(State(s): State<AppState>, Form(f): Form<DiscoverForm>) -> R
 // ---------------------------------------------------------------------------------------------
 // Logout: the idbridge session, then the IdP's (OIDC RP-initiated logout) when it offers one.
 
-async fn logout_page() -> Response {
+async fn logout_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let field = crate::web::session::csrf_field(&crate::web::session::csrf_of(&s, &headers));
     crate::web::html::page(
         StatusCode::OK,
         "Sign out",
-        "<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+        &format!(
+            "<form method=\"post\" action=\"/logout\">{field}<button type=\"submit\">Sign out</button></form>"
+        ),
     )
 }
 
+/// Signs the browser out: a form of idbridge's own pages only (the one browser-write rule, so a
+/// foreign page cannot sign people out).
 async fn logout_submit(
     State(s): State<AppState>,
     RequestId(rid): RequestId,
-    headers: HeaderMap,
+    crate::web::session::BrowserForm { browser, .. }: crate::web::session::BrowserForm<
+        crate::web::session::NoFields,
+    >,
 ) -> Response {
-    if crate::web::csrf::cross_origin(&s, &headers) {
-        return crate::web::html::page(
-            StatusCode::FORBIDDEN,
-            "Sign out",
-            "<p class=\"err\">Cross-site sign-out refused.</p>",
-        );
-    }
     let mut to = "/login".to_string();
-    if let Some(p) = crate::web::session::signed_in(&s, &headers).await {
+    {
+        let p = &browser.principal;
         let upstream =
             signin::idp_logout_url(&s, p.session_id.as_deref().unwrap_or_default()).await;
-        if let Err(e) = crate::auth::service::logout(&s, &p, rid.as_deref()).await {
+        if let Err(e) = crate::auth::service::logout(&s, p, rid.as_deref()).await {
             tracing::warn!(error = %e, "sign-out failed");
         }
         if let Some(u) = upstream {
@@ -815,22 +816,13 @@ pub struct SwitchForm {
 /// tenants. Same-origin forms only.
 async fn switch_tenant_submit(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<SwitchForm>,
+    crate::web::session::BrowserForm { browser, form: f }: crate::web::session::BrowserForm<
+        SwitchForm,
+    >,
 ) -> Response {
-    if crate::web::csrf::cross_origin(&s, &headers) {
-        return crate::web::html::page(
-            StatusCode::FORBIDDEN,
-            "Switch organisation",
-            "<p class=\"err\">Cross-site request refused.</p>",
-        );
-    }
-    let Some(p) = crate::web::session::signed_in(&s, &headers).await else {
-        return see_other("/login");
-    };
     match crate::auth::service::switch_tenant(
         &s,
-        &p,
+        &browser.principal,
         crate::auth::service::SwitchTenantRequest { tenant: f.tenant },
     )
     .await

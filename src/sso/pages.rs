@@ -68,7 +68,8 @@ pub async fn tenant_sign_in(s: &AppState, tenant: Option<&str>, rd: &str) -> (St
 }
 
 /// Forms to move the session to another of the user's tenants (`POST /login/tenant`).
-pub async fn tenant_switcher(s: &AppState, p: &Principal) -> String {
+/// `csrf_field` is the session's anti-forgery field ([`crate::web::session::csrf_field`]).
+pub async fn tenant_switcher(s: &AppState, p: &Principal, csrf_field: &str) -> String {
     let Some(uid) = p.user_id() else {
         return String::new();
     };
@@ -85,7 +86,7 @@ pub async fn tenant_switcher(s: &AppState, p: &Principal) -> String {
     for t in tenants {
         let current = t.id == p.tenant_id;
         html.push_str(&format!(
-            "<form method=\"post\" action=\"/login/tenant\"><input type=\"hidden\" name=\"tenant\" value=\"{}\">\
+            "<form method=\"post\" action=\"/login/tenant\">{csrf_field}<input type=\"hidden\" name=\"tenant\" value=\"{}\">\
              <button type=\"submit\"{}>{}{}</button></form>",
             escape(&t.slug),
             if current { " disabled" } else { "" },

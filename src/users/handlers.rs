@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(stats))
+        .routes(routes!(email_check))
         .routes(routes!(detail, patch, remove))
         .routes(routes!(restore))
         .routes(routes!(revoke_sessions))
@@ -77,6 +78,37 @@ async fn stats(
     AppQuery(q): AppQuery<TenantParam>,
 ) -> ApiResult<Json<service::Stats>> {
     Ok(Json(service::stats(&s, &p, q.tenant.as_deref()).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EmailCheckParams {
+    /// The email being typed.
+    pub email: String,
+    /// Tenant slug or id (default: the caller's tenant).
+    pub tenant: Option<String>,
+}
+
+/// Whether `POST /api/users` would take this email in the tenant (the New User form checks it as
+/// you type): the same email, domain-ownership and uniqueness rules, answered with
+/// `available: false` and a message instead of an error.
+///
+/// Permission: `users:write` in the tenant.
+#[utoipa::path(get, path = "/api/users/email-check", tag = "users", params(EmailCheckParams),
+    responses(
+        (status = 200, body = service::EmailCheck),
+        (status = 403, description = "`permission_denied`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such tenant", body = ErrorBody),
+    ))]
+async fn email_check(
+    State(s): State<AppState>,
+    p: Principal,
+    AppQuery(q): AppQuery<EmailCheckParams>,
+) -> ApiResult<Json<service::EmailCheck>> {
+    Ok(Json(
+        service::email_check(&s, &p, q.tenant.as_deref(), &q.email).await?,
+    ))
 }
 
 /// Creates a user with a password in the tenant.

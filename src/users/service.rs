@@ -210,6 +210,63 @@ pub async fn stats(state: &AppState, p: &Principal, tenant: Option<&str>) -> Res
     })
 }
 
+/// Whether `create` would take this email in the tenant: the same parse, domain-ownership and
+/// uniqueness rules, answered before the form is sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EmailCheck {
+    pub available: bool,
+    /// Why not: `invalid`, `email_taken`, `domain_owned` (absent when available).
+    pub code: Option<String>,
+    /// What to tell the person typing (empty when available).
+    pub message: String,
+}
+
+pub async fn email_check(
+    state: &AppState,
+    p: &Principal,
+    tenant: Option<&str>,
+    raw: &str,
+) -> Result<EmailCheck> {
+    let mut tx = state.store.read().await?;
+    let tenant = rbac::tenant_for(&mut tx, p, tenant).await?;
+    rbac::require(state, &mut tx, p, &tenant, "users:write").await?;
+    let refused = |e: Error| match e {
+        Error::Invalid { message, .. } => Ok(EmailCheck {
+            available: false,
+            code: Some("invalid".into()),
+            message,
+        }),
+        Error::Conflict { code, message, .. } => Ok(EmailCheck {
+            available: false,
+            code: Some(code.into_owned()),
+            message,
+        }),
+        e => Err(e),
+    };
+    let email = match Email::parse(raw) {
+        Ok(e) => e,
+        Err(e) => return refused(e),
+    };
+    if let Err(e) = crate::tenants::domains::require_may_create(&mut tx, &email, &tenant).await {
+        return refused(e);
+    }
+    if store::users::get_by_email(tx.conn(), email.normalized())
+        .await?
+        .is_some()
+    {
+        return Ok(EmailCheck {
+            available: false,
+            code: Some("email_taken".into()),
+            message: "a user with this email already exists".into(),
+        });
+    }
+    Ok(EmailCheck {
+        available: true,
+        code: None,
+        message: String::new(),
+    })
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {

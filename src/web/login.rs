@@ -53,12 +53,13 @@ pub(super) async fn login_page(
             crate::auth::principal::Actor::User { email, .. } => email.clone(),
             _ => String::new(),
         };
-        let switcher = crate::sso::pages::tenant_switcher(&s, &p).await;
+        let field = crate::web::session::csrf_field(&crate::web::session::csrf_of(&s, &headers));
+        let switcher = crate::sso::pages::tenant_switcher(&s, &p, &field).await;
         return page(
             StatusCode::OK,
             "Signed in",
             &format!(
-                "<p>You are signed in as {}.</p>{switcher}<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+                "<p>You are signed in as {}.</p>{switcher}<form method=\"post\" action=\"/logout\">{field}<button type=\"submit\">Sign out</button></form>",
                 escape(&who)
             ),
         );

@@ -359,6 +359,20 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The anti-forgery token idbridge's pages hold for this session (sent as `x-csrf-token`
+    /// with a cookie-authorised API write).
+    pub fn csrf(&self, s: &Session) -> String {
+        self.csrf_for(&s.cookie)
+    }
+
+    /// [`Self::csrf`] of a `name=value` session cookie.
+    pub fn csrf_for(&self, cookie: &str) -> String {
+        let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
+        idbridge::web::csrf::token(&self.state.master_key, value)
+    }
+}
+
 /// Reads the token and the session cookie out of a sign-in response.
 pub async fn session_from(r: Response, email: &str) -> Session {
     let cookie = r

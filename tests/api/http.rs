@@ -713,10 +713,12 @@ async fn failed_patch_rolls_back_the_part_already_written() {
 // ---------------------------------------------------------------------------------------------
 // CSRF
 
+/// A cookie-authorised write carrying the session's own anti-forgery token, as our pages send it.
 fn cookie_post(app: &TestApp, s: &Session, path: &str, body: Value) -> reqwest::RequestBuilder {
     app.client
         .post(app.url(path))
         .header("cookie", &s.cookie)
+        .header("x-csrf-token", app.csrf(s))
         .json(&body)
 }
 
@@ -790,6 +792,41 @@ async fn cookie_post_is_allowed_when_the_origin_is_our_own() {
     .unwrap();
     expect(r, StatusCode::CREATED).await;
     assert!(role_names(&app, &admin).await.contains(&"Readers".into()));
+}
+
+#[tokio::test]
+async fn cookie_post_from_our_own_origin_needs_the_sessions_csrf_token() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let other = app.login_in(&admin.email, PASSWORD, None).await;
+    let before = role_names(&app, &admin).await;
+    let body = json!({"name": "Evil", "permissions": ["users:read"]});
+    let other_token = app.csrf(&other);
+    for token in [None, Some(""), Some("forged"), Some(other_token.as_str())] {
+        let mut r = app
+            .client
+            .post(app.url("/api/roles"))
+            .header("cookie", &admin.cookie)
+            .header("origin", app.base.as_str())
+            .header("sec-fetch-site", "same-origin")
+            .json(&body);
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        expect_error(r.send().await.unwrap(), StatusCode::FORBIDDEN, "csrf").await;
+    }
+    // A request with no Origin at all (a script outside a browser that stole the cookie) is
+    // refused without the token too.
+    let r = app
+        .client
+        .post(app.url("/api/roles"))
+        .header("cookie", &admin.cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "csrf").await;
+    assert_eq!(role_names(&app, &admin).await, before);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod backchannel;
 mod caches;
 mod catalog;
 mod consent;
+mod console;
 mod domains;
 mod forward_auth;
 mod http;

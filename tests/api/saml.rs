@@ -848,7 +848,8 @@ async fn single_logout_works_both_ways_and_refuses_forged_requests() {
     let (mut b, hop) = saml_login(&app, &conn).await;
     assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
     let jar_before = b.cookie(&app.state.cookie_name).cloned().unwrap();
-    let out = form_post(&app, &mut b, &app.url("/logout"), &[]).await;
+    let token = app.csrf_for(&format!("{}={jar_before}", app.state.cookie_name));
+    let out = form_post(&app, &mut b, &app.url("/logout"), &[("_csrf", token)]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
     let to_idp = out.location.expect("to the IdP's SingleLogoutService");
     assert!(

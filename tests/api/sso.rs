@@ -610,6 +610,7 @@ async fn signing_out_ends_the_session_and_continues_to_the_idps_end_session_endp
         .client
         .post(app.url("/logout"))
         .header("cookie", &cookie)
+        .form(&[("_csrf", app.csrf_for(&cookie))])
         .send()
         .await
         .unwrap();
@@ -640,11 +641,26 @@ async fn signing_out_ends_the_session_and_continues_to_the_idps_end_session_endp
         "{to}: {}",
         at_idp.text().await.unwrap()
     );
+    // A sign-out form a foreign page posts (no token of the session) is refused: the session
+    // stays.
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/me", &admin).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     // A password session signs out to /login.
     let r = app
         .client
         .post(app.url("/logout"))
         .header("cookie", &admin.cookie)
+        .form(&[("_csrf", app.csrf(&admin))])
         .send()
         .await
         .unwrap();
@@ -729,7 +745,7 @@ async fn the_sign_in_page_offers_the_tenants_connections_and_a_tenant_switcher()
         .post(app.url("/login/tenant"))
         .header("cookie", &admin.cookie)
         .header("origin", &app.state.public_url)
-        .form(&[("tenant", "second")])
+        .form(&[("tenant", "second"), ("_csrf", &app.csrf(&admin))])
         .send()
         .await
         .unwrap();
@@ -745,15 +761,39 @@ async fn the_sign_in_page_offers_the_tenants_connections_and_a_tenant_switcher()
     )
     .await;
     assert_eq!(me["tenant"]["slug"], "second");
-    // Cross-site switching is refused.
-    let r = app
-        .client
-        .post(app.url("/login/tenant"))
-        .header("cookie", &admin.cookie)
-        .header("origin", "https://evil.example")
-        .form(&[("tenant", "default")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Cross-site switching is refused, even with the token; so is a same-origin post without it.
+    let token = app.csrf(&admin);
+    for (origin, form) in [
+        (
+            "https://evil.example",
+            vec![("tenant", "default"), ("_csrf", token.as_str())],
+        ),
+        (app.state.public_url.as_str(), vec![("tenant", "default")]),
+        (
+            app.state.public_url.as_str(),
+            vec![("tenant", "default"), ("_csrf", "forged")],
+        ),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/login/tenant"))
+            .header("cookie", &admin.cookie)
+            .header("origin", origin)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin} {form:?}");
+    }
+    let me = expect(
+        app.client
+            .get(app.url("/api/me"))
+            .header("cookie", &admin.cookie)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["tenant"]["slug"], "second");
 }

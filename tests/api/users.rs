@@ -741,6 +741,7 @@ async fn user_stats_do_not_count_users_created_more_than_a_week_ago_as_new() {
             .client
             .post(app.url("/api/users"))
             .header("cookie", &ada.cookie)
+            .header("x-csrf-token", app.csrf(&ada))
             .json(&json!({"email": email, "password": PASSWORD, "first_name": "Old"}))
             .send()
             .await
@@ -1511,4 +1512,60 @@ async fn user_search_is_served_by_a_substring_index_on_both_databases() {
             assert_eq!(n, 1);
         }
     }
+}
+
+#[tokio::test]
+async fn email_check_answers_what_create_would_say_and_only_to_those_who_may_create() {
+    let app = spawn_app().await;
+    let platform = app.register_admin().await;
+    app.create_user(&platform, "taken@example.com", "Taken")
+        .await;
+    let other = app.org_admin(&platform, "bcorp").await;
+    app.verify_domain(&platform, "bcorp", "b.example").await;
+    let check = |s: &Session, email: &str| {
+        let app = &app;
+        let path = format!(
+            "/api/users/email-check?email={}",
+            idbridge::engine::url::url_encode(email)
+        );
+        let s = s.clone();
+        async move { app.get(&path, &s).send().await.unwrap() }
+    };
+    let answer = |r| async { expect(r, StatusCode::OK).await };
+    let a = answer(check(&platform, "free@example.com").await).await;
+    assert_eq!(a, json!({"available": true, "code": null, "message": ""}));
+    for (email, code) in [
+        ("Taken@Example.com", "email_taken"),
+        ("not an email", "invalid"),
+        ("someone@b.example", "domain_owned"),
+    ] {
+        let a = answer(check(&platform, email).await).await;
+        assert_eq!(a["available"], false, "{email}: {a}");
+        assert_eq!(a["code"], code, "{email}: {a}");
+        assert!(!a["message"].as_str().unwrap().is_empty());
+        // And create says the same.
+        let r = app
+            .post(
+                "/api/users",
+                &platform,
+                json!({"email": email, "password": PASSWORD, "first_name": "Same"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{email}");
+    }
+    // The organisation that verified the domain may take it.
+    let a = answer(check(&other, "someone@b.example").await).await;
+    assert_eq!(a["available"], true, "{a}");
+    // Someone who may not create users learns nothing about who exists.
+    let requester = app
+        .user_with_role(&platform, "req@example.com", "requester")
+        .await;
+    expect_error(
+        check(&requester, "taken@example.com").await,
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
 }

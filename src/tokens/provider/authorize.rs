@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -485,17 +485,9 @@ fn consent_page(
         tenant = escape(&tenant.name),
         ticket = escape(&sealed),
     );
-    let mut r = page(StatusCode::OK, "Allow access?", &body);
-    // Never framed: a consent click must be the user's own (clickjacking).
-    r.headers_mut().insert(
-        header::HeaderName::from_static("x-frame-options"),
-        HeaderValue::from_static("DENY"),
-    );
-    r.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'none'"),
-    );
-    Ok(r)
+    // Never framed (clickjacking): every page carries `frame-ancestors 'none'` and
+    // `X-Frame-Options: DENY` (`web::html`).
+    Ok(page(StatusCode::OK, "Allow access?", &body))
 }
 
 #[derive(Debug, Deserialize)]
