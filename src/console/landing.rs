@@ -130,7 +130,14 @@ pub(super) async fn setup_submit(
                 Error::Forbidden { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
-            let text = super::frame::message(&e);
+            let text = match &e {
+                Error::Forbidden { code, .. } if code == "bootstrap_token_required" => {
+                    "That bootstrap token does not match. Copy it from what `idbridge serve` \
+                     printed at start, or from the file bootstrap.token in the data directory."
+                        .to_string()
+                }
+                e => super::frame::message(e),
+            };
             return failed(&mut f, status, text);
         }
     }

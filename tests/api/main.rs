@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod backchannel;
+mod browser;
 mod caches;
 mod catalog;
 mod consent;
