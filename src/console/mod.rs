@@ -8,6 +8,7 @@
 
 pub mod frame;
 pub mod landing;
+pub mod user;
 pub mod users;
 
 use std::collections::HashSet;
@@ -39,6 +40,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route(
             "/console/users/new",
             get(users::new_form).post(users::create),
+        )
+        .route("/console/users/{id}", get(user::page))
+        .route("/console/users/{id}/profile", post(user::profile))
+        .route("/console/users/{id}/reset-link", post(user::reset_link))
+        .route("/console/users/{id}/roles", post(user::add_role))
+        .route(
+            "/console/users/{id}/roles/{role}/remove",
+            post(user::remove_role),
         )
         .route("/console/users/{id}/{action}", post(users::action))
 }

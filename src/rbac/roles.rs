@@ -794,6 +794,27 @@ async fn check_grantable(
         .await
 }
 
+/// The tenant's roles that `p` may hand out there, for a role picker: exactly those that
+/// [`check_grantable`] (the tier, the assigning permission and the hold-all rule) lets through, so
+/// what a picker offers an assignment accepts.
+pub async fn grantable(
+    state: &AppState,
+    p: &Principal,
+    tenant: Option<&str>,
+) -> Result<Vec<RoleRow>> {
+    let mut tx = state.store.read().await?;
+    let t = rbac::tenant_for(&mut tx, p, tenant).await?;
+    let mut out = Vec::new();
+    for role in store::roles::list(tx.conn(), &t.id).await? {
+        match check_grantable(state, &mut tx, p, &t, &role).await {
+            Ok(()) => out.push(role),
+            Err(Error::Forbidden { .. } | Error::Invalid { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 pub async fn user_roles(
     state: &AppState,
     p: &Principal,

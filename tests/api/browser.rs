@@ -478,3 +478,55 @@ async fn deactivating_from_the_table_ends_that_users_session_at_once_and_restore
     );
     b.close().await;
 }
+
+#[tokio::test]
+async fn manage_roles_from_the_table_adds_and_removes_a_role_with_its_source_shown() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let id = app.create_user(&admin, "grace@example.com", "Grace").await;
+    let b = Chrome::start().await;
+    b.sign_in(&app, "ada@example.com", PASSWORD).await;
+    b.click(&format!("tr[data-user='{id}'] a[href$='#roles']"))
+        .await;
+    b.until(&format!("location.pathname === '/console/users/{id}'"))
+        .await;
+    b.assert_accessible().await;
+    assert_eq!(b.text("h1").await, "Grace");
+    b.c.find(Locator::Css("#add-role"))
+        .await
+        .unwrap()
+        .select_by_value("fulfiller")
+        .await
+        .unwrap();
+    b.click("form[action$='/roles'] button[type=submit]").await;
+    b.until("location.search.includes('done=role_added')").await;
+    let row = "tr[data-role=fulfiller]";
+    assert_eq!(b.text(&format!("{row} td:nth-child(2)")).await, "Manual");
+    assert_eq!(
+        b.text(&format!("{row} td:nth-child(3)")).await,
+        "ada@example.com"
+    );
+    let held = expect(
+        app.get(&format!("/api/users/{id}/roles"), &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(held["items"][0]["role"], "fulfiller");
+    // Grace's next request carries the role.
+    let grace = app.login("grace@example.com", PASSWORD).await;
+    let me = expect(
+        app.get("/api/me", &grace).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["roles"], json!(["fulfiller"]));
+    b.click(&format!("{row} button[type=submit]")).await;
+    b.until("location.search.includes('done=role_removed')")
+        .await;
+    assert_eq!(b.count(row).await, 0);
+    b.assert_accessible().await;
+    b.close().await;
+}

@@ -723,3 +723,250 @@ async fn the_new_user_form_names_the_problem_keeps_the_input_and_then_creates() 
     let me = expect(app.get("/api/me", &s).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(me["user"]["name"], "Newt Scamander");
 }
+
+// ---------------------------------------------------------------------------------------------
+// One user: profile, reset link, Manage roles
+
+async fn roles_of(app: &TestApp, admin: &Session, id: &str) -> Vec<Value> {
+    let v = expect(
+        app.get(&format!("/api/users/{id}/roles"), admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_user_page_edits_the_name_but_never_the_email_and_has_no_password_field() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let id = app.create_user(&admin, "grace@example.com", "Grace").await;
+    let path = format!("/console/users/{id}");
+    let (status, headers, html) = page(&app, &admin, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_page_headers(&headers);
+    assert!(
+        html.contains("<input id=\"email\" type=\"email\" value=\"grace@example.com\" disabled"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("name=\"email\""),
+        "the email is never a form field"
+    );
+    assert!(!html.contains("type=\"password\""), "{html}");
+    // A posted email is ignored: only the names change.
+    let (status, location, _) = submit(
+        &app,
+        &admin,
+        &format!("{path}/profile"),
+        &[
+            ("first_name", "Gracie"),
+            ("last_name", "Hopper"),
+            ("email", "evil@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.unwrap(), format!("{path}?done=updated"));
+    let u = user(&app, &admin, &id).await;
+    assert_eq!(
+        (u["name"].as_str(), u["email"].as_str()),
+        (Some("Gracie Hopper"), Some("grace@example.com"))
+    );
+    let (status, _, html) = submit(
+        &app,
+        &admin,
+        &format!("{path}/profile"),
+        &[("first_name", "1")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert_eq!(user(&app, &admin, &id).await["name"], "Gracie Hopper");
+    // The reset link is shown on the answer to the form, once.
+    let (status, _, html) = submit(&app, &admin, &format!("{path}/reset-link"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let link = html
+        .split("id=\"reset-url\"")
+        .nth(1)
+        .and_then(|r| r.split("value=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .expect("the link")
+        .replace("&#38;", "&");
+    assert!(link.contains("/reset") || link.contains("token="), "{link}");
+    let (_, _, again) = page(&app, &admin, &path).await;
+    assert!(!again.contains(&link) && !again.contains("reset-url"));
+    // Not for oneself (the own account changes its password in My account).
+    let (_, _, own) = page(&app, &admin, &format!("/console/users/{}", admin.user_id)).await;
+    assert!(!own.contains("/reset-link"));
+}
+
+#[tokio::test]
+async fn manage_roles_shows_where_from_who_and_when_and_offers_only_what_the_admin_may_grant() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let id = app.create_user(&admin, "grace@example.com", "Grace").await;
+    let path = format!("/console/users/{id}");
+    let (_, _, html) = page(&app, &admin, &path).await;
+    assert!(html.contains("No roles in this organisation."), "{html}");
+    assert!(
+        html.contains("<option value=\"admin\">"),
+        "an admin may grant admin: {html}"
+    );
+    let (status, location, _) = submit(
+        &app,
+        &admin,
+        &format!("{path}/roles"),
+        &[("role", "fulfiller")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{location:?}");
+    let held = roles_of(&app, &admin, &id).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0]["role"].as_str(), held[0]["source"].as_str()),
+        (Some("fulfiller"), Some("manual"))
+    );
+    let (_, _, html) = page(&app, &admin, &path).await;
+    let row = html
+        .split("data-role=\"fulfiller\"")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        row.contains("<td>Manual</td>") && row.contains("<td>ada@example.com</td>"),
+        "{row}"
+    );
+    assert!(row.contains("<time datetime=\""), "{row}");
+    assert!(
+        !html.contains("<option value=\"fulfiller\">"),
+        "a held role is not offered again"
+    );
+    // A CSV import's grant says so.
+    let r = app
+        .client
+        .post(app.url("/api/users/import"))
+        .bearer_auth(&admin.token)
+        .header("content-type", "text/csv")
+        .body("email,name,initial_roles\ncsv@example.com,Cee Ess,requester\n")
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+    let csv_user = expect(
+        app.get("/api/users?search=csv%40example.com", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, html) = page(&app, &admin, &format!("/console/users/{csv_user}")).await;
+    assert!(html.contains("<td>CSV import</td>"), "{html}");
+    // Remove.
+    let role_id = held[0]["role_id"].as_str().unwrap();
+    let (status, ..) = submit(&app, &admin, &format!("{path}/roles/{role_id}/remove"), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(roles_of(&app, &admin, &id).await.is_empty());
+    // The last admin cannot take away their own admin role: the page says why.
+    let own = format!("/console/users/{}", admin.user_id);
+    let mine = roles_of(&app, &admin, &admin.user_id).await;
+    let admin_role = mine.iter().find(|a| a["role"] == "admin").unwrap()["role_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _, html) = submit(
+        &app,
+        &admin,
+        &format!("{own}/roles/{admin_role}/remove"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("role=\"alert\""));
+    assert_eq!(
+        roles_of(&app, &admin, &admin.user_id).await.len(),
+        mine.len()
+    );
+}
+
+#[tokio::test]
+async fn an_assigner_is_offered_only_roles_within_their_own_permissions_and_cannot_post_others() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let r = app
+        .post(
+            "/api/roles",
+            &admin,
+            json!({"name": "Assigners", "permissions": ["users:read", "rbac:assign"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::CREATED).await;
+    let assigner = app
+        .user_with_role(&admin, "assigner@example.com", "Assigners")
+        .await;
+    let id = app.create_user(&admin, "grace@example.com", "Grace").await;
+    let path = format!("/console/users/{id}");
+    let (status, _, html) = page(&app, &assigner, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    let offered: Vec<&str> = html
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(offered, ["Assigners"], "{html}");
+    // No profile edits without users:write: the fields are read-only and there is no Save.
+    assert!(!html.contains(">Save</button>"), "{html}");
+    assert!(html.contains("value=\"Grace\" disabled"), "{html}");
+    for role in ["admin", "fulfiller"] {
+        let (status, _, html) =
+            submit(&app, &assigner, &format!("{path}/roles"), &[("role", role)]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {html}");
+        assert!(html.contains("role=\"alert\""), "{html}");
+    }
+    assert!(roles_of(&app, &admin, &id).await.is_empty());
+    let (status, ..) = submit(
+        &app,
+        &assigner,
+        &format!("{path}/profile"),
+        &[("first_name", "Hacked")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(user(&app, &admin, &id).await["first_name"], "Grace");
+}
+
+#[tokio::test]
+async fn another_tenants_admin_gets_not_found_for_a_user_page_and_its_forms() {
+    let app = spawn_app().await;
+    let platform = app.register_admin().await;
+    let victim = app
+        .create_user(&platform, "victim@example.com", "Victim")
+        .await;
+    let other = app.org_admin(&platform, "other").await;
+    let path = format!("/console/users/{victim}");
+    let (status, _, html) = page(&app, &other, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!html.contains("victim@example.com"));
+    for (form, fields) in [
+        ("roles", vec![("role", "admin")]),
+        ("profile", vec![("first_name", "Owned")]),
+        ("reset-link", vec![]),
+    ] {
+        let (status, _, html) = submit(&app, &other, &format!("{path}/{form}"), &fields).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{form}: {html}");
+        assert!(!html.contains("victim@example.com"));
+    }
+    assert!(roles_of(&app, &platform, &victim).await.is_empty());
+    assert_eq!(user(&app, &platform, &victim).await["first_name"], "Victim");
+}
