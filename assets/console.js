@@ -179,3 +179,20 @@
 
   enhance(document);
 })();
+
+// CSV import: a chosen file fills the textarea; a submitted form shows that it is working.
+(function () {
+  "use strict";
+  document.querySelectorAll("input[data-file-into]").forEach(function (input) {
+    var target = document.getElementById(input.getAttribute("data-file-into"));
+    input.addEventListener("change", function () {
+      var f = input.files && input.files[0];
+      if (!f) { return; }
+      f.text().then(function (t) { target.value = t; });
+    });
+  });
+  document.querySelectorAll("form[data-progress]").forEach(function (form) {
+    var bar = document.getElementById(form.getAttribute("data-progress"));
+    form.addEventListener("submit", function () { if (bar) { bar.hidden = false; } });
+  });
+})();

@@ -57,6 +57,24 @@ enum Command {
         #[arg(long)]
         preset: Option<String>,
     },
+    /// Import users from a CSV file (`email,name,initial_roles`) into a tenant, as
+    /// `POST /api/users/import` does: each row checked whole, failures reported per row, the
+    /// rows that pass committed together; re-running the file changes nothing.
+    ImportUsers {
+        /// The CSV file: a header naming `email` and `name` (and optionally `initial_roles`),
+        /// then one person per row; several roles in one quoted cell, comma-separated.
+        file: PathBuf,
+        /// Slug of the tenant to import into.
+        #[arg(long)]
+        tenant: String,
+        /// Check every row and report what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Act as this admin (default: the first platform admin); their permissions decide
+        /// which roles may be granted, and the audit log names them.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_email: Option<String>,
+    },
     /// Check the configuration and the database connection, then exit.
     CheckConfig,
     /// Signing keys: rotate the ES256 key that signs access and ID tokens.
@@ -135,6 +153,59 @@ fn init_logging(s: &Settings) -> Result<idbridge::telemetry::Telemetry, String> 
     Ok(telemetry)
 }
 
+/// `idbridge import-users`: the import service with a progress bar (on a terminal) and a
+/// summary with every failed row.
+async fn import_users(
+    state: &idbridge::state::AppState,
+    csv: &[u8],
+    tenant: &str,
+    dry_run: bool,
+    as_email: Option<&str>,
+) -> idbridge::error::Result<idbridge::users::import::ImportReport> {
+    let p = idbridge::auth::service::operator(state, as_email, tenant).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(if dry_run { "checking" } else { "importing" });
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let q = idbridge::users::import::ImportParams {
+        dry_run,
+        tenant: None,
+    };
+    let report =
+        idbridge::users::import::import_with_progress(state, &p, None, q, csv, &progress).await;
+    bar.finish_and_clear();
+    let report = report?;
+    for r in report.results.iter().filter(|r| r.error.is_some()) {
+        if let Some(e) = &r.error {
+            println!("line {}: {}: {} ({})", r.line, r.email, e.message, e.code);
+        }
+    }
+    println!(
+        "{}{} rows in tenant `{}`: {} created, {} added, {} unchanged, {} failed; {} roles assigned{}",
+        if report.dry_run { "dry run: " } else { "" },
+        report.rows,
+        report.tenant,
+        report.created,
+        report.added,
+        report.unchanged,
+        report.failed,
+        report.roles_assigned,
+        if report.dry_run {
+            " (nothing was written)"
+        } else {
+            ""
+        },
+    );
+    Ok(report)
+}
+
 async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()> {
     match command {
         Command::Serve => serve(settings).await,
@@ -181,6 +252,38 @@ async fn run(command: Command, settings: Settings) -> idbridge::error::Result<()
                 state.public_url,
                 out.user.email
             );
+            Ok(())
+        }
+        Command::ImportUsers {
+            file,
+            tenant,
+            dry_run,
+            as_email,
+        } => {
+            let csv = std::fs::read(&file).map_err(|e| {
+                idbridge::error::Error::invalid_field(
+                    "unreadable_file",
+                    "file",
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let state = startup::build_state(settings, Arc::new(SystemClock), unbound()).await?;
+            let report = import_users(&state, &csv, &tenant, dry_run, as_email.as_deref()).await?;
+            if report.failed > 0 {
+                return Err(idbridge::error::Error::Rule {
+                    code: "rows_failed".into(),
+                    message: format!(
+                        "{} of {} rows failed (listed above); {}",
+                        report.failed,
+                        report.rows,
+                        if dry_run {
+                            "fix them and run again"
+                        } else {
+                            "the other rows were imported: fix the failed rows and run the file again"
+                        }
+                    ),
+                });
+            }
             Ok(())
         }
         Command::Keys {

@@ -958,6 +958,45 @@ pub struct ResetLink {
     pub expires_in: i64,
 }
 
+/// Whom a command run on the server (`idbridge import-users`) acts as, in tenant `slug`: the
+/// account named by `as_email`, or else the earliest active platform admin. The services then
+/// check that account's permissions as for any request, and the audit log names it.
+pub async fn operator(state: &AppState, as_email: Option<&str>, slug: &str) -> Result<Principal> {
+    let mut c = state.store.acquire().await?;
+    let user = match as_email {
+        Some(raw) => {
+            let email = crate::domain::Email::parse(raw)?;
+            store::users::get_by_email(c.conn(), email.normalized())
+                .await?
+                .filter(|u| u.status == crate::domain::UserStatus::Active)
+                .ok_or_else(|| {
+                    Error::invalid_field(
+                        "unknown_operator",
+                        "as",
+                        format!("no active account {raw}: name an admin of the tenant with --as"),
+                    )
+                })?
+        }
+        None => store::users::first_platform_admin(c.conn()).await?.ok_or_else(|| {
+            Error::invalid_field(
+                "no_platform_admin",
+                "as",
+                "there is no platform admin yet: create one with `idbridge bootstrap`, or name an admin with --as",
+            )
+        })?,
+    };
+    let tenant = store::tenants::get_by_slug(c.conn(), slug)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid_field(
+                "unknown_tenant",
+                "tenant",
+                format!("no tenant `{slug}`: `GET /api/tenants` lists them"),
+            )
+        })?;
+    Ok(crate::rbac::ordering::as_principal(&user, &tenant))
+}
+
 /// An admin's reset link for a member of their tenant.
 pub async fn admin_reset_link(
     state: &AppState,

@@ -7,6 +7,7 @@
 //! first-run page, which creates the first admin only with the bootstrap token the server printed.
 
 pub mod frame;
+pub mod import;
 pub mod landing;
 pub mod user;
 pub mod users;
@@ -40,6 +41,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route(
             "/console/users/new",
             get(users::new_form).post(users::create),
+        )
+        .route(
+            "/console/users/import",
+            get(import::page).post(import::submit),
         )
         .route("/console/users/{id}", get(user::page))
         .route("/console/users/{id}/profile", post(user::profile))

@@ -36,7 +36,7 @@ pub enum Reach {
 }
 
 /// The user as a principal in `tenant`, to compile what they hold there.
-fn as_principal(u: &UserRow, tenant: &TenantRow) -> Principal {
+pub(crate) fn as_principal(u: &UserRow, tenant: &TenantRow) -> Principal {
     Principal {
         actor: Actor::User {
             id: u.id.clone(),

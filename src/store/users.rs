@@ -111,6 +111,19 @@ pub async fn get_by_email(c: Conn<'_>, email_norm: &str) -> Result<Option<UserRo
     .await)?)
 }
 
+/// The earliest active platform admin (whom a server-side command acts as by default).
+pub async fn first_platform_admin(c: Conn<'_>) -> Result<Option<UserRow>> {
+    let sql = format!(
+        "SELECT {COLS} FROM users WHERE platform_admin = $1 AND status = 'active' ORDER BY created_at, id LIMIT 1"
+    );
+    Ok(on_conn!(c, |c| sqlx::query_as::<_, UserRow>(
+        AssertSqlSafe(sql.as_str())
+    )
+    .bind(true)
+    .fetch_optional(c)
+    .await)?)
+}
+
 pub async fn count(c: Conn<'_>) -> Result<i64> {
     Ok(on_conn!(c, |c| sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM users"

@@ -122,6 +122,21 @@ struct Row {
 /// order and case; every row the same width.
 fn read_rows(csv_text: &[u8]) -> Result<Vec<Row>> {
     let bad = |m: String| Error::invalid_field("invalid_csv", "file", m);
+    // CRLF (what a browser's form sends, and Excel writes) as LF: the reader's line count is off
+    // by one after a CRLF header otherwise, and every reported line would be wrong.
+    let unix: Vec<u8>;
+    let csv_text = if csv_text.windows(2).any(|w| w == b"\r\n") {
+        let mut out = Vec::with_capacity(csv_text.len());
+        for (i, &b) in csv_text.iter().enumerate() {
+            if !(b == b'\r' && csv_text.get(i + 1) == Some(&b'\n')) {
+                out.push(b);
+            }
+        }
+        unix = out;
+        &unix[..]
+    } else {
+        csv_text
+    };
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(csv_text);
@@ -200,7 +215,21 @@ pub async fn import(
     q: ImportParams,
     csv_text: &[u8],
 ) -> Result<ImportReport> {
+    import_with_progress(state, p, rid, q, csv_text, &|_, _| {}).await
+}
+
+/// [`import`], calling `progress(rows checked, rows in the file)` after each row (the CLI's
+/// progress bar).
+pub async fn import_with_progress(
+    state: &AppState,
+    p: &Principal,
+    rid: Option<&str>,
+    q: ImportParams,
+    csv_text: &[u8],
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> Result<ImportReport> {
     let rows = read_rows(csv_text)?;
+    let total = rows.len();
     let now = state.now_ms();
     let mut tx = state.store.begin().await?;
     let tenant = rbac::tenant_for(&mut tx, p, q.tenant.as_deref()).await?;
@@ -251,6 +280,7 @@ pub async fn import(
         }
         report.roles_assigned += result.roles_added.len();
         report.results.push(result);
+        progress(report.results.len(), total);
     }
     if !q.dry_run {
         tx.commit().await?;
@@ -424,4 +454,19 @@ async fn one_row(
         roles_added,
         error: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lines_are_the_files_own_with_lf_or_crlf() {
+        for text in [
+            "email,name\na@example.com,A A\nb@example.com,B B\n",
+            "email,name\r\na@example.com,A A\r\nb@example.com,B B\r\n",
+        ] {
+            let rows = super::read_rows(text.as_bytes()).unwrap();
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [2, 3], "{text:?}");
+        }
+    }
 }

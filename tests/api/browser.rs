@@ -530,3 +530,56 @@ async fn manage_roles_from_the_table_adds_and_removes_a_role_with_its_source_sho
     b.assert_accessible().await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn csv_import_from_a_chosen_file_previews_the_bad_row_then_imports_the_rest() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let file = std::env::temp_dir().join(format!("idbridge-{}.csv", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &file,
+        "email,name,initial_roles\nbea@example.com,Bea Smith,requester\nbroken,Bad Row,requester\n",
+    )
+    .unwrap();
+    let b = Chrome::start().await;
+    b.sign_in(&app, "ada@example.com", PASSWORD).await;
+    b.click("a[href='/console/users/import']").await;
+    b.until("location.pathname === '/console/users/import'")
+        .await;
+    b.assert_accessible().await;
+    b.c.find(Locator::Css("#csv-file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.until("document.getElementById('csv').value.includes('bea@example.com')")
+        .await;
+    b.click("button[value=preview]").await;
+    b.until("document.querySelector('[data-summary]')").await;
+    assert!(
+        b.text("[data-summary]")
+            .await
+            .contains("1 new, 0 added, 0 unchanged, 1 failed")
+    );
+    let lines = b.js("[...document.querySelectorAll('tr[data-line]')].map(r => r.dataset.line + ' ' + r.dataset.outcome)").await;
+    assert_eq!(lines, json!(["2 created", "3 failed"]));
+    b.assert_accessible().await;
+    let stats = expect(
+        app.get("/api/users/stats", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stats["total"], 1, "the preview wrote nothing");
+    b.click("button[value=import]").await;
+    b.until("document.getElementById('report-title') && document.getElementById('report-title').textContent === 'Imported'")
+        .await;
+    let stats = expect(
+        app.get("/api/users/stats", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stats["total"], 2);
+    let _ = std::fs::remove_file(&file);
+    b.close().await;
+}

@@ -970,3 +970,103 @@ async fn another_tenants_admin_gets_not_found_for_a_user_page_and_its_forms() {
     assert!(roles_of(&app, &platform, &victim).await.is_empty());
     assert_eq!(user(&app, &platform, &victim).await["first_name"], "Victim");
 }
+
+// ---------------------------------------------------------------------------------------------
+// CSV import
+
+#[tokio::test]
+async fn csv_import_previews_every_row_writes_nothing_then_imports_the_rows_that_pass() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let csv = "email,name,initial_roles\nbea@example.com,Bea Smith,requester\nbroken,Bad Row,requester\ncyd@example.com,Cyd Jones,nosuchrole\n";
+    let (status, _, html) = page(&app, &admin, "/console/users/import").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<textarea id=\"csv\" name=\"csv\""), "{html}");
+    let (status, _, html) = submit(
+        &app,
+        &admin,
+        "/console/users/import",
+        &[("csv", csv), ("mode", "preview")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Preview: nothing written yet"), "{html}");
+    assert!(
+        html.contains("3 rows: 1 new, 0 added, 0 unchanged, 2 failed"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-line=\"3\" data-outcome=\"failed\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-line=\"4\" data-outcome=\"failed\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("name=\"mode\" value=\"import\""),
+        "offers the import: {html}"
+    );
+    // The preview kept the rows in the form, and wrote nothing.
+    assert!(
+        html.contains("bea@example.com,Bea Smith,requester"),
+        "{html}"
+    );
+    let stats = expect(
+        app.get("/api/users/stats", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stats["total"], 1);
+    let (status, _, html) = submit(
+        &app,
+        &admin,
+        "/console/users/import",
+        &[("csv", csv), ("mode", "import")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<h2 id=\"report-title\">Imported</h2>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("3 rows: 1 new, 0 added, 0 unchanged, 2 failed; 1 roles assigned"),
+        "{html}"
+    );
+    let stats = expect(
+        app.get("/api/users/stats", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stats["total"], 2);
+    // A file that is not CSV at all is named, not a crash.
+    let (status, _, html) = submit(
+        &app,
+        &admin,
+        "/console/users/import",
+        &[("csv", "just words"), ("mode", "preview")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("role=\"alert\""));
+    // Without users:write: refused, nothing written.
+    let reader = reader(&app, &admin, "reader@example.com").await;
+    let (status, ..) = submit(
+        &app,
+        &reader,
+        "/console/users/import",
+        &[
+            ("csv", "email,name\nzed@example.com,Zed Zed\n"),
+            ("mode", "import"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let stats = expect(
+        app.get("/api/users/stats", &admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stats["total"], 3, "the two imported and the reader");
+}

@@ -281,3 +281,92 @@ async fn a_file_that_is_not_the_import_format_is_refused_whole() {
     expect_error(r, StatusCode::FORBIDDEN, "csrf").await;
     assert_eq!(user_id_of(&app, &admin, "x@example.com").await, None);
 }
+
+/// `idbridge import-users`: the same import from the command line, dry run first, a summary
+/// with every failed row, a non-zero exit when a row failed, and a re-run that changes nothing.
+#[test]
+fn the_import_users_command_dry_runs_imports_reports_failed_rows_and_reruns_to_no_change() {
+    let dir = std::env::temp_dir().join(format!("idbridge-imp-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_idbridge"))
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("IDBRIDGE_TEST_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env("IDBRIDGE_DATA__DIR", dir.join("data"))
+            .env("IDBRIDGE_BOOTSTRAP_PASSWORD", PASSWORD)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = run(&["bootstrap", "--email", "ada@example.com"]);
+    assert_eq!(code, Some(0), "{text}");
+    let csv = dir.join("people.csv");
+    std::fs::write(
+        &csv,
+        "email,name,initial_roles\n\
+         bea@example.com,Bea Smith,requester\n\
+         not-an-email,Broken Row,requester\n\
+         cyd@example.com,Cyd Jones,\"requester,fulfiller\"\n",
+    )
+    .unwrap();
+    let file = csv.to_str().unwrap();
+    let (code, text) = run(&["import-users", file, "--tenant", "default", "--dry-run"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "a failed row makes the exit non-zero: {text}"
+    );
+    assert!(text.contains("line 3: not-an-email:"), "{text}");
+    assert!(
+        text.contains("dry run: 3 rows in tenant `default`: 2 created, 0 added, 0 unchanged, 1 failed; 3 roles assigned (nothing was written)"),
+        "{text}"
+    );
+    // Nothing was written: the real run creates the same two.
+    let (code, text) = run(&["import-users", file, "--tenant", "default"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("3 rows in tenant `default`: 2 created, 0 added, 0 unchanged, 1 failed; 3 roles assigned"), "{text}");
+    assert!(text.contains("the other rows were imported"), "{text}");
+    // Fixed and run again: the two are unchanged, the fixed row is created.
+    std::fs::write(
+        &csv,
+        "email,name,initial_roles\n\
+         bea@example.com,Bea Smith,requester\n\
+         dan@example.com,Dan Fixed,requester\n\
+         cyd@example.com,Cyd Jones,\"requester,fulfiller\"\n",
+    )
+    .unwrap();
+    let (code, text) = run(&["import-users", file, "--tenant", "default"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("3 rows in tenant `default`: 1 created, 0 added, 2 unchanged, 0 failed; 1 roles assigned"), "{text}");
+    // The command acts as an account whose permissions are checked like any caller's.
+    let (code, text) = run(&["import-users", file, "--tenant", "nowhere"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("no tenant `nowhere`"), "{text}");
+    let (code, text) = run(&[
+        "import-users",
+        file,
+        "--tenant",
+        "default",
+        "--as",
+        "bea@example.com",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("no active account") || text.contains("permission"),
+        "{text}"
+    );
+    let (code, text) = run(&[
+        "import-users",
+        &format!("{file}.missing"),
+        "--tenant",
+        "default",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("cannot read"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
