@@ -196,3 +196,21 @@
     form.addEventListener("submit", function () { if (bar) { bar.hidden = false; } });
   });
 })();
+
+// "Select all on this page" (the table may be replaced by a search: delegate).
+document.addEventListener("change", function (e) {
+  var all = e.target.closest && e.target.closest("input[data-select-all]");
+  if (!all) { return; }
+  var table = all.closest("table");
+  table.querySelectorAll('input[type=checkbox][name="' + all.getAttribute("data-select-all") + '"]').forEach(function (c) {
+    c.checked = all.checked;
+  });
+});
+
+// The bulk form's "all matching" follows the search box as it is typed.
+document.addEventListener("input", function (e) {
+  if (!e.target.matches || !e.target.matches("input[data-live-search]")) { return; }
+  var bulk = document.getElementById("bulk-form");
+  var field = bulk && bulk.querySelector('input[name="search"]');
+  if (field) { field.value = e.target.value; }
+});

@@ -151,6 +151,7 @@ fn flash(code: &str) -> Option<Flash> {
         "reset_sent" => ("success", "Password reset link sent."),
         "role_added" => ("success", "Role assigned."),
         "role_removed" => ("success", "Role removed."),
+        "bulk_done" => ("success", "Roles updated for the selected users."),
         "password_changed" => ("success", "Password changed."),
         "signed_out_everywhere" => ("success", "Your other sessions have been signed out."),
         _ => return None,

@@ -6,6 +6,7 @@
 //! `/` sends a browser to the console, to the sign-in, or, while there is no user yet, to the
 //! first-run page, which creates the first admin only with the bootstrap token the server printed.
 
+pub mod bulk;
 pub mod frame;
 pub mod import;
 pub mod landing;
@@ -46,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             "/console/users/import",
             get(import::page).post(import::submit),
         )
+        .route("/console/users/bulk", post(bulk::submit))
         .route("/console/users/{id}", get(user::page))
         .route("/console/users/{id}/profile", post(user::profile))
         .route("/console/users/{id}/reset-link", post(user::reset_link))

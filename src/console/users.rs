@@ -100,6 +100,8 @@ pub struct UsersTable {
     pub next_href: Option<String>,
     pub first_href: Option<String>,
     pub can_write: bool,
+    /// May assign roles: the rows get checkboxes for a bulk change.
+    pub can_assign: bool,
     pub csrf: String,
 }
 
@@ -111,6 +113,8 @@ struct UsersPage {
     table: UsersTable,
     can_write: bool,
     page_sizes: [u32; 5],
+    /// The roles a bulk change may add (what the admin may grant here).
+    bulk_roles: Vec<String>,
 }
 
 type Column = (
@@ -285,6 +289,7 @@ pub async fn table(
         rows,
         page_size,
         can_write: frame.allows("users:write"),
+        can_assign: frame.allows("rbac:assign") || frame.allows("rbac:manage"),
         csrf: b.csrf.clone(),
     })
 }
@@ -350,9 +355,19 @@ async fn render(s: &AppState, b: &Browser, q: &UsersQuery) -> Result<Response> {
         return Ok(console(StatusCode::OK, &table));
     }
     let stats = service::stats(s, &b.principal, None).await?;
+    let bulk_roles = if table.can_assign {
+        crate::rbac::roles::grantable(s, &b.principal, None)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(console(
         StatusCode::OK,
         &UsersPage {
+            bulk_roles,
             can_write: frame.allows("users:write"),
             frame,
             stats,

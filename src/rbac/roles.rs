@@ -1026,12 +1026,18 @@ pub struct BulkAssign {
     /// The tenant's slug; default: the caller's current tenant.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Check everything and count what would change, then roll back: nothing is written.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
-    /// Distinct users changed.
+    pub dry_run: bool,
+    /// Distinct users selected.
     pub users: usize,
+    /// Of those, the users whose roles change (would change, in a dry run).
+    pub changed: usize,
     /// Assignments added.
     pub added: u64,
     /// Assignments removed.
@@ -1099,8 +1105,9 @@ pub async fn bulk_assign(
     users.sort();
     users.dedup();
     let guard = AdminGuard::before_in(&mut tx, &target.id).await?;
-    let (mut added, mut removed) = (0u64, 0u64);
+    let (mut added, mut removed, mut changed) = (0u64, 0u64, 0usize);
     for uid in &users {
+        let before = added + removed;
         match req.mode {
             BulkMode::Remove => {
                 for role in &roles {
@@ -1129,8 +1136,21 @@ pub async fn bulk_assign(
                 }
             }
         }
+        if added + removed != before {
+            changed += 1;
+        }
     }
     guard.check(&mut tx).await?;
+    if req.dry_run {
+        // Dropped, the transaction rolls back: the counts are what the real run would do.
+        return Ok(BulkResult {
+            dry_run: true,
+            users: users.len(),
+            changed,
+            added,
+            removed,
+        });
+    }
     let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
     audit::record(
         tx.conn(),
@@ -1148,7 +1168,9 @@ pub async fn bulk_assign(
     .await?;
     tx.commit().await?;
     Ok(BulkResult {
+        dry_run: false,
         users: users.len(),
+        changed,
         added,
         removed,
     })

@@ -583,3 +583,71 @@ async fn csv_import_from_a_chosen_file_previews_the_bad_row_then_imports_the_res
     let _ = std::fs::remove_file(&file);
     b.close().await;
 }
+
+#[tokio::test]
+async fn bulk_assign_ticks_users_reviews_the_count_and_confirms() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let bea = app.create_user(&admin, "bea@example.com", "Bea").await;
+    let cyd = app.create_user(&admin, "cyd@example.com", "Cyd").await;
+    let b = Chrome::start().await;
+    b.sign_in(&app, "ada@example.com", PASSWORD).await;
+    for id in [&bea, &cyd] {
+        b.click(&format!("input[name=user][value='{id}']")).await;
+    }
+    b.click("#bulk-form input[name=role][value=fulfiller]")
+        .await;
+    b.click("#bulk-form button[type=submit]").await;
+    b.until("document.getElementById('confirm-title')").await;
+    assert_eq!(b.text("#confirm-title").await, "This changes 2 users");
+    b.assert_accessible().await;
+    let held = |id: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            expect(
+                app.get(&format!("/api/users/{id}/roles"), admin)
+                    .send()
+                    .await
+                    .unwrap(),
+                StatusCode::OK,
+            )
+            .await["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        held(bea.clone()).await,
+        0,
+        "nothing before the confirmation"
+    );
+    b.click("button.primary[type=submit]").await;
+    b.until("location.search.includes('done=bulk_done')").await;
+    assert_eq!(held(bea.clone()).await, 1);
+    assert_eq!(held(cyd.clone()).await, 1);
+    // "Select every user on this page", then Remove.
+    b.click("input[data-select-all]").await;
+    assert_eq!(
+        b.js("[...document.querySelectorAll('input[name=user]')].every(c => c.checked)")
+            .await,
+        true
+    );
+    b.c.find(Locator::Css("#bulk-mode"))
+        .await
+        .unwrap()
+        .select_by_value("remove")
+        .await
+        .unwrap();
+    b.click("#bulk-form input[name=role][value=fulfiller]")
+        .await;
+    b.click("#bulk-form button[type=submit]").await;
+    b.until("document.getElementById('confirm-title')").await;
+    assert_eq!(b.text("#confirm-title").await, "This changes 2 users");
+    b.click("button.primary[type=submit]").await;
+    b.until("location.search.includes('done=bulk_done')").await;
+    assert_eq!(held(bea).await, 0);
+    assert_eq!(held(cyd).await, 0);
+    b.close().await;
+}

@@ -1070,3 +1070,150 @@ async fn csv_import_previews_every_row_writes_nothing_then_imports_the_rows_that
     .await;
     assert_eq!(stats["total"], 3, "the two imported and the reader");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bulk role assignment
+
+async fn names_of_roles(app: &TestApp, admin: &Session, id: &str) -> Vec<String> {
+    let mut v: Vec<String> = roles_of(app, admin, id)
+        .await
+        .iter()
+        .map(|a| a["role"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn bulk_assign_confirms_how_many_users_change_then_does_all_of_it() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let a = app.create_user(&admin, "bea@example.com", "Bea").await;
+    let b = app.create_user(&admin, "cyd@example.com", "Cyd").await;
+    let c = app.create_user(&admin, "dan@example.com", "Dan").await;
+    let (_, _, html) = page(&app, &admin, "/console/users").await;
+    assert!(html.contains("id=\"bulk-form\""), "{html}");
+    assert!(html.contains(&format!("name=\"user\" value=\"{a}\" form=\"bulk-form\"")));
+    // Bea already holds fulfiller: adding it to Bea and Cyd changes one user.
+    let r = app
+        .post(
+            &format!("/api/users/{a}/roles"),
+            &admin,
+            json!({"role": "fulfiller"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::CREATED).await;
+    let review = [
+        ("step", "review"),
+        ("mode", "add"),
+        ("role", "fulfiller"),
+        ("user", a.as_str()),
+        ("user", b.as_str()),
+    ];
+    let (status, _, html) = submit(&app, &admin, "/console/users/bulk", &review).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("This changes 1 user<"), "{html}");
+    assert!(html.contains("for 2 selected users"), "{html}");
+    assert!(
+        names_of_roles(&app, &admin, &b).await.is_empty(),
+        "the review wrote nothing"
+    );
+    let mut apply = review.to_vec();
+    apply[0] = ("step", "apply");
+    let (status, location, _) = submit(&app, &admin, "/console/users/bulk", &apply).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/users?done=bulk_done"));
+    assert_eq!(names_of_roles(&app, &admin, &b).await, ["fulfiller"]);
+    // Replace, for everyone matching a search.
+    let replace = [
+        ("step", "apply"),
+        ("mode", "replace"),
+        ("role", "operator"),
+        ("all_matching", "true"),
+        ("search", "example.com"),
+        ("status", ""),
+    ];
+    let (status, _, html) = submit(&app, &admin, "/console/users/bulk", &replace[..]).await;
+    // Everyone matching includes Ada, the last admin: replacing her roles would leave no
+    // admin, so nothing at all is done.
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert_eq!(names_of_roles(&app, &admin, &b).await, ["fulfiller"]);
+    let mut narrower = replace.to_vec();
+    narrower[4] = ("search", "cyd");
+    let (status, ..) = submit(&app, &admin, "/console/users/bulk", &narrower).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(names_of_roles(&app, &admin, &b).await, ["operator"]);
+    assert_eq!(names_of_roles(&app, &admin, &a).await, ["fulfiller"]);
+    // Remove.
+    let remove = [
+        ("step", "apply"),
+        ("mode", "remove"),
+        ("role", "fulfiller"),
+        ("user", a.as_str()),
+        ("user", c.as_str()),
+    ];
+    let (status, ..) = submit(&app, &admin, "/console/users/bulk", &remove).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(names_of_roles(&app, &admin, &a).await.is_empty());
+    // Nothing chosen is named, not a crash.
+    let (status, _, html) = submit(
+        &app,
+        &admin,
+        "/console/users/bulk",
+        &[("step", "review"), ("mode", "add"), ("role", "fulfiller")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    let (status, ..) = submit(
+        &app,
+        &admin,
+        "/console/users/bulk",
+        &[
+            ("step", "review"),
+            ("mode", "promote"),
+            ("user", a.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bulk_assign_is_refused_to_a_reader_and_to_another_tenants_admin() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let victim = app
+        .create_user(&admin, "victim@example.com", "Victim")
+        .await;
+    let reader = reader(&app, &admin, "reader@example.com").await;
+    let (_, _, html) = page(&app, &reader, "/console/users").await;
+    assert!(!html.contains("bulk-form"), "{html}");
+    let form = [
+        ("step", "apply"),
+        ("mode", "add"),
+        ("role", "admin"),
+        ("user", victim.as_str()),
+    ];
+    let (status, ..) = submit(&app, &reader, "/console/users/bulk", &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other = app.org_admin(&admin, "other").await;
+    let (status, _, html) = submit(&app, &other, "/console/users/bulk", &form).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    // "All matching" only ever reaches the caller's own tenant.
+    let all = [
+        ("step", "apply"),
+        ("mode", "add"),
+        ("role", "admin"),
+        ("all_matching", "true"),
+        ("search", "victim"),
+    ];
+    let (status, _, html) = submit(&app, &other, "/console/users/bulk", &all).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "nobody matches there: {html}"
+    );
+    assert!(names_of_roles(&app, &admin, &victim).await.is_empty());
+}

@@ -921,13 +921,67 @@ async fn bulk_assign_adds_roles_to_every_user_when_mode_is_add() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(r, json!({"users": 2, "added": 4, "removed": 0}));
+    assert_eq!(
+        r,
+        json!({"dry_run": false, "users": 2, "changed": 2, "added": 4, "removed": 0})
+    );
     for u in [&u1, &u2] {
         assert_eq!(
             role_names_of(&app, &admin, u).await,
             vec!["fulfiller", "operator"]
         );
     }
+}
+
+#[tokio::test]
+async fn bulk_assign_dry_run_counts_who_would_change_and_writes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let u1 = app.create_user(&admin, "u1@example.com", "One").await;
+    let u2 = app.create_user(&admin, "u2@example.com", "Two").await;
+    let u3 = app.create_user(&admin, "u3@example.com", "Three").await;
+    expect(
+        bulk(
+            &app,
+            &admin,
+            json!({"user_ids": [u1], "roles": ["fulfiller"], "mode": "add"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let body =
+        json!({"user_ids": [u1, u2, u3], "roles": ["fulfiller"], "mode": "add", "dry_run": true});
+    let r = expect(bulk(&app, &admin, body.clone()).await, StatusCode::OK).await;
+    assert_eq!(
+        r,
+        json!({"dry_run": true, "users": 3, "changed": 2, "added": 2, "removed": 0})
+    );
+    for u in [&u2, &u3] {
+        assert!(
+            role_names_of(&app, &admin, u).await.is_empty(),
+            "nothing written"
+        );
+    }
+    let audit = expect(
+        app.get("/api/audit?action=role.bulk_assign", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        audit["items"].as_array().unwrap().len(),
+        1,
+        "a dry run is not audited"
+    );
+    // The dry run refuses what the real run refuses.
+    let requester = app
+        .user_with_role(&admin, "req@example.com", "requester")
+        .await;
+    let r = bulk(&app, &requester, body).await;
+    expect_error(r, StatusCode::FORBIDDEN, "permission_denied").await;
 }
 
 #[tokio::test]
@@ -956,7 +1010,10 @@ async fn bulk_assign_removes_the_roles_when_mode_is_remove() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(r, json!({"users": 2, "added": 0, "removed": 2}));
+    assert_eq!(
+        r,
+        json!({"dry_run": false, "users": 2, "changed": 2, "added": 0, "removed": 2})
+    );
     for u in [&u1, &u2] {
         assert_eq!(role_names_of(&app, &admin, u).await, vec!["fulfiller"]);
     }
