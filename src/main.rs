@@ -398,11 +398,14 @@ fn first_admin_help(url: &str, token: Option<&str>) -> String {
     );
     if let Some(token) = token {
         out.push_str(&format!(
+            "or in a browser: open {url}/ and give the first-run page the bootstrap token\n"
+        ));
+        out.push_str(&format!(
             "or over HTTP with the bootstrap token (useless once a user exists):\n  curl -X POST {url}/api/auth/register -H 'content-type: application/json' \\\n    -d \"{{\\\"bootstrap_token\\\":{token},\\\"email\\\":\\\"you@example.com\\\",\\\"password\\\":\\\"Choose-a-g00d-one\\\",\\\"first_name\\\":\\\"Ada\\\"}}\"\n"
         ));
     }
     out.push_str(&format!(
-        "Then sign in: POST {url}/api/auth/login (README.md, \"A 5-minute tour\").\n"
+        "Then sign in to the admin console at {url}/console, or POST {url}/api/auth/login (README.md, \"A 5-minute tour\").\n"
     ));
     out
 }

@@ -157,6 +157,7 @@ pub async fn build_state(
         sso: Default::default(),
         scim_log: Default::default(),
         scim_lists: Default::default(),
+        user_stats: Default::default(),
         settings,
     };
     Ok(AppState::new(inner))

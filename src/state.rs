@@ -49,6 +49,8 @@ pub struct Inner {
     pub scim_log: crate::scim::log::Log,
     /// What SCIM list pages remember between requests (cursors, counts, anchors).
     pub scim_lists: crate::scim::list_cache::ListCaches,
+    /// The users page's counts per tenant (`users::stats_cache`).
+    pub user_stats: crate::users::stats_cache::StatsCache,
 }
 
 impl AppState {

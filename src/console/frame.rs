@@ -38,6 +38,8 @@ pub struct Frame {
     pub initials: String,
     pub tenant_name: String,
     pub tenant_slug: String,
+    /// The tenant's RBAC tier (`basic`, `enterprise`).
+    pub tenant_tier: String,
     pub tenants: Vec<TenantLink>,
     pub nav: Vec<NavItem>,
     pub flash: Option<Flash>,
@@ -45,8 +47,14 @@ pub struct Frame {
 }
 
 /// The console's sections: label, path, and the permissions any one of which shows it.
-const SECTIONS: [(&str, &str, &[&str]); 1] =
-    [("Users", "/console/users", &["users:read", "rbac:manage"])];
+const SECTIONS: [(&str, &str, &[&str]); 2] = [
+    ("Users", "/console/users", &["users:read", "rbac:manage"]),
+    (
+        "Roles",
+        "/console/roles",
+        &["rbac:read", "rbac:manage", "users:read"],
+    ),
+];
 
 impl Frame {
     /// The frame for `b` on the section at `href`.
@@ -94,6 +102,7 @@ impl Frame {
             },
             tenant_name: tenant.name.clone(),
             tenant_slug: tenant.slug.clone(),
+            tenant_tier: tenant.rbac_tier.as_str().to_string(),
             tenants,
             nav: Vec::new(),
             flash: None,

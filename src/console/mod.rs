@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod frame;
 pub mod import;
 pub mod landing;
+pub mod roles;
 pub mod user;
 pub mod users;
 
@@ -57,6 +58,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
             post(user::remove_role),
         )
         .route("/console/users/{id}/{action}", post(users::action))
+        .route("/console/roles", get(roles::list))
+        .route("/console/roles/{id}", get(roles::detail))
 }
 
 /// The console's home: the users page (a signed-out browser is sent to the sign-in first).
@@ -101,8 +104,14 @@ impl TenantRoles {
 }
 
 async fn roles_of_tenant(state: &AppState, p: &Principal) -> Result<TenantRoles> {
+    // Only which roles are admin or default roles, for the badges of rows the caller may
+    // already see: the organisation's role rows, without the holder counts the roles page
+    // needs.
     let mut c = state.store.acquire().await?;
-    let roles = crate::store::roles::list(c.conn(), &p.tenant_id).await?;
+    let Some(tenant) = crate::store::tenants::get(c.conn(), &p.tenant_id).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    let roles = crate::store::roles::list(c.conn(), &tenant.root_id).await?;
     Ok(TenantRoles {
         admin: roles
             .iter()

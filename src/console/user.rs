@@ -64,8 +64,6 @@ fn source_label(source: &str) -> &'static str {
         "scim" => "SCIM",
         "csv" => "CSV import",
         "invite" => "Invite",
-        "default" => "Default role",
-        "group" => "Group",
         _ => "Other",
     }
 }

@@ -805,7 +805,8 @@ pub async fn grantable(
     let mut tx = state.store.read().await?;
     let t = rbac::tenant_for(&mut tx, p, tenant).await?;
     let mut out = Vec::new();
-    for role in store::roles::list(tx.conn(), &t.id).await? {
+    // Roles belong to the organisation (a subtenant uses its root's).
+    for role in store::roles::list(tx.conn(), &t.root_id).await? {
         match check_grantable(state, &mut tx, p, &t, &role).await {
             Ok(()) => out.push(role),
             Err(Error::Forbidden { .. } | Error::Invalid { .. }) => {}

@@ -5,6 +5,7 @@ pub mod handlers;
 pub mod import;
 pub mod preferences;
 pub mod service;
+pub mod stats_cache;
 
 use serde::Serialize;
 

@@ -188,26 +188,48 @@ pub async fn list(state: &AppState, p: &Principal, q: ListParams) -> Result<Page
     Ok(Page { items, next_cursor })
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    pub total: i64,
-    pub admins: i64,
-    pub active: i64,
-    pub new_this_week: i64,
-}
+pub use super::stats_cache::Stats;
 
 pub async fn stats(state: &AppState, p: &Principal, tenant: Option<&str>) -> Result<Stats> {
     let mut tx = state.store.read().await?;
     let tenant = rbac::tenant_for(&mut tx, p, tenant).await?;
     rbac::require_any(state, &mut tx, p, &tenant, &["users:read", "rbac:manage"]).await?;
-    let s = store::users::stats(tx.conn(), &tenant.id, state.now_ms() - 7 * 24 * 3_600_000).await?;
-    let admins = store::roles::admin_count(tx.conn(), &tenant.id).await?;
-    Ok(Stats {
+    // Read before counting: a write committed meanwhile leaves the entry stale-stamped.
+    let (writes, now) = (state.generations.writes(), state.now_ms());
+    use super::stats_cache::Cached;
+    match state.user_stats.lookup(&tenant.id, writes, now) {
+        Cached::Fresh(s) => Ok(s),
+        Cached::Stale(s) => {
+            drop(tx);
+            let (state, tenant_id) = (state.clone(), tenant.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = recount(&state, &tenant_id, writes, now).await {
+                    tracing::warn!(error = %e, "recounting the users page's counts failed");
+                }
+            });
+            Ok(s)
+        }
+        Cached::Missing => {
+            drop(tx);
+            recount(state, &tenant.id, writes, now).await
+        }
+    }
+}
+
+/// Counts a tenant's users for the stat cards and keeps the counts (`writes` and `now` read
+/// before counting).
+async fn recount(state: &AppState, tenant_id: &str, writes: i64, now: i64) -> Result<Stats> {
+    let mut c = state.store.acquire().await?;
+    let s = store::users::stats(c.conn(), tenant_id, now - 7 * 24 * 3_600_000).await?;
+    let admins = store::roles::admin_count(c.conn(), tenant_id).await?;
+    let out = Stats {
         total: s.total,
         admins,
         active: s.active,
         new_this_week: s.new_this_week,
-    })
+    };
+    state.user_stats.keep(tenant_id, writes, now, &out);
+    Ok(out)
 }
 
 /// Whether `create` would take this email in the tenant: the same parse, domain-ownership and

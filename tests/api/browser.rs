@@ -75,6 +75,11 @@ impl Chrome {
         args.push("--disable-breakpad".into());
         args.push("--disable-crash-reporter".into());
         let mut options = json!({"args": args});
+        // Chromium's windows are at least 500 px wide: a phone's width is emulated.
+        if width < 500 {
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        }
         if std::path::Path::new("/usr/bin/chromium").exists() {
             options["binary"] = json!("/usr/bin/chromium");
         }
@@ -650,4 +655,84 @@ async fn bulk_assign_ticks_users_reviews_the_count_and_confirms() {
     assert_eq!(held(bea).await, 0);
     assert_eq!(held(cyd).await, 0);
     b.close().await;
+}
+
+/// Screenshots of the main pages at 1280 px and 390 px, each page also checked for no sideways
+/// scrolling on the phone width and by axe-core. They are written to `SCREENSHOT_DIR` when it is
+/// set (`SCREENSHOT_DIR=docs/screenshots scripts/test screenshots` regenerates the docs' images),
+/// else to a temporary directory.
+#[tokio::test]
+async fn screenshots_of_the_main_pages_at_desktop_and_phone_widths() {
+    let out = std::env::var_os("SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("idbridge-shots-{}", uuid::Uuid::new_v4().simple()))
+        });
+    std::fs::create_dir_all(&out).unwrap();
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let r = app
+        .client
+        .post(app.url("/api/users/import"))
+        .bearer_auth(&admin.token)
+        .header("content-type", "text/csv")
+        .body(
+            "email,name,initial_roles\n\
+             grace.hopper@example.com,Grace Hopper,fulfiller\n\
+             alan.turing@example.com,Alan Turing,\"fulfiller,operator\"\n\
+             katherine.johnson@example.com,Katherine Johnson,requester\n\
+             edsger.dijkstra@example.com,Edsger Dijkstra,requester\n\
+             barbara.liskov@example.com,Barbara Liskov,operator\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+    let grace = expect(
+        app.get("/api/users?search=grace", &admin)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pages = [
+        ("users", "/console/users".to_string()),
+        ("user", format!("/console/users/{grace}")),
+        ("new-user", "/console/users/new".to_string()),
+        ("import", "/console/users/import".to_string()),
+    ];
+    for (width, height, label) in [(1280u32, 900u32, "desktop"), (390, 844, "phone")] {
+        let b = Chrome::sized(width, height).await;
+        b.sign_in(&app, "ada@example.com", PASSWORD).await;
+        for (name, path) in &pages {
+            b.goto(&app.url(path)).await;
+            b.until("document.readyState === 'complete'").await;
+            let wide = b
+                .js("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.table-wrap')).map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 8)")
+                .await;
+            assert_eq!(
+                b.js("document.documentElement.scrollWidth <= window.innerWidth")
+                    .await,
+                true,
+                "{path} scrolls sideways at {width} px: {wide}"
+            );
+            b.assert_accessible().await;
+            let png = b.c.screenshot().await.unwrap();
+            assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+            let shot_width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+            assert!(
+                shot_width > width / 2 && shot_width <= width,
+                "{name}: {shot_width} px wide for a {width} px window"
+            );
+            std::fs::write(out.join(format!("{name}-{label}.png")), &png).unwrap();
+        }
+        b.close().await;
+    }
+    if std::env::var_os("SCREENSHOT_DIR").is_none() {
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }

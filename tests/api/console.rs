@@ -1217,3 +1217,124 @@ async fn bulk_assign_is_refused_to_a_reader_and_to_another_tenants_admin() {
     );
     assert!(names_of_roles(&app, &admin, &victim).await.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Roles
+
+#[tokio::test]
+async fn the_roles_page_lists_holders_and_badges_and_locks_a_role_the_tier_does_not_offer() {
+    let app = spawn_app().await;
+    let platform = app.register_admin().await;
+    let r = app
+        .post(
+            "/api/tenants",
+            &platform,
+            json!({"slug": "iam", "name": "IAM", "preset": "iam-tiers", "rbac_tier": "basic"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::CREATED).await;
+    let iam = app
+        .member_with_role(&platform, "iam", "admin@iam.test", "Organization.Admin")
+        .await;
+    let (status, _, html) = page(&app, &iam, "/console/roles").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-stat=\"roles\">14<"), "{html}");
+    assert!(html.contains("data-stat=\"tier\">basic<"), "{html}");
+    let row = |html: &str, name: &str| {
+        html.split(&format!("data-role=\"{name}\""))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_else(|| panic!("{name}: {html}"))
+            .to_string()
+    };
+    assert!(row(&html, "Integrations.Viewer").contains("data-locked"));
+    assert!(!row(&html, "Integrations.Manager").contains("data-locked"));
+    assert!(row(&html, "Organization.Admin").contains("<td data-holders>1</td>"));
+    let (_, _, found) = page(&app, &iam, "/console/roles?search=integrations").await;
+    assert!(found.contains("Integrations.Viewer") && !found.contains("data-role=\"Member\""));
+    // Another organisation's roles are not there.
+    let (_, _, html) = page(&app, &iam, "/console/roles").await;
+    assert!(!html.contains("data-role=\"fulfiller\""), "{html}");
+    // Nothing to see without any of rbac:read, rbac:manage, users:read.
+    let nobody = app
+        .user_with_role(&platform, "req@example.com", "requester")
+        .await;
+    let (status, _, html) = page(&app, &nobody, "/console/roles").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!html.contains("data-role="));
+}
+
+#[tokio::test]
+async fn a_role_page_shows_the_permission_grid_scoped_permissions_and_holders() {
+    let app = spawn_app().await;
+    let admin = app.register_admin().await;
+    let r = app
+        .post(
+            "/api/tenants",
+            &admin,
+            json!({"slug": "sub-a", "name": "Sub A", "parent": "default"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::CREATED).await;
+    let role = expect(
+        app.post(
+            "/api/roles",
+            &admin,
+            json!({"name": "Runners", "permissions": ["users:read"]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let r = app
+        .put(
+            &format!("/api/rbac/role-permissions?role_id={}", role["id"].as_str().unwrap()),
+            &admin,
+            json!({"permissions": ["users:read", "itsm:*", "runbooks:run", {"permission": "reports:read", "scope": "sub-a"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+    let id = role["id"].as_str().unwrap();
+    let holder = app
+        .user_with_role(&admin, "runner@example.com", "Runners")
+        .await;
+    let (status, _, html) = page(&app, &admin, &format!("/console/roles/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let row = |entity: &str| {
+        html.split(&format!("data-entity=\"{entity}\""))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_else(|| panic!("{entity}: {html}"))
+            .to_string()
+    };
+    let yes = |cells: &str| cells.matches("<span class=\"sr-only\">yes</span>").count();
+    assert_eq!(yes(&row("users")), 1, "read only");
+    assert_eq!(yes(&row("itsm")), 4, "everything");
+    assert!(row("itsm").contains(">all<"));
+    assert!(row("runbooks").contains("<code>run</code>"));
+    assert!(
+        html.contains(&format!(
+            "href=\"/console/users/{}\">runner@example.com",
+            holder.user_id
+        )),
+        "{html}"
+    );
+    assert!(html.contains("Holders (1)"));
+    assert!(
+        html.contains("<li><code>reports:read</code> in <strong>sub-a</strong></li>"),
+        "{html}"
+    );
+    // Another organisation's admin cannot open it.
+    let other = app.org_admin(&admin, "other").await;
+    let (status, _, html) = page(&app, &other, &format!("/console/roles/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    assert!(!html.contains("runner@example.com"));
+}
