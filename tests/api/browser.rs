@@ -704,6 +704,7 @@ async fn screenshots_of_the_main_pages_at_desktop_and_phone_widths() {
         ("user", format!("/console/users/{grace}")),
         ("new-user", "/console/users/new".to_string()),
         ("import", "/console/users/import".to_string()),
+        ("roles", "/console/roles".to_string()),
     ];
     for (width, height, label) in [(1280u32, 900u32, "desktop"), (390, 844, "phone")] {
         let b = Chrome::sized(width, height).await;
