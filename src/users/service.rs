@@ -204,6 +204,7 @@ pub async fn stats(state: &AppState, p: &Principal, tenant: Option<&str>) -> Res
             let (state, tenant_id) = (state.clone(), tenant.id.clone());
             tokio::spawn(async move {
                 if let Err(e) = recount(&state, &tenant_id, writes, now).await {
+                    state.user_stats.forget(&tenant_id);
                     tracing::warn!(error = %e, "recounting the users page's counts failed");
                 }
             });

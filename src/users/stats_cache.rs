@@ -74,6 +74,13 @@ impl StatsCache {
         Cached::Stale(e.stats.clone())
     }
 
+    /// Drops a tenant's counts (a recount failed: the next request counts again).
+    pub fn forget(&self, tenant: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(tenant);
+        }
+    }
+
     /// Keeps counts made with `writes` read before counting.
     pub fn keep(&self, tenant: &str, writes: i64, now_ms: i64, stats: &Stats) {
         if let Ok(mut map) = self.0.lock() {
@@ -128,5 +135,15 @@ mod tests {
         assert!(matches!(c.lookup("t", 7, later + 1), Cached::Fresh(s) if s.total == 4));
         // A write here: count again, now.
         assert!(matches!(c.lookup("t", 8, later + 1), Cached::Missing));
+        // A recount that failed leaves nothing stale behind.
+        assert!(matches!(
+            c.lookup("t", 7, later + TTL_MS + 1),
+            Cached::Stale(_)
+        ));
+        c.forget("t");
+        assert!(matches!(
+            c.lookup("t", 7, later + TTL_MS + 2),
+            Cached::Missing
+        ));
     }
 }
